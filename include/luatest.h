@@ -1,0 +1,118 @@
+/* luatest: a scriptable HTTP/WebSocket test environment on libuv.
+ *
+ * This is the only public C header. It covers three uses:
+ *  - C request handlers, routed from Lua like Lua functions (lt_push_handler);
+ *  - embedding the Lua modules in a host's own lua_State (lt_openlibs,
+ *    lt_run, lt_poll);
+ *  - the loop and error helpers every C user needs.
+ *
+ * Conventions: functions returning int return 0 or a negative error code;
+ * libuv's UV_E* codes pass through unchanged and luatest's own LT_E* codes
+ * live in their own range. lt_strerror() describes either. */
+#ifndef LUATEST_H
+#define LUATEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LT_VERSION "0.1.0"
+
+typedef struct lua_State lua_State;
+
+/* Errors of luatest's own, below libuv's range. */
+#define LT_EPARSE (-30001)   /* malformed HTTP message */
+#define LT_ETOOLARGE (-30002) /* a configured size limit was exceeded */
+#define LT_EHEADER (-30003)  /* a header name or value that cannot be sent */
+#define LT_ECLOSED (-30004)  /* the object was already closed */
+#define LT_EBUSY (-30005)    /* something is still open or in progress */
+#define LT_ENOMEM (-30006)   /* out of memory */
+#define LT_ESTATE (-30007)   /* call not valid in the object's current state */
+
+/* A human-readable description of an error code (never NULL). */
+const char *lt_strerror(int err);
+/* The symbolic name of an error code ("ECONNREFUSED", "EPARSE", ...). */
+const char *lt_errname(int err);
+
+/* ---- The loop ---------------------------------------------------------- */
+
+typedef struct lt_loop lt_loop;
+
+/* A new loop owning its own uv_loop_t; NULL when out of memory. */
+lt_loop *lt_loop_new(void);
+/* Closes whatever is still open and frees the loop. Returns LT_EBUSY when
+ * handles had been left open by their owners (they were closed here). */
+int lt_loop_free(lt_loop *loop);
+/* Runs until nothing is left to do. */
+int lt_loop_run(lt_loop *loop);
+/* Nonzero while handles or deferred work are pending. */
+int lt_loop_alive(lt_loop *loop);
+/* Loop time in seconds (monotonic, updated once per turn). */
+double lt_loop_time(lt_loop *loop);
+/* The underlying libuv loop, for hosts that add handles of their own. */
+struct uv_loop_s *lt_loop_uv(lt_loop *loop);
+
+/* ---- C request handlers -------------------------------------------------- */
+
+typedef struct lt_request lt_request;
+typedef struct lt_response lt_response;
+
+/* A request handler. It reads the request, fills `resp`, and returns 0; any
+ * other return value answers 500. The request and response are valid only
+ * during the call. */
+typedef int (*lt_handler_fn)(lt_request *req, lt_response *resp, void *ud);
+
+/* Request accessors. Strings are NUL-terminated and owned by the request. */
+const char *lt_request_method(const lt_request *req); /* "GET" */
+const char *lt_request_path(const lt_request *req);   /* decoded, no query */
+const char *lt_request_raw_path(const lt_request *req); /* as sent, with query */
+const char *lt_request_query_string(const lt_request *req); /* "" if none */
+/* First value of query parameter `name`, decoded; NULL when absent. */
+const char *lt_request_query(lt_request *req, const char *name);
+/* First value of header `name` (any case); NULL when absent. */
+const char *lt_request_header(const lt_request *req, const char *name);
+/* Header `i` (0-based) in the order received; returns 0 when i is past the
+ * end. */
+int lt_request_header_at(const lt_request *req, int i, const char **name, const char **value);
+/* Value of a `{name}` path segment of the matched route; NULL when absent. */
+const char *lt_request_match(const lt_request *req, const char *name);
+/* The body (may contain NULs); *len receives its length. Never NULL. */
+const char *lt_request_body(const lt_request *req, size_t *len);
+
+/* Response setters. Status defaults to 200, the body to empty. */
+void lt_response_status(lt_response *resp, int status);
+/* Adds a header. Returns LT_EHEADER (and adds nothing) when the name or
+ * value contains CR, LF or NUL, or the name is empty or not a token. */
+int lt_response_header(lt_response *resp, const char *name, const char *value);
+/* Sets the body (copied). Content-Length is added when the response is
+ * sent; Content-Type defaults to application/octet-stream. */
+int lt_response_body(lt_response *resp, const void *data, size_t len);
+
+/* ---- Lua ----------------------------------------------------------------- */
+
+/* Pushes a value that `router:add_get(path, value)` and the other route
+ * methods accept like a Lua function; `ud` is passed to every call. The
+ * handler runs on the loop thread, synchronously, for each request. */
+void lt_push_handler(lua_State *L, lt_handler_fn fn, void *ud);
+
+/* Makes `luatest`, `luatest.web`, `luatest.test_utils` and `luatest.core`
+ * requirable in L (through package.preload; the Lua sources are compiled
+ * into the library). Returns 0. */
+int lt_openlibs(lua_State *L);
+/* The `luatest` command line as a function; returns the exit status. */
+int lt_run(lua_State *L, int argc, char **argv);
+/* One non-blocking turn of L's loop, for a host's frame loop: runs ready
+ * work and returns at once. Returns nonzero while work is pending. */
+int lt_poll(lua_State *L);
+
+/* The Lua C module for a stock interpreter: `require "luatest.core"`. */
+int luaopen_luatest_core(lua_State *L);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,358 @@
+/* Client connections are pooled per host and port. A connection carries one
+ * request at a time; once its response is complete and the server allows
+ * keep-alive, it goes back to the pool and keeps reading, so a server's close
+ * of an idle connection is noticed before the connection is reused. */
+#include <stdio.h>
+#include <strings.h>
+#include "client.h"
+
+struct lt_cconn {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  lt_client *cl;
+  lt_cconn *next, *prev;
+  char host[64];
+  int port;
+  lt_parser parser;
+  char *rbuf;
+  size_t rcap;
+  lt_creq *cr; /* NULL when idle */
+  int used;    /* requests sent on it */
+  unsigned connected : 1, closing : 1;
+};
+
+typedef struct cwreq {
+  uv_write_t w;
+  lt_cconn *conn;
+} cwreq;
+
+lt_client *lt_client_new(lt_loop *loop) {
+  lt_client *cl = calloc(1, sizeof *cl);
+  if (!cl)
+    return NULL;
+  cl->loop = loop;
+  cl->limits.max_line = 8190;
+  cl->limits.max_headers = 65536;
+  cl->limits.max_body = 0;
+  return cl;
+}
+
+static void client_maybe_closed(lt_client *cl);
+static int conn_start(lt_creq *cr, lt_cconn *conn);
+
+static void on_conn_closed(uv_handle_t *h) {
+  lt_cconn *conn = h->data;
+  lt_client *cl = conn->cl;
+  if (conn->prev)
+    conn->prev->next = conn->next;
+  else
+    cl->conns = conn->next;
+  if (conn->next)
+    conn->next->prev = conn->prev;
+  free(conn->rbuf);
+  free(conn);
+  cl->open_handles--;
+  client_maybe_closed(cl);
+}
+
+static void conn_close(lt_cconn *conn) {
+  if (conn->closing)
+    return;
+  conn->closing = 1;
+  if (conn->cr)
+    conn->cr->conn = NULL;
+  conn->cr = NULL;
+  uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
+}
+
+/* Detaches the request from its connection and reports `status`. */
+static void finish(lt_creq *cr, int status) {
+  lt_cconn *conn = cr->conn;
+  if (conn) {
+    conn->cr = NULL;
+    cr->conn = NULL;
+    if (status || !cr->resp.keep_alive || conn->cl->closing)
+      conn_close(conn);
+  }
+  cr->cb(cr, status, cr->ud);
+}
+
+/* A pooled connection turned out dead before any answer: try once more on a
+ * new one, as browsers and aiohttp do for requests on reused connections. */
+static int retry_fresh(lt_creq *cr) {
+  if (!cr->sent_on_reused || cr->got_bytes)
+    return 0;
+  cr->sent_on_reused = 0;
+  lt_cconn *old = cr->conn;
+  old->cr = NULL;
+  cr->conn = NULL;
+  conn_close(old);
+  return conn_start(cr, NULL) == 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  lt_cconn *conn = h->data;
+  (void)suggested;
+  if (!conn->rbuf) {
+    conn->rcap = 65536;
+    conn->rbuf = malloc(conn->rcap);
+  }
+  *buf = uv_buf_init(conn->rbuf, conn->rbuf ? (unsigned)conn->rcap : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  lt_cconn *conn = s->data;
+  lt_creq *cr = conn->cr;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (!cr) {
+      conn_close(conn); /* an idle connection the server closed */
+      return;
+    }
+    if (retry_fresh(cr))
+      return;
+    if (nread == UV_EOF && cr->got_bytes && lt_parser_eof(&conn->parser, &cr->resp) == 0 &&
+        conn->parser.done) {
+      cr->resp.keep_alive = 0;
+      finish(cr, 0);
+      return;
+    }
+    finish(cr, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
+    return;
+  }
+  if (!cr) {
+    conn_close(conn); /* bytes nobody asked for: the connection is unusable */
+    return;
+  }
+  cr->got_bytes = 1;
+  long n = lt_parser_feed(&conn->parser, &cr->resp, buf->base, (size_t)nread);
+  if (n < 0) {
+    finish(cr, (int)n);
+    return;
+  }
+  if (conn->parser.done) {
+    lt_parser_next(&conn->parser);
+    if ((size_t)n < (size_t)nread)
+      cr->resp.keep_alive = 0; /* more than one answer: do not reuse */
+    finish(cr, 0);
+  }
+}
+
+static int on_headers(lt_parser *p) {
+  lt_cconn *conn = p->data;
+  if (conn->cr && conn->cr->method_head)
+    p->no_body = 1;
+  return 0;
+}
+
+static void on_written(uv_write_t *w, int status) {
+  cwreq *wr = (cwreq *)w;
+  lt_cconn *conn = wr->conn;
+  free(wr);
+  if (status < 0 && conn->cr && !conn->closing) {
+    lt_creq *cr = conn->cr;
+    if (!retry_fresh(cr))
+      finish(cr, status);
+  }
+}
+
+static int conn_send(lt_cconn *conn) {
+  lt_creq *cr = conn->cr;
+  cwreq *wr = malloc(sizeof *wr);
+  if (!wr)
+    return LT_ENOMEM;
+  wr->conn = conn;
+  uv_buf_t b = uv_buf_init(cr->out.data, (unsigned)cr->out.len);
+  int r = uv_write(&wr->w, (uv_stream_t *)&conn->tcp, &b, 1, on_written);
+  if (r)
+    free(wr);
+  return r;
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  lt_cconn *conn = req->data;
+  if (conn->closing)
+    return;
+  lt_creq *cr = conn->cr;
+  if (status < 0) {
+    if (cr)
+      finish(cr, status);
+    conn_close(conn);
+    return;
+  }
+  conn->connected = 1;
+  uv_tcp_nodelay(&conn->tcp, 1);
+  int r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+  if (!r && cr)
+    r = conn_send(conn);
+  if (r && cr)
+    finish(cr, r);
+}
+
+static lt_cconn *pool_take(lt_client *cl, const char *host, int port) {
+  for (lt_cconn *c = cl->conns; c; c = c->next)
+    if (!c->cr && c->connected && !c->closing && c->port == port && !strcmp(c->host, host))
+      return c;
+  return NULL;
+}
+
+static int conn_start(lt_creq *cr, lt_cconn *conn) {
+  lt_client *cl = cr->cl;
+  lt_msg_reset(&cr->resp);
+  if (conn) {
+    conn->cr = cr;
+    cr->conn = conn;
+    conn->used++;
+    cr->sent_on_reused = 1;
+    return conn_send(conn);
+  }
+  struct sockaddr_storage addr;
+  int r = uv_ip4_addr(cr->host, cr->port, (struct sockaddr_in *)&addr);
+  if (r)
+    r = uv_ip6_addr(cr->host, cr->port, (struct sockaddr_in6 *)&addr);
+  if (r)
+    return r;
+  conn = calloc(1, sizeof *conn);
+  if (!conn)
+    return LT_ENOMEM;
+  conn->cl = cl;
+  snprintf(conn->host, sizeof conn->host, "%s", cr->host);
+  conn->port = cr->port;
+  uv_tcp_init(&cl->loop->uv, &conn->tcp);
+  conn->tcp.data = conn;
+  conn->connect.data = conn;
+  cl->open_handles++;
+  conn->next = cl->conns;
+  if (cl->conns)
+    cl->conns->prev = conn;
+  cl->conns = conn;
+  lt_parser_init(&conn->parser, HTTP_RESPONSE, &cl->limits);
+  conn->parser.data = conn;
+  conn->parser.on_headers = on_headers;
+  r = uv_tcp_connect(&conn->connect, &conn->tcp, (struct sockaddr *)&addr, on_connect);
+  if (r) {
+    conn_close(conn);
+    return r;
+  }
+  conn->cr = cr;
+  cr->conn = conn;
+  conn->used = 1;
+  cl->connects++;
+  return 0;
+}
+
+lt_creq *lt_creq_new(lt_client *cl, const char *method, const char *host, int port,
+                     const char *target) {
+  lt_creq *cr = calloc(1, sizeof *cr);
+  if (!cr)
+    return NULL;
+  cr->cl = cl;
+  snprintf(cr->host, sizeof cr->host, "%s", host);
+  cr->port = port;
+  cr->method_head = !strcasecmp(method, "HEAD");
+  lt_msg_init(&cr->resp);
+  lt_buf_puts(&cr->out, method);
+  lt_buf_append(&cr->out, " ", 1);
+  lt_buf_puts(&cr->out, target[0] ? target : "/");
+  lt_buf_puts(&cr->out, " HTTP/1.1\r\n");
+  return cr;
+}
+
+int lt_creq_header(lt_creq *cr, const char *name, const char *value) {
+  if (!*name || strpbrk(name, "\r\n: \t") || strpbrk(value, "\r\n"))
+    return LT_EHEADER;
+  if (!strcasecmp(name, "Host"))
+    cr->has_host = 1;
+  else if (!strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding"))
+    cr->has_clen = 1;
+  else if (!strcasecmp(name, "Accept"))
+    cr->has_accept = 1;
+  else if (!strcasecmp(name, "User-Agent"))
+    cr->has_ua = 1;
+  if (lt_buf_puts(&cr->out, name) || lt_buf_append(&cr->out, ": ", 2) ||
+      lt_buf_puts(&cr->out, value) || lt_buf_append(&cr->out, "\r\n", 2))
+    return LT_ENOMEM;
+  return 0;
+}
+
+int lt_creq_body(lt_creq *cr, const void *data, size_t len) {
+  if (cr->head_done)
+    return LT_ESTATE;
+  char line[96];
+  if (!cr->has_host) {
+    snprintf(line, sizeof line, "Host: %s:%d\r\n", cr->host, cr->port);
+    lt_buf_puts(&cr->out, line);
+  }
+  if (!cr->has_accept)
+    lt_buf_puts(&cr->out, "Accept: */*\r\n");
+  if (!cr->has_ua)
+    lt_buf_puts(&cr->out, "User-Agent: luatest/" LT_VERSION "\r\n");
+  if (!cr->has_clen && (len || data)) {
+    snprintf(line, sizeof line, "Content-Length: %zu\r\n", len);
+    lt_buf_puts(&cr->out, line);
+  }
+  lt_buf_append(&cr->out, "\r\n", 2);
+  cr->head_done = 1;
+  cr->body_len = len;
+  if (len && lt_buf_append(&cr->out, data, len))
+    return LT_ENOMEM;
+  return 0;
+}
+
+int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud) {
+  if (cr->cl->closing)
+    return LT_ECLOSED;
+  if (!cr->head_done)
+    lt_creq_body(cr, NULL, 0);
+  cr->cb = cb;
+  cr->ud = ud;
+  cr->got_bytes = 0;
+  return conn_start(cr, pool_take(cr->cl, cr->host, cr->port));
+}
+
+void lt_creq_free(lt_creq *cr) {
+  if (!cr)
+    return;
+  if (cr->conn) {
+    lt_cconn *conn = cr->conn;
+    conn->cr = NULL;
+    cr->conn = NULL;
+    conn_close(conn); /* a half-read response leaves it unusable */
+  }
+  lt_buf_free(&cr->out);
+  lt_msg_free(&cr->resp);
+  free(cr);
+}
+
+static void on_closed_task(lt_task *t) {
+  lt_client *cl = (lt_client *)((char *)t - offsetof(lt_client, closed_task));
+  if (cl->on_closed)
+    cl->on_closed(cl, cl->closed_ud);
+  free(cl);
+}
+
+static void client_maybe_closed(lt_client *cl) {
+  if (cl->closing && cl->open_handles == 0) {
+    cl->closed_task.fn = on_closed_task;
+    lt_loop_defer(cl->loop, &cl->closed_task);
+  }
+}
+
+void lt_client_close(lt_client *cl, lt_client_closed_cb cb, void *ud) {
+  if (cl->closing)
+    return;
+  cl->closing = 1;
+  cl->on_closed = cb;
+  cl->closed_ud = ud;
+  for (lt_cconn *c = cl->conns; c; c = c->next) {
+    lt_creq *cr = c->cr;
+    if (cr) {
+      cr->conn = NULL;
+      c->cr = NULL;
+      cr->cb(cr, LT_ECLOSED, cr->ud);
+    }
+    conn_close(c);
+  }
+  client_maybe_closed(cl);
+}

@@ -1,0 +1,63 @@
+/* The HTTP/1.1 client: requests written on pooled keep-alive connections,
+ * responses read with llhttp (Content-Length, chunked, close-delimited). */
+#ifndef LT_CLIENT_H
+#define LT_CLIENT_H
+
+#include "loop.h"
+#include "http.h"
+
+typedef struct lt_client lt_client;
+typedef struct lt_creq lt_creq;
+typedef struct lt_cconn lt_cconn;
+
+/* Fires once per lt_creq_send that returned 0: status 0 with the response in
+ * cr->resp, or a negative error. Never fires after lt_creq_free. */
+typedef void (*lt_creq_cb)(lt_creq *cr, int status, void *ud);
+typedef void (*lt_client_closed_cb)(lt_client *cl, void *ud);
+
+struct lt_client {
+  lt_loop *loop;
+  lt_cconn *conns; /* all connections, idle ones included */
+  int open_handles;
+  int closing;
+  lt_limits limits;
+  lt_client_closed_cb on_closed;
+  void *closed_ud;
+  lt_task closed_task;
+  uint64_t connects; /* connections opened so far */
+};
+
+struct lt_creq {
+  lt_client *cl;
+  char host[64];
+  int port;
+  int method_head;
+  lt_buf out;  /* the serialized request */
+  lt_msg resp; /* the response, once cb fired with 0 */
+  lt_cconn *conn;
+  lt_creq_cb cb;
+  void *ud;
+  int sent_on_reused; /* retry once on a fresh connection if a pooled one was dead */
+  int got_bytes;
+  unsigned has_host : 1, has_clen : 1, has_accept : 1, has_ua : 1, head_done : 1;
+  size_t body_len;
+};
+
+lt_client *lt_client_new(lt_loop *loop);
+/* Closes every connection; requests in flight fail with LT_ECLOSED. `cb`
+ * runs from the loop once all has closed; the client is then freed. */
+void lt_client_close(lt_client *cl, lt_client_closed_cb cb, void *ud);
+
+/* A request to host:port; `target` is the path with its query string. */
+lt_creq *lt_creq_new(lt_client *cl, const char *method, const char *host, int port,
+                     const char *target);
+/* LT_EHEADER for a name or value that cannot be sent (CR, LF). */
+int lt_creq_header(lt_creq *cr, const char *name, const char *value);
+/* Ends the headers and appends the body; call once, before send. */
+int lt_creq_body(lt_creq *cr, const void *data, size_t len);
+int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud);
+/* Frees the request; one still in flight is abandoned and its connection
+ * closed (its callback never fires). */
+void lt_creq_free(lt_creq *cr);
+
+#endif

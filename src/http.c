@@ -1,0 +1,358 @@
+/* llhttp wrapper shared by the server and the client: collects a message's
+ * url, reason, headers and body into an lt_msg, enforces the size limits, and
+ * pauses after each complete message so pipelined input is handled in order. */
+#include <strings.h>
+#include "http.h"
+#include "luatest.h"
+
+void lt_msg_init(lt_msg *m) {
+  memset(m, 0, sizeof *m);
+  m->content_length = -1;
+}
+
+void lt_msg_reset(lt_msg *m) {
+  lt_buf_clear(&m->strs);
+  lt_buf_clear(&m->body);
+  m->nhdrs = 0;
+  m->method = m->status = m->major = m->minor = 0;
+  m->url = m->url_len = m->reason = m->reason_len = 0;
+  m->keep_alive = m->upgrade = m->expect_continue = m->chunked = 0;
+  m->content_length = -1;
+  m->head_bytes = 0;
+  m->piece = 0;
+}
+
+void lt_msg_free(lt_msg *m) {
+  lt_buf_free(&m->strs);
+  lt_buf_free(&m->body);
+  free(m->hdrs);
+  m->hdrs = NULL;
+  m->nhdrs = m->hdrs_cap = 0;
+}
+
+const char *lt_msg_header(const lt_msg *m, const char *name) {
+  for (int i = 0; i < m->nhdrs; i++)
+    if (!strcasecmp(m->strs.data + m->hdrs[i].name, name))
+      return m->strs.data + m->hdrs[i].value;
+  return NULL;
+}
+
+static int push_header(lt_msg *m, uint32_t name, uint32_t name_len) {
+  if (m->nhdrs == m->hdrs_cap) {
+    int cap = m->hdrs_cap ? m->hdrs_cap * 2 : 16;
+    lt_hdr *h = realloc(m->hdrs, (size_t)cap * sizeof *h);
+    if (!h)
+      return -1;
+    m->hdrs = h;
+    m->hdrs_cap = cap;
+  }
+  lt_hdr *h = &m->hdrs[m->nhdrs++];
+  h->name = name;
+  h->name_len = name_len;
+  h->value = h->value_len = 0;
+  return 0;
+}
+
+/* Appends a NUL-terminated piece and returns its offset, or -1. */
+static long add_str(lt_msg *m, const char *s, size_t n) {
+  size_t off = m->strs.len;
+  if (lt_buf_reserve(&m->strs, n + 1))
+    return -1;
+  memcpy(m->strs.data + off, s, n);
+  m->strs.data[off + n] = '\0';
+  m->strs.len = off + n + 1;
+  m->strs.data[m->strs.len] = '\0';
+  return (long)off;
+}
+
+int lt_msg_add_header(lt_msg *m, const char *name, size_t nlen, const char *value, size_t vlen) {
+  long n = add_str(m, name, nlen);
+  if (n < 0 || push_header(m, (uint32_t)n, (uint32_t)nlen))
+    return LT_ENOMEM;
+  long v = add_str(m, value, vlen);
+  if (v < 0)
+    return LT_ENOMEM;
+  m->hdrs[m->nhdrs - 1].value = (uint32_t)v;
+  m->hdrs[m->nhdrs - 1].value_len = (uint32_t)vlen;
+  return 0;
+}
+
+int lt_msg_set_url(lt_msg *m, const char *url, size_t len) {
+  long u = add_str(m, url, len);
+  if (u < 0)
+    return LT_ENOMEM;
+  m->url = (uint32_t)u;
+  m->url_len = (uint32_t)len;
+  return 0;
+}
+
+/* ---- llhttp callbacks ---------------------------------------------------- */
+
+#define P(h) ((lt_parser *)(h)->data)
+
+static int fail(lt_parser *p, int err, int status, const char *reason) {
+  p->error = err;
+  p->status = status;
+  llhttp_set_error_reason(&p->http, reason);
+  return HPE_USER;
+}
+
+static int collect(llhttp_t *h, const char *at, size_t len, size_t limit, int status,
+                   const char *what) {
+  lt_parser *p = P(h);
+  lt_msg *m = p->msg;
+  m->head_bytes += len;
+  if (m->head_bytes > limit)
+    return fail(p, LT_ETOOLARGE, status, what);
+  if (lt_buf_append(&m->strs, at, len))
+    return fail(p, LT_ENOMEM, 500, "out of memory");
+  return 0;
+}
+
+/* Ends the piece being collected with a NUL; returns its offset and length. */
+static int finish_piece(lt_parser *p, uint32_t *off, uint32_t *len) {
+  lt_msg *m = p->msg;
+  *off = m->piece;
+  *len = (uint32_t)(m->strs.len - m->piece);
+  if (lt_buf_append(&m->strs, "", 1))
+    return fail(p, LT_ENOMEM, 500, "out of memory");
+  m->piece = (uint32_t)m->strs.len;
+  return 0;
+}
+
+static int on_message_begin(llhttp_t *h) {
+  lt_parser *p = P(h);
+  lt_msg_reset(p->msg);
+  return 0;
+}
+
+static int on_url(llhttp_t *h, const char *at, size_t len) {
+  lt_parser *p = P(h);
+  return collect(h, at, len, p->limits.max_line, 400, "request line is too long");
+}
+
+static int on_url_complete(llhttp_t *h) {
+  lt_parser *p = P(h);
+  int r = finish_piece(p, &p->msg->url, &p->msg->url_len);
+  p->msg->head_bytes = 0; /* the header limit counts headers only */
+  return r;
+}
+
+static int on_status(llhttp_t *h, const char *at, size_t len) {
+  lt_parser *p = P(h);
+  return collect(h, at, len, p->limits.max_line, 400, "status line is too long");
+}
+
+static int on_status_complete(llhttp_t *h) {
+  lt_parser *p = P(h);
+  int r = finish_piece(p, &p->msg->reason, &p->msg->reason_len);
+  p->msg->head_bytes = 0;
+  return r;
+}
+
+static int on_header_piece(llhttp_t *h, const char *at, size_t len) {
+  return collect(h, at, len, P(h)->limits.max_headers, 431, "header fields too large");
+}
+
+static int on_header_field_complete(llhttp_t *h) {
+  lt_parser *p = P(h);
+  uint32_t off, len;
+  if (finish_piece(p, &off, &len))
+    return HPE_USER;
+  if (push_header(p->msg, off, len))
+    return fail(p, LT_ENOMEM, 500, "out of memory");
+  return 0;
+}
+
+static int on_header_value_complete(llhttp_t *h) {
+  lt_parser *p = P(h);
+  lt_hdr *hd = &p->msg->hdrs[p->msg->nhdrs - 1];
+  return finish_piece(p, &hd->value, &hd->value_len);
+}
+
+static int on_headers_complete(llhttp_t *h) {
+  lt_parser *p = P(h);
+  lt_msg *m = p->msg;
+  m->method = h->method;
+  m->status = h->status_code;
+  m->major = h->http_major;
+  m->minor = h->http_minor;
+  m->keep_alive = llhttp_should_keep_alive(h);
+  m->upgrade = h->upgrade;
+  m->chunked = (h->flags & F_CHUNKED) != 0;
+  if (h->flags & F_CONTENT_LENGTH)
+    m->content_length = (int64_t)h->content_length;
+  const char *expect = lt_msg_header(m, "Expect");
+  m->expect_continue = expect && !strcasecmp(expect, "100-continue");
+  if (p->limits.max_body && m->content_length > (int64_t)p->limits.max_body)
+    return fail(p, LT_ETOOLARGE, 413, "body too large");
+  int r = p->on_headers ? p->on_headers(p) : 0;
+  if (r < 0)
+    return fail(p, p->error ? p->error : LT_EPARSE, p->status ? p->status : 400, "refused");
+  if (p->no_body) {
+    p->no_body = 0;
+    return 1;
+  }
+  return r;
+}
+
+static int on_body(llhttp_t *h, const char *at, size_t len) {
+  lt_parser *p = P(h);
+  lt_msg *m = p->msg;
+  if (p->limits.max_body && m->body.len + len > p->limits.max_body)
+    return fail(p, LT_ETOOLARGE, 413, "body too large");
+  if (lt_buf_append(&m->body, at, len))
+    return fail(p, LT_ENOMEM, 500, "out of memory");
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *h) {
+  P(h)->done = 1;
+  return HPE_PAUSED;
+}
+
+static llhttp_settings_t settings;
+static int settings_ready;
+
+void lt_parser_init(lt_parser *p, llhttp_type_t type, const lt_limits *limits) {
+  if (!settings_ready) {
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = on_message_begin;
+    settings.on_url = on_url;
+    settings.on_url_complete = on_url_complete;
+    settings.on_status = on_status;
+    settings.on_status_complete = on_status_complete;
+    settings.on_header_field = on_header_piece;
+    settings.on_header_value = on_header_piece;
+    settings.on_header_field_complete = on_header_field_complete;
+    settings.on_header_value_complete = on_header_value_complete;
+    settings.on_headers_complete = on_headers_complete;
+    settings.on_body = on_body;
+    settings.on_message_complete = on_message_complete;
+    settings_ready = 1;
+  }
+  memset(p, 0, sizeof *p);
+  llhttp_init(&p->http, type, &settings);
+  p->http.data = p;
+  p->limits = *limits;
+}
+
+long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len) {
+  p->msg = msg;
+  if (p->error)
+    return p->error;
+  llhttp_errno_t e = llhttp_execute(&p->http, data, len);
+  switch (e) {
+  case HPE_OK:
+    return (long)len;
+  case HPE_PAUSED:
+  case HPE_PAUSED_UPGRADE:
+    p->done = 1;
+    return (long)(llhttp_get_error_pos(&p->http) - data);
+  case HPE_USER:
+    return p->error;
+  default:
+    p->error = LT_EPARSE;
+    p->status = 400;
+    return LT_EPARSE;
+  }
+}
+
+int lt_parser_eof(lt_parser *p, lt_msg *msg) {
+  p->msg = msg;
+  llhttp_errno_t e = llhttp_finish(&p->http);
+  if (e == HPE_OK || e == HPE_PAUSED)
+    return 0;
+  p->error = LT_EPARSE;
+  p->status = 400;
+  return LT_EPARSE;
+}
+
+void lt_parser_next(lt_parser *p) {
+  p->done = 0;
+  if (llhttp_get_errno(&p->http) == HPE_PAUSED_UPGRADE)
+    llhttp_resume_after_upgrade(&p->http);
+  else
+    llhttp_resume(&p->http);
+}
+
+int lt_parser_midway(const lt_parser *p) {
+  return p->http.finish == HTTP_FINISH_UNSAFE;
+}
+
+const char *lt_parser_reason(const lt_parser *p) {
+  const char *r = llhttp_get_error_reason(&p->http);
+  return r ? r : "malformed message";
+}
+
+const char *lt_method_name(int method) {
+  return llhttp_method_name((llhttp_method_t)method);
+}
+
+const char *lt_status_reason(int status) {
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 102: return "Processing";
+  case 103: return "Early Hints";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
+  case 204: return "No Content";
+  case 205: return "Reset Content";
+  case 206: return "Partial Content";
+  case 207: return "Multi-Status";
+  case 208: return "Already Reported";
+  case 226: return "IM Used";
+  case 300: return "Multiple Choices";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 305: return "Use Proxy";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
+  case 407: return "Proxy Authentication Required";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 411: return "Length Required";
+  case 412: return "Precondition Failed";
+  case 413: return "Request Entity Too Large";
+  case 414: return "Request-URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Requested Range Not Satisfiable";
+  case 417: return "Expectation Failed";
+  case 418: return "I'm a teapot";
+  case 421: return "Misdirected Request";
+  case 422: return "Unprocessable Entity";
+  case 423: return "Locked";
+  case 424: return "Failed Dependency";
+  case 425: return "Too Early";
+  case 426: return "Upgrade Required";
+  case 428: return "Precondition Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 451: return "Unavailable For Legal Reasons";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  case 506: return "Variant Also Negotiates";
+  case 507: return "Insufficient Storage";
+  case 508: return "Loop Detected";
+  case 510: return "Not Extended";
+  case 511: return "Network Authentication Required";
+  default: return "";
+  }
+}

@@ -1,0 +1,123 @@
+/* The loop owns the uv_loop_t and the deferred-task queue. Everything that
+ * resumes user code (Lua coroutines, C handlers answering asynchronously)
+ * goes through the queue so that it never runs inside a libuv or llhttp
+ * callback. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "loop.h"
+
+lt_loop *lt_loop_new(void) {
+  lt_loop *loop = calloc(1, sizeof *loop);
+  if (!loop)
+    return NULL;
+  if (uv_loop_init(&loop->uv)) {
+    free(loop);
+    return NULL;
+  }
+  loop->uv.data = loop;
+  loop->owns_uv = 1;
+  return loop;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int lt_loop_free(lt_loop *loop) {
+  if (!loop)
+    return 0;
+  lt_loop_drain(loop);
+  /* Whatever is still open here was leaked by its owner; closing it lets the
+   * loop be freed rather than kept alive forever. */
+  int left = 0;
+  for (int i = 0; i < 16 && uv_loop_close(&loop->uv) == UV_EBUSY; i++) {
+    if (i == 0)
+      uv_walk(&loop->uv, close_walk, NULL);
+    left = 1;
+    uv_run(&loop->uv, UV_RUN_NOWAIT);
+    lt_loop_drain(loop);
+  }
+  free(loop);
+  return left ? LT_EBUSY : 0;
+}
+
+void lt_loop_defer(lt_loop *loop, lt_task *task) {
+  if (task->queued)
+    return;
+  task->queued = 1;
+  task->next = NULL;
+  if (loop->tail)
+    loop->tail->next = task;
+  else
+    loop->head = task;
+  loop->tail = task;
+}
+
+void lt_loop_undefer(lt_loop *loop, lt_task *task) {
+  if (!task->queued)
+    return;
+  lt_task **pp = &loop->head, *prev = NULL;
+  while (*pp && *pp != task) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (*pp) {
+    *pp = task->next;
+    if (loop->tail == task)
+      loop->tail = prev;
+  }
+  task->queued = 0;
+  task->next = NULL;
+}
+
+void lt_loop_drain(lt_loop *loop) {
+  lt_task *t;
+  while ((t = loop->head)) {
+    loop->head = t->next;
+    if (!loop->head)
+      loop->tail = NULL;
+    t->next = NULL;
+    t->queued = 0;
+    t->fn(t);
+  }
+}
+
+int lt_loop_step(lt_loop *loop, int block) {
+  lt_loop_drain(loop);
+  int alive = uv_run(&loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  lt_loop_drain(loop);
+  return alive || loop->head != NULL;
+}
+
+int lt_loop_run(lt_loop *loop) {
+  while (lt_loop_step(loop, 1))
+    ;
+  return 0;
+}
+
+int lt_loop_alive(lt_loop *loop) {
+  return loop->head != NULL || uv_loop_alive(&loop->uv);
+}
+
+double lt_loop_time(lt_loop *loop) {
+  return (double)uv_now(&loop->uv) / 1000.0;
+}
+
+const char *lt_loop_date(lt_loop *loop) {
+  uint64_t sec = uv_now(&loop->uv) / 1000;
+  if (loop->date[0] && sec == loop->date_sec)
+    return loop->date;
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(loop->date, sizeof loop->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  loop->date_sec = sec;
+  return loop->date;
+}
+
+uv_loop_t *lt_loop_uv(lt_loop *loop) {
+  return &loop->uv;
+}

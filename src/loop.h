@@ -1,0 +1,44 @@
+/* The event loop: owns the uv_loop_t and the queue of deferred tasks. I/O
+ * callbacks never run user code; they queue a task, and the queue is drained
+ * only between loop turns, from lt_loop_step. */
+#ifndef LT_LOOP_H
+#define LT_LOOP_H
+
+#include <uv.h>
+#include "luatest.h"
+
+typedef struct lt_task lt_task;
+typedef void (*lt_task_fn)(lt_task *task);
+
+struct lt_task {
+  lt_task *next;
+  lt_task_fn fn;
+  int queued;
+};
+
+struct lt_loop {
+  uv_loop_t uv;
+  lt_task *head, *tail;
+  /* Cached "Date:" header value, refreshed once a second. */
+  char date[40];
+  uint64_t date_sec;
+  int owns_uv;
+};
+
+/* Queues `task` to run at the next drain; a queued task is not queued twice. */
+void lt_loop_defer(lt_loop *loop, lt_task *task);
+
+/* Removes `task` from the queue if it is there. */
+void lt_loop_undefer(lt_loop *loop, lt_task *task);
+
+/* Runs every queued task, including ones queued meanwhile. */
+void lt_loop_drain(lt_loop *loop);
+
+/* One turn: the queue first, then uv (blocking when `block` and nothing is
+ * queued), then the queue again. Returns nonzero while anything is pending. */
+int lt_loop_step(lt_loop *loop, int block);
+
+/* The IMF-fixdate of now, for the Date header. */
+const char *lt_loop_date(lt_loop *loop);
+
+#endif

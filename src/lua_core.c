@@ -1,0 +1,167 @@
+/* The luatest.core module and the embedding entry points: lt_openlibs makes
+ * the embedded Lua modules requirable, lt_run is the command line, lt_poll a
+ * non-blocking loop turn for a host's frame loop. */
+#include <stdio.h>
+#include <string.h>
+#include <lualib.h>
+#include "lua_core.h"
+#include "http.h"
+#include "url.h"
+
+typedef struct lt_embedded_module {
+  const char *name;
+  const char *chunkname;
+  const char *source;
+  size_t len;
+} lt_embedded_module;
+
+extern const lt_embedded_module lt_embedded_modules[];
+
+/* core.urlencode(s, form) */
+static int l_urlencode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lt_buf b = {0};
+  if (lt_url_encode(&b, s, n, lua_toboolean(L, 2))) {
+    lt_buf_free(&b);
+    return luaL_error(L, "urlencode: out of memory");
+  }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  lt_buf_free(&b);
+  return 1;
+}
+
+/* core.urldecode(s, plus_is_space) -> string, or nil and a message. */
+static int l_urldecode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lt_buf b = {0};
+  int r = lt_url_decode(&b, s, n, lua_toboolean(L, 2));
+  if (r) {
+    lt_buf_free(&b);
+    return ltl_fail(L, r, "bad percent-encoding");
+  }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  lt_buf_free(&b);
+  return 1;
+}
+
+static int add_pair(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+  lua_State *L = ud;
+  lua_Integer n = luaL_len(L, -1);
+  lua_pushlstring(L, name, nlen);
+  lua_rawseti(L, -2, n + 1);
+  lua_pushlstring(L, value, vlen);
+  lua_rawseti(L, -2, n + 2);
+  return 0;
+}
+
+/* core.parse_qs(s) -> {name1, value1, ...}, or nil and a message. */
+static int l_parse_qs(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_newtable(L);
+  int r = lt_query_parse(s, n, add_pair, L);
+  if (r)
+    return ltl_fail(L, r, "bad percent-encoding");
+  return 1;
+}
+
+static int l_status_reason(lua_State *L) {
+  lua_pushstring(L, lt_status_reason((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+static int l_http_date(lua_State *L) {
+  lua_pushstring(L, lt_loop_date(ltl_S(L)->loop));
+  return 1;
+}
+
+static const luaL_Reg util_funcs[] = {
+    {"urlencode", l_urlencode},
+    {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},
+    {"status_reason", l_status_reason},
+    {"http_date", l_http_date},
+    {NULL, NULL},
+};
+
+int luaopen_luatest_core(lua_State *L) {
+  lua_newtable(L);
+  ltl_open_loop(L);
+  ltl_open_request(L);
+  ltl_open_router(L);
+  ltl_open_server(L);
+  ltl_open_client(L);
+  ltl_setfuncs(L, util_funcs);
+  lua_pushliteral(L, LT_VERSION);
+  lua_setfield(L, -2, "version");
+#ifdef LT_SRCDIR
+  lua_pushliteral(L, LT_SRCDIR);
+  lua_setfield(L, -2, "srcdir");
+#endif
+  return 1;
+}
+
+static int load_embedded(lua_State *L) {
+  const lt_embedded_module *m = lua_touserdata(L, lua_upvalueindex(1));
+  if (luaL_loadbuffer(L, m->source, m->len, m->chunkname))
+    return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int lt_openlibs(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_luatest_core);
+  lua_setfield(L, -2, "luatest.core");
+  for (const lt_embedded_module *m = lt_embedded_modules; m->name; m++) {
+    lua_pushlightuserdata(L, (void *)m);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int traceback(lua_State *L) {
+  luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  return 1;
+}
+
+int lt_run(lua_State *L, int argc, char **argv) {
+  lua_pushcfunction(L, traceback);
+  int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luatest.runner");
+  if (lua_pcall(L, 1, 1, handler)) {
+    fprintf(stderr, "luatest: %s\n", lua_tostring(L, -1));
+    lua_settop(L, handler - 1);
+    return 2;
+  }
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 0);
+  for (int i = 1; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  if (lua_pcall(L, 1, 1, handler)) {
+    fprintf(stderr, "luatest: internal error: %s\n", lua_tostring(L, -1));
+    lua_settop(L, handler - 1);
+    return 2;
+  }
+  int rc = (int)lua_tointeger(L, -1);
+  lua_settop(L, handler - 1);
+  return rc;
+}
+
+int lt_poll(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  ltl_state *S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return S->loop ? lt_loop_step(S->loop, 0) : 0;
+}

@@ -1,0 +1,120 @@
+/* Shared by the Lua bindings: the module state, and tasks (coroutines run by
+ * the loop) with the one suspend/resume mechanism every waiting call uses. */
+#ifndef LT_LUA_CORE_H
+#define LT_LUA_CORE_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "loop.h"
+
+typedef struct ltl_state ltl_state;
+typedef struct ltl_task ltl_task;
+
+/* Called when a task's function returned (status LUA_OK, its results on
+ * t->co's stack) or raised (an error status, the error value on the stack),
+ * or LTL_CANCELLED with an empty stack. It must leave the stack empty. */
+typedef void (*ltl_done_fn)(ltl_task *t, int status, int nres);
+/* Aborts the operation a waiting task waits on; its completion must not
+ * wake the task afterwards. */
+typedef void (*ltl_cancel_fn)(ltl_task *t);
+
+#define LTL_CANCELLED (-1)
+
+enum { T_IDLE, T_RUNNING, T_WAITING, T_READY, T_DONE };
+
+struct ltl_task {
+  lt_task t; /* queued to be resumed */
+  ltl_state *S;
+  lua_State *co;
+  int ref; /* registry ref keeping the thread alive */
+  int nargs;
+  int state;
+  unsigned gen; /* bumped each time the task is reused */
+  ltl_done_fn done;
+  void *ud;
+  ltl_cancel_fn cancel;
+  void *op;               /* the pending operation, for cancel */
+  const char *waiting_on; /* what the task waits for, for reports */
+  uv_timer_t timer;       /* for sleep and operation timeouts */
+  int timer_ready;
+  ltl_task *next, *prev; /* in an owner's list (a server's handlers) */
+  ltl_task *next_free;
+  ltl_task *all_next, *all_prev; /* every task of the state */
+};
+
+struct ltl_state {
+  lt_loop *loop;
+  lua_State *L;
+  ltl_task *free_tasks;
+  int nfree;
+  ltl_task *all;
+  int tracked; /* registry ref of the open-objects table */
+  int traceback_ref;
+  int closing;
+};
+
+/* The module state (upvalue 1 of every binding function). */
+#define ltl_S(L) ((ltl_state *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* The task running in L, or NULL outside a task. */
+static inline ltl_task *ltl_current(lua_State *L) {
+  return *(ltl_task **)lua_getextraspace(L);
+}
+
+/* The running task, or a Lua error naming `call` that says how to wait. */
+ltl_task *ltl_need_task(lua_State *L, const char *call);
+
+/* Starts fn(args...) (the top nargs+1 values of L, popped) as a new task;
+ * it first runs at the next drain. */
+ltl_task *ltl_spawn(ltl_state *S, lua_State *L, int nargs, ltl_done_fn done, void *ud);
+/* Runs a task queued by ltl_spawn now (only from a drain). */
+void ltl_run_now(ltl_task *t);
+/* Suspends the running task until ltl_wake; use as `return ltl_wait(...)`. */
+int ltl_wait(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op);
+/* The same, running k(L, LUA_YIELD, ctx) on resumption to produce the
+ * call's results (so they are built in the task, not in an I/O callback). */
+int ltl_waitk(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op,
+              lua_KContext ctx, lua_KFunction k);
+/* Resumes a waiting task with the nargs values pushed on t->co. */
+void ltl_wake(ltl_task *t, int nargs);
+/* Ends a task that has not finished: its operation is cancelled, its
+ * to-be-closed variables closed, and done() called with LTL_CANCELLED. */
+void ltl_cancel(ltl_task *t);
+/* Starts t's timer; on expiry cb runs (from the loop). */
+void ltl_timer_start(ltl_task *t, double seconds, uv_timer_cb cb);
+void ltl_timer_stop(ltl_task *t);
+
+/* "file:line" of the nearest caller outside luatest's own modules. */
+void ltl_push_where(lua_State *L);
+/* Records an open object (index idx) with a description for leak reports. */
+void ltl_track(lua_State *L, int idx, const char *kind);
+void ltl_untrack(ltl_state *S, void *object);
+
+/* Pushes nil and "ENAME: description (detail)"; returns 2. */
+int ltl_fail(lua_State *L, int err, const char *detail);
+
+/* Registers functions with the state as upvalue. */
+void ltl_setfuncs(lua_State *L, const luaL_Reg *l);
+/* Creates a metatable with methods (as __index) and the state as upvalue. */
+void ltl_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
+
+void ltl_open_loop(lua_State *L);
+void ltl_open_server(lua_State *L);
+void ltl_open_client(lua_State *L);
+void ltl_open_router(lua_State *L);
+
+/* Requests (lua_request.c). */
+typedef struct lt_request lt_request;
+/* Pushes a new Request userdata for req (retained); app_idx is the stack
+ * index of the request's app, or 0. */
+void ltl_push_request(lua_State *L, lt_request *req, int app_idx);
+lt_request *ltl_check_request(lua_State *L, int idx);
+void ltl_open_request(lua_State *L);
+
+/* Routers (lua_router.c). */
+typedef struct lt_router lt_router;
+typedef struct lt_route lt_route;
+lt_router *ltl_check_router(lua_State *L, int idx);
+void ltl_push_route_handler(lua_State *L, int router_idx, lt_route *rt);
+
+#endif

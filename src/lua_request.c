@@ -1,0 +1,335 @@
+/* The Request userdata: the core request's fields read straight from C, user
+ * data and lazily built fields (headers, query, match_info) in a uservalue
+ * table, and the rest from the Lua class that luatest.web registers. */
+#include <stdlib.h>
+#include <string.h>
+#include "lua_core.h"
+#include "request.h"
+#include "server.h"
+
+#define REQUEST "luatest.Request"
+
+typedef struct lreq {
+  lt_request *req;
+} lreq;
+
+/* Names that are fields: assigning to them is an error. */
+static const char *const fields[] = {
+    "method", "path", "raw_path", "query_string", "path_qs", "version", "keep_alive",
+    "content_length", "can_read_body", "body_exists", "host", "scheme", "app", "match_info",
+    "query", "headers", "cookies", "content_type", "charset", "remote", "url", NULL};
+
+void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
+  app_idx = app_idx ? lua_absindex(L, app_idx) : 0;
+  lreq *box = lua_newuserdatauv(L, sizeof *box, 2);
+  box->req = req;
+  lt_request_retain(req);
+  luaL_setmetatable(L, REQUEST);
+  if (app_idx) {
+    lua_pushvalue(L, app_idx);
+    lua_setiuservalue(L, -2, 1);
+  }
+}
+
+lt_request *ltl_check_request(lua_State *L, int idx) {
+  lreq *box = luaL_checkudata(L, idx, REQUEST);
+  return box->req;
+}
+
+static int l_gc(lua_State *L) {
+  lreq *box = luaL_checkudata(L, 1, REQUEST);
+  if (box->req) {
+    lt_request_release(box->req);
+    box->req = NULL;
+  }
+  return 0;
+}
+
+static int push_field(lua_State *L, lt_request *req, const char *k) {
+  const lt_msg *m = &req->msg;
+  switch (k[0]) {
+  case 'm':
+    if (!strcmp(k, "method"))
+      return lua_pushstring(L, lt_request_method(req)), 1;
+    break;
+  case 'p':
+    if (!strcmp(k, "path"))
+      return lua_pushstring(L, lt_request_path(req)), 1;
+    if (!strcmp(k, "path_qs")) {
+      const char *url = lt_request_raw_path(req);
+      const char *hash = strchr(url, '#');
+      lua_pushlstring(L, url, hash ? (size_t)(hash - url) : strlen(url));
+      return 1;
+    }
+    break;
+  case 'r':
+    if (!strcmp(k, "raw_path"))
+      return lua_pushstring(L, lt_request_raw_path(req)), 1;
+    break;
+  case 'q':
+    if (!strcmp(k, "query_string"))
+      return lua_pushstring(L, lt_request_query_string(req)), 1;
+    break;
+  case 'v':
+    if (!strcmp(k, "version"))
+      return lua_pushfstring(L, "%d.%d", m->major, m->minor), 1;
+    break;
+  case 'k':
+    if (!strcmp(k, "keep_alive"))
+      return lua_pushboolean(L, req->keep_alive), 1;
+    break;
+  case 'c':
+    if (!strcmp(k, "content_length")) {
+      if (m->content_length < 0)
+        lua_pushnil(L);
+      else
+        lua_pushinteger(L, (lua_Integer)m->content_length);
+      return 1;
+    }
+    if (!strcmp(k, "can_read_body"))
+      return lua_pushboolean(L, m->body.len > 0 || m->content_length > 0 || m->chunked), 1;
+    break;
+  case 'b':
+    if (!strcmp(k, "body_exists"))
+      return lua_pushboolean(L, m->body.len > 0 || m->content_length > 0 || m->chunked), 1;
+    break;
+  case 'h':
+    if (!strcmp(k, "host")) {
+      const char *h = lt_request_header(req, "Host");
+      if (h)
+        lua_pushstring(L, h);
+      else
+        lua_pushnil(L);
+      return 1;
+    }
+    break;
+  case 's':
+    if (!strcmp(k, "scheme"))
+      return lua_pushliteral(L, "http"), 1;
+    break;
+  }
+  return 0;
+}
+
+static int is_field(lua_State *L, const char *k) {
+  for (int i = 0; fields[i]; i++)
+    if (!strcmp(fields[i], k))
+      return 1;
+  /* Methods of the Lua class are read-only too. */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)fields) == LUA_TTABLE) {
+    int found = lua_getfield(L, -1, k) != LUA_TNIL;
+    lua_pop(L, 2);
+    return found;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int l_index(lua_State *L) {
+  lreq *box = lua_touserdata(L, 1);
+  lt_request *req = box->req;
+  const char *k = lua_tostring(L, 2);
+  if (k && lua_type(L, 2) == LUA_TSTRING) {
+    if (push_field(L, req, k))
+      return 1;
+    if (!strcmp(k, "app")) {
+      lua_getiuservalue(L, 1, 1);
+      return 1;
+    }
+    /* C methods. */
+    if (lua_getfield(L, lua_upvalueindex(2), k) != LUA_TNIL)
+      return 1;
+    lua_pop(L, 1);
+  }
+  /* Cached fields and user data. */
+  if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL)
+      return 1;
+    lua_pop(L, 2);
+  } else {
+    lua_pop(L, 1);
+  }
+  /* The Lua class: methods, then lazily computed fields, cached. */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)fields) != LUA_TTABLE)
+    return 0;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) != LUA_TNIL)
+    return 1;
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "__props") != LUA_TTABLE)
+    return 0;
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, -2) == LUA_TNIL)
+    return 1;
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 2);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int l_newindex(lua_State *L) {
+  luaL_checkudata(L, 1, REQUEST);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  if (k && is_field(L, k))
+    return luaL_error(L, "request.%s: cannot assign to a field of the request (store your own "
+                         "data under another key)",
+                      k);
+  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 2);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  lua_pushfstring(L, "<Request %s %s >", lt_request_method(req), lt_request_raw_path(req));
+  return 1;
+}
+
+/* ---- methods -------------------------------------------------------------------------- */
+
+/* request:read() -> the whole body as a string. */
+static int l_read(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  size_t len;
+  const char *body = lt_request_body(req, &len);
+  lua_pushlstring(L, body, len);
+  return 1;
+}
+
+/* request:_headers() -> { name1, value1, name2, value2, ... } in order. */
+static int l_headers(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  const char *name, *value;
+  lua_createtable(L, req->msg.nhdrs * 2, 0);
+  for (int i = 0; lt_request_header_at(req, i, &name, &value); i++) {
+    lua_pushstring(L, name);
+    lua_rawseti(L, -2, 2 * i + 1);
+    lua_pushstring(L, value);
+    lua_rawseti(L, -2, 2 * i + 2);
+  }
+  return 1;
+}
+
+/* request:_match() -> { name = value, ... } */
+static int l_match(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  lua_createtable(L, 0, req->nmatch);
+  for (int i = 0; i < req->nmatch; i++) {
+    lua_pushlstring(L, lt_request_str(req, req->match[i].value), req->match[i].value_len);
+    lua_setfield(L, -2, lt_request_str(req, req->match[i].name));
+  }
+  return 1;
+}
+
+/* request:_query() -> { name1, value1, ... } or nil, error. */
+static int l_query(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  const lt_pair *pairs;
+  int n = lt_request_query_pairs(req, &pairs);
+  if (n < 0)
+    return ltl_fail(L, n, "query string");
+  lua_createtable(L, n * 2, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, lt_request_str(req, pairs[i].name));
+    lua_rawseti(L, -2, 2 * i + 1);
+    lua_pushlstring(L, lt_request_str(req, pairs[i].value), pairs[i].value_len);
+    lua_rawseti(L, -2, 2 * i + 2);
+  }
+  return 1;
+}
+
+/* request:_respond(status, reason, content_type, headers, body): sends the
+ * answer. headers is nil or a flat list {name, value, ...}. Returns true, or
+ * nil and a message (a header that cannot be sent, a closed connection). */
+static int l_respond(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  lt_response *resp = &req->resp;
+  if (req->responded)
+    return ltl_fail(L, LT_ESTATE, "the request was already answered");
+  lt_response_reset(resp);
+  lua_settop(L, 6);
+  resp->status = (int)luaL_checkinteger(L, 2);
+  int r = 0;
+  const char *bad = NULL;
+  if (!lua_isnil(L, 3) && (r = lt_response_reason(resp, luaL_checkstring(L, 3))))
+    bad = "reason";
+  if (!r && !lua_isnil(L, 4) &&
+      (r = lt_response_header(resp, "Content-Type", luaL_checkstring(L, 4))))
+    bad = "Content-Type";
+  if (!r && lua_istable(L, 5)) {
+    lua_Integer n = luaL_len(L, 5);
+    for (lua_Integer i = 1; i + 1 <= n; i += 2) {
+      lua_rawgeti(L, 5, i);
+      lua_rawgeti(L, 5, i + 1);
+      const char *name = luaL_tolstring(L, -2, NULL);
+      const char *value = luaL_tolstring(L, -2, NULL);
+      if ((r = lt_response_header(resp, name, value))) {
+        bad = lua_pushfstring(L, "header '%s'", name);
+        break;
+      }
+      lua_settop(L, 6);
+    }
+  }
+  if (r) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s in the response %s", lt_errname(r), lt_strerror(r), bad);
+    return 2;
+  }
+  size_t len = 0;
+  const char *body = lua_isnil(L, 6) ? NULL : luaL_checklstring(L, 6, &len);
+  if (body && lt_response_body(resp, body, len))
+    return ltl_fail(L, LT_ENOMEM, NULL);
+  r = lt_request_respond(req);
+  if (r)
+    return ltl_fail(L, r, "sending the response");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.set_request_class(tbl): methods and __props of requests, from Lua. */
+static int l_set_request_class(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)fields);
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+    {"read", l_read},       {"_headers", l_headers}, {"_match", l_match},
+    {"_query", l_query},    {"_respond", l_respond}, {NULL, NULL},
+};
+
+void ltl_open_request(lua_State *L) {
+  luaL_newmetatable(L, REQUEST);
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, l_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  lua_newtable(L);
+  ltl_setfuncs(L, methods);
+  lua_pushcclosure(L, l_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_set_request_class);
+  lua_setfield(L, -2, "set_request_class");
+}

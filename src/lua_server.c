@@ -1,0 +1,321 @@
+/* The Server userdata: a core server whose requests are routed by a Router
+ * (or all given to one raw handler). C handlers answer right in the core's
+ * callback; everything else is queued and run as a task through the Lua
+ * dispatcher that luatest.web provides. */
+#include <stdlib.h>
+#include <string.h>
+#include "lua_core.h"
+#include "router.h"
+#include "server.h"
+
+#define SERVER "luatest.Server"
+
+typedef struct lserver lserver;
+
+typedef struct sbox {
+  lserver *ls;
+} sbox;
+
+struct lserver {
+  lt_server *srv;
+  ltl_state *S;
+  sbox *box;
+  lt_router *router;
+  int self_ref; /* anchors the userdata while open */
+  int lua_only; /* route C handlers through Lua too (middlewares) */
+  lt_request *qhead, *qtail;
+  lt_task qtask;
+  ltl_task *handlers; /* running handler tasks */
+  int closing;
+  ltl_task *waiter;
+  unsigned waiter_gen;
+};
+
+static void run_queue(lt_task *lt);
+
+static void on_request(lt_server *srv, lt_request *req, void *ud) {
+  lserver *ls = ud;
+  (void)srv;
+  req->match_status = 200;
+  if (ls->router) {
+    lt_match m;
+    if (lt_router_match(ls->router, req, &m)) {
+      lt_response_text(&req->resp, 500, "500: Internal Server Error");
+      lt_request_respond(req);
+      return;
+    }
+    lt_route *rt = m.route;
+    if (rt && rt->fn && !ls->lua_only) {
+      if (rt->fn(req, &req->resp, rt->ud))
+        lt_response_text(&req->resp, 500, "500: Internal Server Error");
+      lt_request_respond(req);
+      return;
+    }
+    req->route = rt;
+    req->match_status = m.status;
+    if (m.status == 405)
+      req->allow = strdup(m.allow);
+  }
+  lt_request_retain(req); /* the queue's reference */
+  req->next = NULL;
+  if (ls->qtail)
+    ls->qtail->next = req;
+  else
+    ls->qhead = req;
+  ls->qtail = req;
+  lt_loop_defer(ls->S->loop, &ls->qtask);
+}
+
+static void unlink_handler(lserver *ls, ltl_task *t) {
+  if (t->prev)
+    t->prev->next = t->next;
+  else if (ls->handlers == t)
+    ls->handlers = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+}
+
+static void handler_done(ltl_task *t, int status, int nres) {
+  lt_request *req = t->ud;
+  (void)nres;
+  lserver *ls = req->server ? req->server->ud : NULL;
+  if (ls)
+    unlink_handler(ls, t);
+  if (status != LUA_OK && status != LTL_CANCELLED) {
+    /* The dispatcher itself failed: keep the traceback for the report. */
+    lua_State *L = t->S->L;
+    luaL_traceback(L, t->co, lua_tostring(t->co, -1), 0);
+    lua_rawseti(L, LUA_REGISTRYINDEX, t->S->traceback_ref);
+  }
+  if (!req->responded) {
+    lt_response_text(&req->resp, 500, "500: Internal Server Error");
+    lt_request_respond(req);
+  }
+  lt_request_release(req);
+}
+
+static void run_queue(lt_task *lt) {
+  lserver *ls = (lserver *)((char *)lt - offsetof(lserver, qtask));
+  ltl_state *S = ls->S;
+  lua_State *L = S->L;
+  while (ls->qhead) {
+    lt_request *req = ls->qhead;
+    ls->qhead = req->next;
+    if (!ls->qhead)
+      ls->qtail = NULL;
+    req->next = NULL;
+    if (ls->closing) {
+      lt_request_respond(req);
+      lt_request_release(req);
+      continue;
+    }
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->self_ref);
+    int self = lua_gettop(L);
+    lua_getiuservalue(L, self, 1); /* dispatch */
+    lua_getiuservalue(L, self, 3); /* app */
+    ltl_push_request(L, req, -1);
+    lua_remove(L, -2);
+    if (req->route) {
+      lua_getiuservalue(L, self, 2);
+      ltl_push_route_handler(L, lua_gettop(L), req->route);
+      lua_remove(L, -2);
+    } else if (ls->router) {
+      lua_pushnil(L);
+    } else {
+      lua_getiuservalue(L, self, 2); /* the raw handler */
+    }
+    lua_pushinteger(L, req->match_status);
+    if (req->allow)
+      lua_pushstring(L, req->allow);
+    else
+      lua_pushnil(L);
+    ltl_task *t = ltl_spawn(S, L, 4, handler_done, req);
+    lua_settop(L, top);
+    if (!t) {
+      lt_response_text(&req->resp, 500, "500: Internal Server Error");
+      lt_request_respond(req);
+      lt_request_release(req);
+      continue;
+    }
+    t->next = ls->handlers;
+    if (ls->handlers)
+      ls->handlers->prev = t;
+    ls->handlers = t;
+    ltl_run_now(t);
+  }
+}
+
+/* core.server{router=R | handler=fn, dispatch=fn, app=any, client_max_size=,
+ * max_line_size=, max_field_size=, lua_only=bool} */
+static int l_server(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lt_server_opts opts;
+  lt_server_default_opts(&opts);
+  if (lua_getfield(L, 1, "client_max_size") != LUA_TNIL)
+    opts.limits.max_body = (size_t)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "max_line_size") != LUA_TNIL)
+    opts.limits.max_line = (size_t)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "max_field_size") != LUA_TNIL)
+    opts.limits.max_headers = (size_t)luaL_checkinteger(L, -1);
+  lua_settop(L, 1);
+  sbox *box = lua_newuserdatauv(L, sizeof *box, 3);
+  box->ls = NULL;
+  luaL_setmetatable(L, SERVER);
+  int self = lua_gettop(L);
+  lserver *ls = calloc(1, sizeof *ls);
+  if (!ls)
+    return luaL_error(L, "server: out of memory");
+  box->ls = ls;
+  ls->box = box;
+  ls->S = S;
+  ls->self_ref = LUA_NOREF;
+  ls->qtask.fn = run_queue;
+  if (lua_getfield(L, 1, "dispatch") != LUA_TFUNCTION)
+    return luaL_error(L, "server: opts.dispatch must be a function");
+  lua_setiuservalue(L, self, 1);
+  if (lua_getfield(L, 1, "router") != LUA_TNIL) {
+    ls->router = ltl_check_router(L, -1);
+  } else {
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "handler") == LUA_TNIL)
+      return luaL_error(L, "server: opts.router or opts.handler is required");
+  }
+  lua_setiuservalue(L, self, 2);
+  lua_getfield(L, 1, "app");
+  lua_setiuservalue(L, self, 3);
+  lua_getfield(L, 1, "lua_only");
+  ls->lua_only = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  ls->srv = lt_server_new(S->loop, &opts, on_request, ls);
+  if (!ls->srv)
+    return luaL_error(L, "server: out of memory");
+  lua_pushvalue(L, self);
+  ls->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ltl_track(L, self, "server");
+  return 1;
+}
+
+static lserver *check_open(lua_State *L, const char *call) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  if (!box->ls || box->ls->closing)
+    luaL_error(L, "%s: attempt to use a closed server", call);
+  return box->ls;
+}
+
+static int l_listen(lua_State *L) {
+  lserver *ls = check_open(L, "server:listen");
+  const char *host = luaL_optstring(L, 2, "127.0.0.1");
+  int port = (int)luaL_optinteger(L, 3, 0);
+  int r = lt_server_listen(ls->srv, host, port);
+  if (r) {
+    lua_pushfstring(L, "%s:%d", host, port);
+    return ltl_fail(L, r, lua_tostring(L, -1));
+  }
+  lua_pushinteger(L, ls->srv->port);
+  return 1;
+}
+
+static void on_closed(lt_server *srv, void *ud) {
+  lserver *ls = ud;
+  (void)srv;
+  ls->srv = NULL;
+  if (ls->waiter && ls->waiter->gen == ls->waiter_gen)
+    ltl_wake(ls->waiter, 0);
+  if (ls->box)
+    ls->box->ls = NULL;
+  free(ls);
+}
+
+static void start_close(lua_State *L, lserver *ls) {
+  ltl_state *S = ls->S;
+  ls->closing = 1;
+  lt_server_close(ls->srv, on_closed, ls);
+  /* Handlers still running are cancelled: closing never waits on them. The
+   * one calling close (if a handler does) finishes on its own. */
+  for (ltl_task *t = ls->handlers, *next; t; t = next) {
+    next = t->next;
+    if (t->state != T_RUNNING)
+      ltl_cancel(t);
+  }
+  ltl_untrack(S, ls->box);
+  luaL_unref(L, LUA_REGISTRYINDEX, ls->self_ref);
+  ls->self_ref = LUA_NOREF;
+}
+
+/* server:close(): closes the listener, the connections and the handlers
+ * still running; inside a task, waits until everything has closed. */
+static int l_close(lua_State *L) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  lserver *ls = box->ls;
+  if (!ls)
+    return 0;
+  if (!ls->closing)
+    start_close(L, ls);
+  ltl_task *t = ltl_current(L);
+  if (!t || !lua_isyieldable(L) || ls->waiter)
+    return 0;
+  ls->waiter = t;
+  ls->waiter_gen = t->gen;
+  return ltl_wait(L, t, "server:close", NULL, NULL);
+}
+
+static int l_gc(lua_State *L) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  if (box->ls) {
+    box->ls->box = NULL;
+    if (!box->ls->closing)
+      start_close(L, box->ls);
+    box->ls = NULL;
+  }
+  return 0;
+}
+
+static int l_port(lua_State *L) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  if (box->ls && box->ls->srv && box->ls->srv->listening)
+    lua_pushinteger(L, box->ls->srv->port);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  lua_createtable(L, 0, 2);
+  lt_server *srv = box->ls ? box->ls->srv : NULL;
+  lua_pushinteger(L, srv ? (lua_Integer)srv->requests : 0);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, srv ? srv->nconns : 0);
+  lua_setfield(L, -2, "connections");
+  return 1;
+}
+
+static int l_closed(lua_State *L) {
+  sbox *box = luaL_checkudata(L, 1, SERVER);
+  lua_pushboolean(L, !box->ls || box->ls->closing);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"listen", l_listen}, {"close", l_close},   {"port", l_port},
+    {"stats", l_stats},   {"closed", l_closed}, {NULL, NULL},
+};
+
+static const luaL_Reg meta[] = {
+    {"__gc", l_gc},
+    {"__close", l_gc},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"server", l_server},
+    {NULL, NULL},
+};
+
+void ltl_open_server(lua_State *L) {
+  ltl_newclass(L, SERVER, meta, methods);
+  ltl_setfuncs(L, funcs);
+}

@@ -1,0 +1,325 @@
+/* Requests and responses on the server side: accessors for handlers, the
+ * derived fields (decoded path, query, match info), and serialization of the
+ * response a handler filled. */
+#include <stdio.h>
+#include <strings.h>
+#include "request.h"
+#include "url.h"
+
+lt_request *lt_request_new(void) {
+  lt_request *req = calloc(1, sizeof *req);
+  if (!req)
+    return NULL;
+  lt_msg_init(&req->msg);
+  lt_response_init(&req->resp);
+  req->refs = 1;
+  return req;
+}
+
+void lt_request_retain(lt_request *req) {
+  req->refs++;
+}
+
+void lt_request_release(lt_request *req) {
+  if (!req || --req->refs > 0)
+    return;
+  lt_msg_free(&req->msg);
+  lt_buf_free(&req->extra);
+  free(req->query);
+  free(req->allow);
+  lt_response_free(&req->resp);
+  free(req);
+}
+
+void lt_request_reset(lt_request *req) {
+  lt_msg_reset(&req->msg);
+  lt_buf_clear(&req->extra);
+  req->method = req->path = req->query_string = 0;
+  req->nmatch = 0;
+  req->nquery = 0;
+  req->query_parsed = 0;
+  lt_response_reset(&req->resp);
+  req->responded = 0;
+  req->keep_alive = 0;
+  req->head = 0;
+  req->route = NULL;
+  req->match_status = 0;
+  free(req->allow);
+  req->allow = NULL;
+  req->next = NULL;
+}
+
+static long extra_str(lt_request *req, const char *s, size_t n) {
+  size_t off = req->extra.len;
+  if (lt_buf_append(&req->extra, s, n) || lt_buf_append(&req->extra, "", 1))
+    return LT_ENOMEM;
+  return (long)off;
+}
+
+int lt_request_prepare(lt_request *req) {
+  lt_msg *m = &req->msg;
+  const char *url = lt_msg_str(m, m->url);
+  const char *q = memchr(url, '?', m->url_len);
+  size_t plen = q ? (size_t)(q - url) : m->url_len;
+  /* Fragments are never sent by clients, but a raw request may carry one. */
+  const char *frag = memchr(url, '#', m->url_len);
+  if (frag && (!q || frag < q))
+    plen = (size_t)(frag - url);
+  lt_buf_clear(&req->extra);
+  long off = extra_str(req, lt_method_name(m->method), strlen(lt_method_name(m->method)));
+  if (off < 0)
+    return LT_ENOMEM;
+  req->method = (uint32_t)off;
+  req->path = (uint32_t)req->extra.len;
+  if (lt_url_decode(&req->extra, url, plen, 0))
+    return LT_EPARSE;
+  if (lt_buf_append(&req->extra, "", 1))
+    return LT_ENOMEM;
+  size_t qlen = 0;
+  const char *qs = "";
+  if (q) {
+    qs = q + 1;
+    const char *end = url + m->url_len;
+    const char *hash = memchr(qs, '#', (size_t)(end - qs));
+    qlen = (size_t)((hash ? hash : end) - qs);
+  }
+  off = extra_str(req, qs, qlen);
+  if (off < 0)
+    return LT_ENOMEM;
+  req->query_string = (uint32_t)off;
+  req->keep_alive = m->keep_alive && !m->upgrade;
+  req->head = m->method == HTTP_HEAD;
+  return 0;
+}
+
+int lt_request_add_match(lt_request *req, const char *name, const char *value, size_t vlen) {
+  if (req->nmatch == LT_MAX_MATCH)
+    return LT_ETOOLARGE;
+  long n = extra_str(req, name, strlen(name));
+  if (n < 0)
+    return LT_ENOMEM;
+  long v = extra_str(req, value, vlen);
+  if (v < 0)
+    return LT_ENOMEM;
+  lt_pair *p = &req->match[req->nmatch++];
+  p->name = (uint32_t)n;
+  p->value = (uint32_t)v;
+  p->value_len = (uint32_t)vlen;
+  return 0;
+}
+
+const char *lt_request_str(const lt_request *req, uint32_t off) {
+  return req->extra.data + off;
+}
+
+static int add_query(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+  lt_request *req = ud;
+  if (req->nquery == req->query_cap) {
+    int cap = req->query_cap ? req->query_cap * 2 : 8;
+    lt_pair *p = realloc(req->query, (size_t)cap * sizeof *p);
+    if (!p)
+      return LT_ENOMEM;
+    req->query = p;
+    req->query_cap = cap;
+  }
+  long n = extra_str(req, name, nlen);
+  long v = n < 0 ? n : extra_str(req, value, vlen);
+  if (v < 0)
+    return LT_ENOMEM;
+  lt_pair *p = &req->query[req->nquery++];
+  p->name = (uint32_t)n;
+  p->value = (uint32_t)v;
+  p->value_len = (uint32_t)vlen;
+  return 0;
+}
+
+int lt_request_query_pairs(lt_request *req, const lt_pair **pairs) {
+  if (!req->query_parsed) {
+    req->nquery = 0;
+    /* The query string lives in `extra`, which parsing appends to. */
+    size_t qlen = strlen(lt_request_str(req, req->query_string));
+    char *copy = malloc(qlen + 1);
+    if (!copy)
+      return LT_ENOMEM;
+    memcpy(copy, lt_request_str(req, req->query_string), qlen + 1);
+    int r = lt_query_parse(copy, qlen, add_query, req);
+    free(copy);
+    if (r)
+      return r;
+    req->query_parsed = 1;
+  }
+  *pairs = req->query;
+  return req->nquery;
+}
+
+/* ---- Public accessors ---------------------------------------------------- */
+
+const char *lt_request_method(const lt_request *req) {
+  return lt_request_str(req, req->method);
+}
+
+const char *lt_request_path(const lt_request *req) {
+  return lt_request_str(req, req->path);
+}
+
+const char *lt_request_raw_path(const lt_request *req) {
+  return lt_msg_str(&req->msg, req->msg.url);
+}
+
+const char *lt_request_query_string(const lt_request *req) {
+  return lt_request_str(req, req->query_string);
+}
+
+const char *lt_request_query(lt_request *req, const char *name) {
+  const lt_pair *pairs;
+  int n = lt_request_query_pairs(req, &pairs);
+  for (int i = 0; i < n; i++)
+    if (!strcmp(lt_request_str(req, pairs[i].name), name))
+      return lt_request_str(req, pairs[i].value);
+  return NULL;
+}
+
+const char *lt_request_header(const lt_request *req, const char *name) {
+  return lt_msg_header(&req->msg, name);
+}
+
+int lt_request_header_at(const lt_request *req, int i, const char **name, const char **value) {
+  if (i < 0 || i >= req->msg.nhdrs)
+    return 0;
+  *name = lt_msg_str(&req->msg, req->msg.hdrs[i].name);
+  *value = lt_msg_str(&req->msg, req->msg.hdrs[i].value);
+  return 1;
+}
+
+const char *lt_request_match(const lt_request *req, const char *name) {
+  for (int i = 0; i < req->nmatch; i++)
+    if (!strcmp(lt_request_str(req, req->match[i].name), name))
+      return lt_request_str(req, req->match[i].value);
+  return NULL;
+}
+
+const char *lt_request_body(const lt_request *req, size_t *len) {
+  *len = req->msg.body.len;
+  return req->msg.body.data ? req->msg.body.data : "";
+}
+
+/* ---- Responses ------------------------------------------------------------ */
+
+void lt_response_init(lt_response *resp) {
+  memset(resp, 0, sizeof *resp);
+  resp->status = 200;
+}
+
+void lt_response_reset(lt_response *resp) {
+  resp->status = 200;
+  lt_buf_clear(&resp->reason);
+  lt_buf_clear(&resp->head);
+  lt_buf_clear(&resp->body);
+  resp->has_ctype = resp->has_clen = resp->has_conn = 0;
+  resp->has_date = resp->has_server = resp->has_te = 0;
+}
+
+void lt_response_free(lt_response *resp) {
+  lt_buf_free(&resp->reason);
+  lt_buf_free(&resp->head);
+  lt_buf_free(&resp->body);
+}
+
+void lt_response_status(lt_response *resp, int status) {
+  resp->status = status;
+}
+
+int lt_response_reason(lt_response *resp, const char *reason) {
+  for (const char *s = reason; *s; s++)
+    if (*s == '\r' || *s == '\n')
+      return LT_EHEADER;
+  lt_buf_clear(&resp->reason);
+  return lt_buf_puts(&resp->reason, reason) ? LT_ENOMEM : 0;
+}
+
+static int is_token_char(unsigned char c) {
+  return c > 32 && c < 127 && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+int lt_response_header(lt_response *resp, const char *name, const char *value) {
+  if (!*name)
+    return LT_EHEADER;
+  for (const unsigned char *s = (const unsigned char *)name; *s; s++)
+    if (!is_token_char(*s))
+      return LT_EHEADER;
+  for (const char *s = value; *s; s++)
+    if (*s == '\r' || *s == '\n')
+      return LT_EHEADER;
+  if (!strcasecmp(name, "Content-Type"))
+    resp->has_ctype = 1;
+  else if (!strcasecmp(name, "Content-Length"))
+    resp->has_clen = 1;
+  else if (!strcasecmp(name, "Connection"))
+    resp->has_conn = 1;
+  else if (!strcasecmp(name, "Date"))
+    resp->has_date = 1;
+  else if (!strcasecmp(name, "Server"))
+    resp->has_server = 1;
+  else if (!strcasecmp(name, "Transfer-Encoding"))
+    resp->has_te = 1;
+  if (lt_buf_puts(&resp->head, name) || lt_buf_append(&resp->head, ": ", 2) ||
+      lt_buf_puts(&resp->head, value) || lt_buf_append(&resp->head, "\r\n", 2))
+    return LT_ENOMEM;
+  return 0;
+}
+
+int lt_response_body(lt_response *resp, const void *data, size_t len) {
+  lt_buf_clear(&resp->body);
+  return lt_buf_append(&resp->body, data, len) ? LT_ENOMEM : 0;
+}
+
+int lt_response_text(lt_response *resp, int status, const char *text) {
+  lt_response_reset(resp);
+  resp->status = status;
+  lt_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+  return lt_response_body(resp, text, strlen(text));
+}
+
+static int status_has_body(int status) {
+  return !(status < 200 || status == 204 || status == 304);
+}
+
+int lt_response_serialize(const lt_response *resp, const lt_request *req, const char *date,
+                          lt_buf *out) {
+  char line[64];
+  int minor = req->msg.major == 1 ? req->msg.minor : 1;
+  int n = snprintf(line, sizeof line, "HTTP/1.%d %d ", minor, resp->status);
+  int body = status_has_body(resp->status);
+  if (lt_buf_reserve(out, (size_t)n + resp->head.len + 160 + (req->head ? 0 : resp->body.len)))
+    return LT_ENOMEM;
+  lt_buf_append(out, line, (size_t)n);
+  if (resp->reason.len)
+    lt_buf_append(out, resp->reason.data, resp->reason.len);
+  else
+    lt_buf_puts(out, lt_status_reason(resp->status));
+  lt_buf_append(out, "\r\n", 2);
+  lt_buf_append(out, resp->head.data, resp->head.len);
+  if (body && !resp->has_clen && !resp->has_te) {
+    n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", resp->body.len);
+    lt_buf_append(out, line, (size_t)n);
+  }
+  if (body && !resp->has_ctype && resp->body.len)
+    lt_buf_puts(out, "Content-Type: application/octet-stream\r\n");
+  if (!resp->has_date && date) {
+    lt_buf_puts(out, "Date: ");
+    lt_buf_puts(out, date);
+    lt_buf_append(out, "\r\n", 2);
+  }
+  if (!resp->has_server)
+    lt_buf_puts(out, "Server: luatest/" LT_VERSION "\r\n");
+  if (!resp->has_conn) {
+    if (!req->keep_alive && minor == 1)
+      lt_buf_puts(out, "Connection: close\r\n");
+    else if (req->keep_alive && minor == 0)
+      lt_buf_puts(out, "Connection: keep-alive\r\n");
+  }
+  lt_buf_append(out, "\r\n", 2);
+  if (body && !req->head)
+    lt_buf_append(out, resp->body.data, resp->body.len);
+  return 0;
+}

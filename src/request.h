@@ -1,0 +1,71 @@
+/* Server-side requests and responses: a parsed message plus what the server
+ * derives from it (decoded path, query pairs, route matches) and the response
+ * a handler fills. Shared by real connections and mocked requests. */
+#ifndef LT_REQUEST_H
+#define LT_REQUEST_H
+
+#include "http.h"
+#include "luatest.h"
+
+#define LT_MAX_MATCH 16
+
+typedef struct lt_server lt_server;
+typedef struct lt_conn lt_conn;
+
+struct lt_response {
+  int status;
+  lt_buf reason; /* empty: the standard phrase */
+  lt_buf head;   /* "Name: value\r\n" lines set by the handler */
+  lt_buf body;
+  unsigned has_ctype : 1, has_clen : 1, has_conn : 1, has_date : 1, has_server : 1, has_te : 1;
+};
+
+typedef struct lt_pair {
+  uint32_t name, value, value_len;
+} lt_pair;
+
+struct lt_request {
+  lt_msg msg;
+  lt_buf extra; /* method, decoded path, query pairs and match values */
+  uint32_t method, path, query_string;
+  lt_pair match[LT_MAX_MATCH];
+  int nmatch;
+  lt_pair *query;
+  int nquery, query_cap, query_parsed;
+  lt_response resp;
+  lt_server *server;
+  lt_conn *conn; /* NULL once the connection is gone, or for mocked requests */
+  int refs;
+  int responded;
+  int keep_alive;
+  int head; /* HEAD: the body is counted but not sent */
+  void *route;       /* the matched lt_route, if any */
+  int match_status;  /* 200, or 404/405 when no route matched */
+  char *allow;       /* for 405: the allowed methods */
+  lt_request *next;  /* in the dispatcher's queue */
+};
+
+lt_request *lt_request_new(void);
+void lt_request_retain(lt_request *req);
+void lt_request_release(lt_request *req);
+/* Clears everything so the object can carry the next request. */
+void lt_request_reset(lt_request *req);
+/* Derives method, path and query string from the parsed message; LT_EPARSE
+ * when the path has bad percent-coding. */
+int lt_request_prepare(lt_request *req);
+int lt_request_add_match(lt_request *req, const char *name, const char *value, size_t vlen);
+/* Query pairs, parsed on first use. Returns the count, or LT_EPARSE. */
+int lt_request_query_pairs(lt_request *req, const lt_pair **pairs);
+const char *lt_request_str(const lt_request *req, uint32_t off);
+
+void lt_response_init(lt_response *resp);
+void lt_response_reset(lt_response *resp);
+void lt_response_free(lt_response *resp);
+int lt_response_reason(lt_response *resp, const char *reason);
+/* Appends the status line, headers and (unless HEAD) body to out. */
+int lt_response_serialize(const lt_response *resp, const lt_request *req, const char *date,
+                          lt_buf *out);
+/* A plain-text error answer such as "404: Not Found". */
+int lt_response_text(lt_response *resp, int status, const char *text);
+
+#endif

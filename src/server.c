@@ -1,0 +1,420 @@
+/* The server owns its listener and its connections. A connection reads into
+ * one reused buffer, parses with llhttp until a request is complete, hands
+ * it to on_request and parses nothing more until that request is answered,
+ * so pipelined requests are answered in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "server.h"
+
+struct lt_conn {
+  uv_tcp_t tcp;
+  lt_server *srv;
+  lt_conn *next, *prev;
+  lt_parser parser;
+  char *rbuf;
+  size_t rlen, rpos, rcap;
+  lt_request *cur;      /* being parsed */
+  lt_request *inflight; /* handed to on_request, not answered yet */
+  lt_buf out;           /* serialized response, reused */
+  int writes;           /* writes queued in libuv */
+  unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1;
+};
+
+typedef struct wreq {
+  uv_write_t w;
+  lt_conn *c;
+  char data[];
+} wreq;
+
+#define READ_CHUNK 16384
+#define MAX_BUFFERED (1 << 20)
+
+void lt_server_default_opts(lt_server_opts *opts) {
+  opts->limits.max_line = 8190;
+  opts->limits.max_headers = 16384;
+  opts->limits.max_body = 1024 * 1024;
+}
+
+lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud) {
+  lt_server *srv = calloc(1, sizeof *srv);
+  if (!srv)
+    return NULL;
+  srv->loop = loop;
+  if (opts)
+    srv->opts = *opts;
+  else
+    lt_server_default_opts(&srv->opts);
+  srv->on_request = cb;
+  srv->ud = ud;
+  return srv;
+}
+
+static void conn_process(lt_conn *c);
+static void conn_close(lt_conn *c);
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void on_written(uv_write_t *w, int status) {
+  wreq *wr = (wreq *)w;
+  lt_conn *c = wr->c;
+  free(wr);
+  c->writes--;
+  if (status < 0) {
+    conn_close(c);
+    return;
+  }
+  if (c->writes == 0 && c->close_after_write)
+    conn_close(c);
+}
+
+/* Writes at once when nothing is queued, and queues a copy of what the
+ * kernel did not take; `data` can be reused when this returns. */
+static int conn_write(lt_conn *c, const char *data, size_t len) {
+  if (c->closing)
+    return LT_ECLOSED;
+  if (c->writes == 0) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len)
+      return 0;
+    if (n > 0) {
+      data += n;
+      len -= (size_t)n;
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      conn_close(c);
+      return n;
+    }
+  }
+  wreq *wr = malloc(sizeof *wr + len);
+  if (!wr) {
+    conn_close(c);
+    return LT_ENOMEM;
+  }
+  wr->c = c;
+  memcpy(wr->data, data, len);
+  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
+  int r = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  if (r) {
+    free(wr);
+    conn_close(c);
+    return r;
+  }
+  c->writes++;
+  return 0;
+}
+
+static void finish_after_write(lt_conn *c) {
+  c->close_after_write = 1;
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+  if (c->writes == 0)
+    conn_close(c);
+}
+
+/* An answer the server gives by itself (400, 413, 431): sent, then closed. */
+static void conn_fail(lt_conn *c, int status, const char *detail) {
+  lt_request *req = c->cur ? c->cur : lt_request_new();
+  if (!req) {
+    conn_close(c);
+    return;
+  }
+  c->cur = req;
+  char text[256];
+  if (status == 413 && req->msg.content_length >= 0)
+    snprintf(text, sizeof text, "Maximum request body size %zu exceeded, actual body size %lld",
+             c->srv->opts.limits.max_body, (long long)req->msg.content_length);
+  else if (status == 413)
+    snprintf(text, sizeof text, "Maximum request body size %zu exceeded",
+             c->srv->opts.limits.max_body);
+  else
+    snprintf(text, sizeof text, "%d: %s\n\n%s", status, lt_status_reason(status), detail);
+  lt_response_text(&req->resp, status, text);
+  req->keep_alive = 0;
+  req->head = 0;
+  if (req->msg.major != 1)
+    req->msg.major = 1, req->msg.minor = 1;
+  lt_buf_clear(&c->out);
+  if (!lt_response_serialize(&req->resp, req, lt_loop_date(c->srv->loop), &c->out))
+    conn_write(c, c->out.data, c->out.len);
+  finish_after_write(c);
+}
+
+int lt_request_respond(lt_request *req) {
+  if (req->responded)
+    return LT_ESTATE;
+  req->responded = 1;
+  lt_conn *c = req->conn;
+  int r = 0;
+  if (!c || c->closing) {
+    r = LT_ECLOSED;
+  } else {
+    lt_buf_clear(&c->out);
+    r = lt_response_serialize(&req->resp, req, lt_loop_date(c->srv->loop), &c->out);
+    if (!r)
+      r = conn_write(c, c->out.data, c->out.len);
+    c->srv->requests++;
+  }
+  if (c && c->inflight == req) {
+    c->inflight = NULL;
+    req->conn = NULL;
+    if (!c->closing) {
+      if (!req->keep_alive)
+        finish_after_write(c);
+      else if (!c->in_dispatch)
+        conn_process(c);
+    }
+  }
+  lt_request_release(req);
+  return r;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+static int on_headers(lt_parser *p) {
+  lt_conn *c = p->data;
+  lt_msg *m = p->msg;
+  /* Expect: 100-continue is answered before the body is read, as aiohttp
+   * does by default. */
+  if (m->expect_continue && m->major == 1 && m->minor == 1) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    conn_write(c, cont, sizeof cont - 1);
+  }
+  return 0;
+}
+
+static void dispatch(lt_conn *c, lt_request *req) {
+  lt_server *srv = c->srv;
+  int r = lt_request_prepare(req);
+  if (r) {
+    c->cur = req;
+    conn_fail(c, 400, "Invalid percent-encoding in the request path");
+    return;
+  }
+  req->conn = c;
+  req->server = srv;
+  c->inflight = req;
+  lt_request_retain(req); /* the connection's reference, dropped by respond */
+  c->in_dispatch = 1;
+  srv->on_request(srv, req, srv->ud);
+  c->in_dispatch = 0;
+  lt_request_release(req); /* the parse reference */
+}
+
+static void conn_process(lt_conn *c) {
+  while (!c->closing && !c->inflight && !c->close_after_write) {
+    if (c->rpos == c->rlen) {
+      c->rpos = c->rlen = 0;
+      if (c->eof)
+        conn_close(c);
+      break;
+    }
+    if (!c->cur && !(c->cur = lt_request_new())) {
+      conn_close(c);
+      return;
+    }
+    long n = lt_parser_feed(&c->parser, &c->cur->msg, c->rbuf + c->rpos, c->rlen - c->rpos);
+    if (n < 0) {
+      conn_fail(c, c->parser.status ? c->parser.status : 400, lt_parser_reason(&c->parser));
+      return;
+    }
+    c->rpos += (size_t)n;
+    if (!c->parser.done)
+      continue;
+    lt_request *req = c->cur;
+    c->cur = NULL;
+    lt_parser_next(&c->parser);
+    dispatch(c, req);
+  }
+  if (!c->closing && !c->close_after_write && !c->reading && !c->eof &&
+      c->rlen - c->rpos < MAX_BUFFERED) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, NULL, NULL) == 0)
+      c->reading = 1;
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  lt_conn *c = h->data;
+  (void)suggested;
+  if (c->rpos == c->rlen)
+    c->rpos = c->rlen = 0;
+  if (c->rcap - c->rlen < READ_CHUNK) {
+    if (c->rpos) {
+      memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+      c->rlen -= c->rpos;
+      c->rpos = 0;
+    }
+    if (c->rcap - c->rlen < READ_CHUNK) {
+      size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK * 2;
+      while (cap - c->rlen < READ_CHUNK)
+        cap *= 2;
+      char *p = realloc(c->rbuf, cap);
+      if (!p) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+      }
+      c->rbuf = p;
+      c->rcap = cap;
+    }
+  }
+  *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  lt_conn *c = s->data;
+  (void)buf;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread != UV_EOF) {
+      conn_close(c);
+      return;
+    }
+    uv_read_stop(s);
+    c->reading = 0;
+    c->eof = 1;
+    if (!c->inflight && !c->close_after_write) {
+      if (c->rpos == c->rlen)
+        conn_close(c);
+      else
+        conn_process(c);
+    }
+    return;
+  }
+  c->rlen += (size_t)nread;
+  if (c->inflight) {
+    /* Pipelined input waits for the answer in flight; stop reading when a
+     * client sends far ahead. */
+    if (c->rlen - c->rpos >= MAX_BUFFERED) {
+      uv_read_stop(s);
+      c->reading = 0;
+    }
+    return;
+  }
+  conn_process(c);
+}
+
+/* ---- connection lifetime --------------------------------------------------- */
+
+static void server_maybe_closed(lt_server *srv);
+
+static void on_conn_closed(uv_handle_t *h) {
+  lt_conn *c = h->data;
+  lt_server *srv = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  srv->nconns--;
+  free(c->rbuf);
+  lt_buf_free(&c->out);
+  free(c);
+  srv->open_handles--;
+  server_maybe_closed(srv);
+}
+
+static void conn_close(lt_conn *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  if (c->inflight) {
+    c->inflight->conn = NULL;
+    c->inflight = NULL;
+  }
+  if (c->cur) {
+    lt_request_release(c->cur);
+    c->cur = NULL;
+  }
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  lt_server *srv = ls->data;
+  if (status < 0 || srv->closing)
+    return;
+  lt_conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return;
+  c->srv = srv;
+  uv_tcp_init(&srv->loop->uv, &c->tcp);
+  c->tcp.data = c;
+  srv->open_handles++;
+  c->next = srv->conns;
+  if (srv->conns)
+    srv->conns->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  lt_parser_init(&c->parser, HTTP_REQUEST, &srv->opts.limits);
+  c->parser.data = c;
+  c->parser.on_headers = on_headers;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+    conn_close(c);
+    return;
+  }
+  c->reading = 1;
+}
+
+int lt_server_listen(lt_server *srv, const char *host, int port) {
+  struct sockaddr_storage addr;
+  int r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+  if (r)
+    r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  if (r)
+    return r;
+  if ((r = uv_tcp_init(&srv->loop->uv, &srv->listener)))
+    return r;
+  srv->listener.data = srv;
+  srv->open_handles++;
+  srv->listening = 1;
+  if ((r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) ||
+      (r = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection)))
+    return r;
+  struct sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+  srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+  snprintf(srv->host, sizeof srv->host, "%s", host);
+  return 0;
+}
+
+static void on_closed_task(lt_task *t) {
+  lt_server *srv = (lt_server *)((char *)t - offsetof(lt_server, closed_task));
+  if (srv->on_closed)
+    srv->on_closed(srv, srv->closed_ud);
+  free(srv);
+}
+
+static void server_maybe_closed(lt_server *srv) {
+  if (srv->closing && srv->open_handles == 0) {
+    srv->closed_task.fn = on_closed_task;
+    lt_loop_defer(srv->loop, &srv->closed_task);
+  }
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  lt_server *srv = h->data;
+  srv->open_handles--;
+  server_maybe_closed(srv);
+}
+
+void lt_server_close(lt_server *srv, lt_server_closed_cb cb, void *ud) {
+  if (srv->closing)
+    return;
+  srv->closing = 1;
+  srv->on_closed = cb;
+  srv->closed_ud = ud;
+  if (srv->listening)
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+  for (lt_conn *c = srv->conns; c; c = c->next)
+    conn_close(c);
+  server_maybe_closed(srv);
+}

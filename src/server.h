@@ -1,0 +1,53 @@
+/* The HTTP/1.1 server: a listener on the loop, its connections, keep-alive
+ * and pipelining (one request at a time per connection, answered in order),
+ * the size limits, and writing responses. What a request means is decided
+ * by the `on_request` callback. */
+#ifndef LT_SERVER_H
+#define LT_SERVER_H
+
+#include "loop.h"
+#include "request.h"
+
+/* Called once per request, outside llhttp. The callee answers, now or later,
+ * with lt_request_respond(); the server holds a reference until then. */
+typedef void (*lt_request_cb)(lt_server *srv, lt_request *req, void *ud);
+typedef void (*lt_server_closed_cb)(lt_server *srv, void *ud);
+
+typedef struct lt_server_opts {
+  lt_limits limits;
+} lt_server_opts;
+
+struct lt_server {
+  lt_loop *loop;
+  uv_tcp_t listener;
+  int listening;
+  int port;
+  char host[64];
+  lt_server_opts opts;
+  lt_request_cb on_request;
+  void *ud;
+  lt_conn *conns;
+  int nconns;
+  int open_handles;
+  int closing;
+  lt_server_closed_cb on_closed;
+  void *closed_ud;
+  lt_task closed_task;
+  uint64_t requests; /* served so far, for statistics and tests */
+};
+
+void lt_server_default_opts(lt_server_opts *opts);
+lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud);
+/* Binds and listens; port 0 lets the OS choose (read it back from ->port). */
+int lt_server_listen(lt_server *srv, const char *host, int port);
+/* Closes the listener and every connection; requests still being handled
+ * lose their connection (their answer is dropped). `cb` runs once everything
+ * has closed, from the loop, and the server is freed after it returns. */
+void lt_server_close(lt_server *srv, lt_server_closed_cb cb, void *ud);
+
+/* Sends req->resp on the request's connection and releases the server's
+ * reference. LT_ECLOSED when the connection is gone (the request is still
+ * released), LT_ESTATE when it was already answered. */
+int lt_request_respond(lt_request *req);
+
+#endif
