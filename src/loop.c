@@ -87,9 +87,11 @@ void lt_loop_drain(lt_loop *loop) {
 
 int lt_loop_step(lt_loop *loop, int block) {
   lt_loop_drain(loop);
-  int alive = uv_run(&loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  /* Blocking with work queued would stall it; the drain may have queued
+   * more (a task waking another). */
+  uv_run(&loop->uv, block && !loop->head ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   lt_loop_drain(loop);
-  return alive || loop->head != NULL;
+  return uv_loop_alive(&loop->uv) || loop->head != NULL;
 }
 
 int lt_loop_run(lt_loop *loop) {

@@ -3,6 +3,7 @@
  * non-blocking loop turn for a host's frame loop. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <lualib.h>
 #include "lua_core.h"
 #include "http.h"
@@ -77,7 +78,65 @@ static int l_http_date(lua_State *L) {
   return 1;
 }
 
+/* core.listdir(path) -> { {name, "file"|"dir"|"other"}, ... } sorted by
+ * name, or nil and a message. */
+static int l_listdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  uv_fs_t req;
+  int r = uv_fs_scandir(NULL, &req, path, 0, NULL);
+  if (r < 0) {
+    uv_fs_req_cleanup(&req);
+    return ltl_fail(L, r, path);
+  }
+  uv_dirent_t ent;
+  lua_newtable(L);
+  int i = 0;
+  while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, ent.name);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, ent.type == UV_DIRENT_DIR    ? "dir"
+                      : ent.type == UV_DIRENT_FILE ? "file"
+                                                   : "other");
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, ++i);
+  }
+  uv_fs_req_cleanup(&req);
+  return 1;
+}
+
+/* core.stat(path) -> "file" | "dir" | "other", or nil and a message. */
+static int l_stat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  uv_fs_t req;
+  int r = uv_fs_stat(NULL, &req, path, NULL);
+  if (r < 0) {
+    uv_fs_req_cleanup(&req);
+    return ltl_fail(L, r, path);
+  }
+  uint64_t mode = req.statbuf.st_mode;
+  uv_fs_req_cleanup(&req);
+  lua_pushstring(L, S_ISDIR(mode) ? "dir" : S_ISREG(mode) ? "file" : "other");
+  return 1;
+}
+
+/* core.isatty(fd) */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, uv_guess_handle((int)luaL_checkinteger(L, 1)) == UV_TTY);
+  return 1;
+}
+
+/* core.hrtime() -> seconds from an arbitrary start, with ns resolution. */
+static int l_hrtime(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
 static const luaL_Reg util_funcs[] = {
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"isatty", l_isatty},
+    {"hrtime", l_hrtime},
     {"urlencode", l_urlencode},
     {"urldecode", l_urldecode},
     {"parse_qs", l_parse_qs},

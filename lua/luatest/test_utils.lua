@@ -1,0 +1,495 @@
+--- luatest.test_utils: TestServer, RawTestServer and TestClient, shaped like
+--- aiohttp.test_utils, plus the loop helpers. Servers bind 127.0.0.1 on a
+--- port the OS chooses unless one is given.
+local core = require "luatest.core"
+local cjson = require "cjson"
+local web = require "luatest.web"
+local multidict = require "luatest.multidict"
+
+local CIMultiDict = multidict.CIMultiDict
+local format, type, error, setmetatable, tostring = string.format, type, error, setmetatable, tostring
+
+local M = {}
+
+--- Returns (and forgets) the tracebacks of handler errors seen so far.
+function M.take_handler_errors()
+  local list = web._handler_errors
+  local out = table.move(list, 1, #list, 1, {})
+  for i = #list, 1, -1 do
+    list[i] = nil
+  end
+  return out
+end
+
+local function call_signals(list, app)
+  for _, fn in ipairs(list) do
+    fn(app)
+  end
+end
+
+-- ---- servers --------------------------------------------------------------------------
+
+local BaseTestServer = {}
+BaseTestServer.__index = BaseTestServer
+
+local function new_server(class, name, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(format("%s: options must be a table, got %s", name, type(opts)), 3)
+  end
+  local scheme = opts.scheme or "http"
+  if scheme ~= "http" then
+    error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)
+  end
+  return setmetatable({
+    scheme = scheme,
+    host = opts.host or "127.0.0.1",
+    port = opts.port,
+    started = false,
+    closed = false,
+    skip_url_asserts = opts.skip_url_asserts or false,
+    _name = name,
+  }, class)
+end
+
+--- Starts listening (once; later calls do nothing).
+function BaseTestServer:start_server()
+  if self.started then
+    return
+  end
+  if self.closed then
+    error(self._name .. ":start_server: the server was closed", 2)
+  end
+  local srv = core.server(self:_server_opts())
+  local port, err = srv:listen(self.host, self.port or 0)
+  if not port then
+    srv:close()
+    error(format("%s:start_server: %s", self._name, err), 2)
+  end
+  self._srv = srv
+  self.port = port
+  self.started = true
+  self:_started()
+end
+
+--- The absolute URL of a path on this server.
+function BaseTestServer:make_url(path)
+  path = path or "/"
+  if not self.skip_url_asserts and (path:find("^%a[%w+.-]*://") or path:sub(1, 1) ~= "/") then
+    error(format("%s:make_url: expected a path starting with '/', got '%s'", self._name, path), 2)
+  end
+  return format("%s://%s:%d%s", self.scheme, self.host, self.port or 0, path)
+end
+
+--- Stops the server: closes the listener and its connections and cancels
+--- handlers still running. Safe to call twice.
+function BaseTestServer:close()
+  if self.closed then
+    return
+  end
+  self.closed = true
+  if self._srv then
+    self._srv:close()
+    self._srv = nil
+    self:_closed()
+  end
+end
+
+function BaseTestServer:_started() end
+function BaseTestServer:_closed() end
+
+local TestServer = setmetatable({}, { __index = BaseTestServer })
+TestServer.__index = TestServer
+TestServer.__name = "TestServer"
+
+--- A test server for an Application.
+function M.TestServer(app, opts)
+  if not web.is_application(app) then
+    error("TestServer: expected an Application as argument 1, got " .. type(app), 2)
+  end
+  local self = new_server(TestServer, "TestServer", opts)
+  self.app = app
+  return self
+end
+
+function TestServer:_server_opts()
+  local app = self.app
+  app:freeze()
+  return {
+    router = app.router._core,
+    dispatch = web._dispatch,
+    app = app,
+    client_max_size = app.client_max_size,
+    lua_only = #app.middlewares > 0,
+  }
+end
+
+function TestServer:_started()
+  local app = self.app
+  call_signals(app.on_startup, app)
+  local cleanups = {}
+  for _, ctx in ipairs(app.cleanup_ctx) do
+    cleanups[#cleanups + 1] = ctx(app)
+  end
+  self._cleanups = cleanups
+end
+
+function TestServer:_closed()
+  local app = self.app
+  call_signals(app.on_shutdown, app)
+  local cleanups = self._cleanups or {}
+  for i = #cleanups, 1, -1 do
+    if type(cleanups[i]) == "function" then
+      cleanups[i]()
+    end
+  end
+  call_signals(app.on_cleanup, app)
+end
+
+local RawTestServer = setmetatable({}, { __index = BaseTestServer })
+RawTestServer.__index = RawTestServer
+RawTestServer.__name = "RawTestServer"
+
+--- A test server whose one handler gets every request.
+function M.RawTestServer(handler, opts)
+  local t = type(handler)
+  if t ~= "function" and not (t == "table" and getmetatable(handler) and getmetatable(handler).__call) then
+    error("RawTestServer: expected a handler function as argument 1, got " .. t, 2)
+  end
+  local self = new_server(RawTestServer, "RawTestServer", opts)
+  self.handler = handler
+  return self
+end
+
+function RawTestServer:_server_opts()
+  return { handler = self.handler, dispatch = web._dispatch }
+end
+
+function M.is_test_server(x)
+  local mt = getmetatable(x)
+  return mt == TestServer or mt == RawTestServer
+end
+
+-- ---- client responses -------------------------------------------------------------------
+
+local ClientResponse = {}
+ClientResponse.__index = ClientResponse
+ClientResponse.__name = "ClientResponse"
+ClientResponse.__tostring = function(self)
+  return format("<ClientResponse(%s) [%d %s]>", self.url, self.status, self.reason)
+end
+
+local function new_response(raw, method, url, history)
+  local headers = CIMultiDict.from_flat(raw.headers)
+  local ctype, charset = web._parse_content_type(headers["Content-Type"])
+  local cookies = {}
+  for _, sc in ipairs(headers:getall("Set-Cookie")) do
+    local k, v = sc:match("^%s*([^=;]-)%s*=%s*([^;]*)")
+    if k and k ~= "" then
+      cookies[k] = v:match('^"(.*)"$') or v
+    end
+  end
+  return setmetatable({
+    status = raw.status,
+    reason = raw.reason,
+    version = raw.version,
+    headers = headers,
+    method = method,
+    url = url,
+    history = history or {},
+    content_type = ctype,
+    charset = charset,
+    cookies = cookies,
+    _body = raw.body,
+  }, ClientResponse)
+end
+
+--- The body as a string.
+function ClientResponse:read()
+  return self._body
+end
+
+function ClientResponse:text()
+  return self._body
+end
+
+--- The body parsed as JSON (lua-cjson).
+function ClientResponse:json()
+  local ok, value = pcall(cjson.decode, self._body)
+  if not ok then
+    error(format("resp:json: invalid JSON in the response to %s %s: %s", self.method, self.url, value), 2)
+  end
+  return value
+end
+
+--- The body is always read whole; releasing frees nothing more.
+function ClientResponse:release() end
+
+local ClientResponseError = {}
+ClientResponseError.__index = ClientResponseError
+ClientResponseError.__name = "ClientResponseError"
+ClientResponseError.__tostring = function(self)
+  return self.message
+end
+M.ClientResponseError = ClientResponseError
+
+--- Raises an error object with `status` and `message` for a status >= 400.
+function ClientResponse:raise_for_status()
+  if self.status >= 400 then
+    error(setmetatable({
+      status = self.status,
+      message = format("%d, message='%s', url='%s'", self.status, self.reason, self.url),
+      request_info = { method = self.method, url = self.url },
+    }, ClientResponseError), 2)
+  end
+end
+
+-- ---- the client ---------------------------------------------------------------------------
+
+local TestClient = {}
+TestClient.__index = TestClient
+TestClient.__name = "TestClient"
+
+--- A client for a TestServer or RawTestServer.
+function M.TestClient(server, opts)
+  if not M.is_test_server(server) then
+    error("TestClient: expected a TestServer or RawTestServer as argument 1, got " .. type(server), 2)
+  end
+  opts = opts or {}
+  return setmetatable({
+    server = server,
+    app = server.app,
+    host = server.host,
+    port = server.port,
+    scheme = server.scheme,
+    _closed = false,
+  }, TestClient)
+end
+
+--- Starts the server if needed, and the client.
+function TestClient:start_server()
+  if self._closed then
+    error("TestClient:start_server: attempt to use a closed client", 2)
+  end
+  self.server:start_server()
+  self.port = self.server.port
+  if not self._client then
+    self._client = core.client()
+  end
+end
+
+function TestClient:make_url(path)
+  return self.server:make_url(path)
+end
+
+local function encode_form(src)
+  local parts = {}
+  multidict.each_pair(src, function(k, v)
+    parts[#parts + 1] = core.urlencode(tostring(k), true) .. "=" .. core.urlencode(tostring(v), true)
+  end)
+  return table.concat(parts, "&")
+end
+M._encode_form = encode_form
+
+local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+local function split_url(url)
+  local scheme, host, port, target = url:match("^(%a[%w+.-]*)://([^/:]+):?(%d*)(.*)$")
+  return scheme, host, tonumber(port), target ~= "" and target or "/"
+end
+
+--- Sends a request and returns its ClientResponse. opts: params, headers,
+--- data (string, or a table = form), json, allow_redirects (default true),
+--- max_redirects (default 10), timeout (total seconds).
+function TestClient:request(method, path, opts)
+  if type(method) ~= "string" then
+    error("client:request: method must be a string, got " .. type(method), 2)
+  end
+  local call = "client:" .. method:lower()
+  if self._closed then
+    error(call .. ": attempt to use a closed client", 2)
+  end
+  if not self._client then
+    self:start_server()
+  end
+  opts = opts or {}
+  if type(path) ~= "string" then
+    error(format("%s: path must be a string, got %s", call, type(path)), 2)
+  end
+  local target = path
+  if target:find("^%a[%w+.-]*://") then
+    if not self.server.skip_url_asserts then
+      error(format("%s: expected a path starting with '/', got '%s'", call, path), 2)
+    end
+  elseif target:sub(1, 1) ~= "/" then
+    error(format("%s: expected a path starting with '/', got '%s'", call, path), 2)
+  end
+  if opts.params then
+    local qs = encode_form(opts.params)
+    if qs ~= "" then
+      target = target .. (target:find("?", 1, true) and "&" or "?") .. qs
+    end
+  end
+  local headers = {}
+  local has = {}
+  if opts.headers then
+    multidict.each_pair(opts.headers, function(k, v)
+      headers[#headers + 1] = tostring(k)
+      headers[#headers + 1] = tostring(v)
+      has[tostring(k):lower()] = true
+    end)
+  end
+  local body, ctype
+  if opts.json ~= nil then
+    if opts.data ~= nil then
+      error(call .. ": data and json are mutually exclusive", 2)
+    end
+    body, ctype = cjson.encode(opts.json), "application/json"
+  elseif type(opts.data) == "table" then
+    body, ctype = encode_form(opts.data), "application/x-www-form-urlencoded"
+  elseif opts.data ~= nil then
+    body, ctype = tostring(opts.data), "application/octet-stream"
+  end
+  if ctype and not has["content-type"] then
+    headers[#headers + 1] = "Content-Type"
+    headers[#headers + 1] = ctype
+  end
+  local deadline = opts.timeout and (core.time() + opts.timeout)
+  local host, port = self.host, self.port
+  local history = {}
+  local max_redirects = opts.max_redirects or 10
+  local url
+  while true do
+    local timeout
+    if deadline then
+      timeout = deadline - core.time()
+      if timeout <= 0 then
+        error(format("%s: timed out after %gs (%s)", call, opts.timeout, target), 2)
+      end
+    end
+    if target:find("^%a[%w+.-]*://") then
+      local _, h, p, t = split_url(target)
+      host, port, target = h, p or 80, t
+    end
+    url = format("%s://%s:%d%s", self.scheme, host, port, target)
+    local raw, err = self._client:request(method, host, port, target, headers, body, timeout)
+    if not raw then
+      if err:find("^ETIMEDOUT") then
+        error(format("%s: timed out after %gs (%s)", call, opts.timeout, url), 2)
+      end
+      error(call .. ": " .. err, 2)
+    end
+    local resp = new_response(raw, method, url, history)
+    local location = resp.headers["Location"]
+    if not (redirect_codes[resp.status] and location and opts.allow_redirects ~= false) then
+      return resp
+    end
+    history[#history + 1] = resp
+    if #history > max_redirects then
+      error(format("%s: too many redirects (%d) (%s)", call, max_redirects, url), 2)
+    end
+    if resp.status == 303 or ((resp.status == 301 or resp.status == 302) and method == "POST") then
+      if method ~= "HEAD" then
+        method = "GET"
+      end
+      body = nil
+      for i = #headers - 1, 1, -2 do
+        if headers[i]:lower() == "content-type" then
+          table.remove(headers, i + 1)
+          table.remove(headers, i)
+        end
+      end
+    end
+    if location:sub(1, 1) == "/" then
+      target = location
+    elseif location:find("^%a[%w+.-]*://") then
+      target = location
+    else
+      target = (target:match("^(.*/)") or "/") .. location
+    end
+  end
+end
+
+for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
+  local method = m:upper()
+  TestClient[m] = function(self, path, opts)
+    return self:request(method, path, opts)
+  end
+end
+
+--- Closes the client and its server.
+function TestClient:close()
+  if self._closed then
+    return
+  end
+  self._closed = true
+  if self._client then
+    self._client:close()
+    self._client = nil
+  end
+  self.server:close()
+end
+
+function M.is_test_client(x)
+  return getmetatable(x) == TestClient
+end
+
+-- ---- the loop ---------------------------------------------------------------------------
+
+local Loop = {}
+Loop.__index = Loop
+Loop.__name = "Loop"
+
+--- Runs fn(...) as a task until it finishes and returns its results.
+function Loop:run_until_complete(fn, ...)
+  return core.run_until_complete(fn, ...)
+end
+
+--- Loop time in seconds.
+function Loop:time()
+  return core.time()
+end
+
+--- Finishes pending closes.
+function Loop:close()
+  for _ = 1, 4 do
+    core.step(false)
+  end
+end
+Loop.__close = Loop.close
+
+local the_loop = setmetatable({}, Loop)
+
+function M.setup_test_loop()
+  return the_loop
+end
+
+function M.teardown_test_loop(loop)
+  (loop or the_loop):close()
+end
+
+--- With fn: calls fn(loop) and tears down. Without: returns the loop, which
+--- is also a to-be-closed value.
+function M.loop_context(fn)
+  if fn == nil then
+    return the_loop
+  end
+  local ok, err = pcall(fn, the_loop)
+  the_loop:close()
+  if not ok then
+    error(err, 0)
+  end
+end
+
+--- A TCP port that was free a moment ago.
+function M.unused_port()
+  local srv = core.server { handler = function() end, dispatch = function() end }
+  local port, err = srv:listen("127.0.0.1", 0)
+  srv:close()
+  if not port then
+    error("unused_port: " .. err, 2)
+  end
+  return port
+end
+
+return M

@@ -1,0 +1,674 @@
+--- luatest.web: the server side, shaped like aiohttp.web. Applications and
+--- their routers, requests, responses, HTTP exceptions, and the dispatcher
+--- that runs a handler (through the middlewares) for each request.
+local core = require "luatest.core"
+local cjson = require "cjson"
+local multidict = require "luatest.multidict"
+
+local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
+local type, rawget, rawset, setmetatable, getmetatable = type, rawget, rawset, setmetatable, getmetatable
+local error, xpcall, tostring, format = error, xpcall, tostring, string.format
+
+local web = {}
+
+-- ---- handler errors ------------------------------------------------------------
+
+--- Tracebacks of Lua handlers that raised (each became a 500), for reports.
+local handler_errors = {}
+web._handler_errors = handler_errors
+
+--- Called with (request, traceback) for every handler error, if set.
+web._on_handler_error = nil
+
+local function record_handler_error(request, tb)
+  local text = format("%s %s: %s", request.method, request.path_qs, tb)
+  handler_errors[#handler_errors + 1] = text
+  local hook = web._on_handler_error
+  if hook then
+    hook(request, text)
+  end
+end
+
+-- ---- AppKey -------------------------------------------------------------------------
+
+local AppKey = {}
+AppKey.__index = AppKey
+AppKey.__name = "AppKey"
+AppKey.__tostring = function(self)
+  return "<AppKey(" .. self.name .. ")>"
+end
+
+--- A typed key for application state, as aiohttp's web.AppKey.
+function web.AppKey(name, t)
+  return setmetatable({ name = name, type = t }, AppKey)
+end
+
+-- ---- HTTP exceptions ---------------------------------------------------------------
+
+local HTTPException = {}
+HTTPException.__index = HTTPException
+HTTPException.__name = "HTTPException"
+HTTPException.__tostring = function(self)
+  return format("%d: %s", self.status, self.reason)
+end
+web.HTTPException = HTTPException
+
+local function is_exception(x)
+  local mt = getmetatable(x)
+  while mt do
+    if mt == HTTPException then
+      return true
+    end
+    mt = rawget(mt, "__parent")
+  end
+  return false
+end
+web.is_http_exception = is_exception
+
+local empty_body = { [204] = true, [304] = true }
+
+local function init_exception(class, opts)
+  opts = opts or {}
+  local status = class.status_code
+  local reason = opts.reason or core.status_reason(status)
+  local e = setmetatable({ status = status, reason = reason }, class)
+  if opts.text ~= nil then
+    e.text = opts.text
+  elseif opts.body ~= nil then
+    e.text = opts.body
+  elseif empty_body[status] then
+    e.text = ""
+  else
+    e.text = format("%d: %s", status, reason)
+  end
+  e.body = e.text
+  e.content_type = opts.content_type or "text/plain"
+  e.charset = "utf-8"
+  e.headers = CIMultiDict(opts.headers)
+  return e
+end
+
+local function exception_class(name, status, parent, ctor)
+  local class = setmetatable({}, {
+    __index = parent,
+    __call = function(cls, ...)
+      if ctor then
+        return ctor(cls, ...)
+      end
+      return init_exception(cls, ...)
+    end,
+  })
+  class.__index = class
+  class.__name = name
+  class.__parent = parent
+  class.__tostring = HTTPException.__tostring
+  class.status_code = status
+  web[name] = class
+  return class
+end
+
+local function redirect_ctor(cls, location, opts)
+  if location == nil or location == "" then
+    error(cls.__name .. ": location is required", 2)
+  end
+  local e = init_exception(cls, opts)
+  e.location = tostring(location)
+  e.headers["Location"] = e.location
+  return e
+end
+
+local HTTPError = exception_class("HTTPError", 500, HTTPException)
+local HTTPSuccessful = exception_class("HTTPSuccessful", 200, HTTPException)
+local HTTPRedirection = exception_class("HTTPRedirection", 300, HTTPException)
+local HTTPMove = exception_class("HTTPMove", 300, HTTPRedirection, redirect_ctor)
+local HTTPClientError = exception_class("HTTPClientError", 400, HTTPError)
+local HTTPServerError = exception_class("HTTPServerError", 500, HTTPError)
+
+for _, spec in ipairs {
+  { "HTTPOk", 200 }, { "HTTPCreated", 201 }, { "HTTPAccepted", 202 },
+  { "HTTPNonAuthoritativeInformation", 203 }, { "HTTPNoContent", 204 },
+  { "HTTPResetContent", 205 }, { "HTTPPartialContent", 206 },
+} do
+  exception_class(spec[1], spec[2], HTTPSuccessful)
+end
+for _, spec in ipairs {
+  { "HTTPMultipleChoices", 300 }, { "HTTPMovedPermanently", 301 }, { "HTTPFound", 302 },
+  { "HTTPSeeOther", 303 }, { "HTTPUseProxy", 305 }, { "HTTPTemporaryRedirect", 307 },
+  { "HTTPPermanentRedirect", 308 },
+} do
+  exception_class(spec[1], spec[2], HTTPMove, redirect_ctor)
+end
+exception_class("HTTPNotModified", 304, HTTPRedirection)
+for _, spec in ipairs {
+  { "HTTPBadRequest", 400 }, { "HTTPUnauthorized", 401 }, { "HTTPPaymentRequired", 402 },
+  { "HTTPForbidden", 403 }, { "HTTPNotFound", 404 }, { "HTTPNotAcceptable", 406 },
+  { "HTTPProxyAuthenticationRequired", 407 }, { "HTTPRequestTimeout", 408 },
+  { "HTTPConflict", 409 }, { "HTTPGone", 410 }, { "HTTPLengthRequired", 411 },
+  { "HTTPPreconditionFailed", 412 }, { "HTTPRequestURITooLong", 414 },
+  { "HTTPUnsupportedMediaType", 415 }, { "HTTPRequestRangeNotSatisfiable", 416 },
+  { "HTTPExpectationFailed", 417 }, { "HTTPMisdirectedRequest", 421 },
+  { "HTTPUnprocessableEntity", 422 }, { "HTTPFailedDependency", 424 },
+  { "HTTPUpgradeRequired", 426 }, { "HTTPPreconditionRequired", 428 },
+  { "HTTPTooManyRequests", 429 }, { "HTTPRequestHeaderFieldsTooLarge", 431 },
+} do
+  exception_class(spec[1], spec[2], HTTPClientError)
+end
+exception_class("HTTPMethodNotAllowed", 405, HTTPClientError, function(cls, method, allowed, opts)
+  local e = init_exception(cls, opts)
+  e.method = method and method:upper() or nil
+  local list = {}
+  for _, m in ipairs(allowed or {}) do
+    list[#list + 1] = m:upper()
+  end
+  table.sort(list)
+  e.allowed_methods = list
+  e.headers["Allow"] = table.concat(list, ",")
+  return e
+end)
+exception_class("HTTPRequestEntityTooLarge", 413, HTTPClientError, function(cls, max_size, actual, opts)
+  opts = opts or {}
+  if opts.text == nil and max_size then
+    opts = setmetatable({
+      text = format("Maximum request body size %d exceeded, actual body size %d", max_size, actual or 0),
+    }, { __index = opts })
+  end
+  return init_exception(cls, opts)
+end)
+exception_class("HTTPUnavailableForLegalReasons", 451, HTTPClientError, function(cls, link, opts)
+  local e = init_exception(cls, opts)
+  e.link = link
+  if link then
+    e.headers["Link"] = format('<%s>; rel="blocked-by"', link)
+  end
+  return e
+end)
+for _, spec in ipairs {
+  { "HTTPInternalServerError", 500 }, { "HTTPNotImplemented", 501 }, { "HTTPBadGateway", 502 },
+  { "HTTPServiceUnavailable", 503 }, { "HTTPGatewayTimeout", 504 },
+  { "HTTPVersionNotSupported", 505 }, { "HTTPVariantAlsoNegotiates", 506 },
+  { "HTTPInsufficientStorage", 507 }, { "HTTPNotExtended", 510 },
+  { "HTTPNetworkAuthenticationRequired", 511 },
+} do
+  exception_class(spec[1], spec[2], HTTPServerError)
+end
+
+-- ---- responses ------------------------------------------------------------------------
+
+local Response = {}
+web.Response = Response
+Response.__name = "Response"
+
+local response_props = {
+  text = function(self)
+    return rawget(self, "body")
+  end,
+  headers = function(self)
+    local h = CIMultiDict()
+    rawset(self, "headers", h)
+    return h
+  end,
+}
+
+Response.__index = function(self, key)
+  local prop = response_props[key]
+  if prop then
+    return prop(self)
+  end
+  return Response[key]
+end
+
+Response.__newindex = function(self, key, value)
+  if key == "text" then
+    if value ~= nil and type(value) ~= "string" then
+      error("response.text: expected a string, got " .. type(value), 2)
+    end
+    rawset(self, "body", value)
+    if rawget(self, "content_type") == nil then
+      rawset(self, "content_type", "text/plain")
+      rawset(self, "charset", rawget(self, "charset") or "utf-8")
+    end
+  elseif key == "headers" then
+    rawset(self, "headers", CIMultiDict(value))
+  else
+    rawset(self, key, value)
+  end
+end
+
+Response.__tostring = function(self)
+  return format("<Response %d %s>", self.status, self.reason or core.status_reason(self.status))
+end
+
+local function new_response(opts)
+  opts = opts or {}
+  local status = opts.status or 200
+  if type(status) ~= "number" then
+    error("web.Response: status must be a number, got " .. type(status), 3)
+  end
+  local self = { status = status, reason = opts.reason }
+  local text, body = opts.text, opts.body
+  if text ~= nil and body ~= nil then
+    error("web.Response: text and body are mutually exclusive", 3)
+  end
+  local ctype, charset = opts.content_type, opts.charset
+  if text ~= nil then
+    if type(text) ~= "string" then
+      error("web.Response: text must be a string, got " .. type(text), 3)
+    end
+    self.body = text
+    ctype = ctype or "text/plain"
+    charset = charset or "utf-8"
+  elseif body ~= nil then
+    if type(body) ~= "string" then
+      error("web.Response: body must be a string, got " .. type(body), 3)
+    end
+    self.body = body
+  end
+  self.content_type = ctype
+  self.charset = charset
+  if opts.headers ~= nil then
+    self.headers = CIMultiDict(opts.headers)
+  end
+  return setmetatable(self, Response)
+end
+
+setmetatable(Response, {
+  __call = function(_, opts)
+    return new_response(opts)
+  end,
+})
+
+--- A JSON response (lua-cjson; cjson.null for null).
+function web.json_response(data, opts)
+  opts = opts or {}
+  local text = opts.text
+  if text == nil and opts.body == nil then
+    local ok, encoded = pcall(cjson.encode, data)
+    if not ok then
+      error("web.json_response: " .. tostring(encoded), 2)
+    end
+    text = encoded
+  end
+  return new_response {
+    status = opts.status, reason = opts.reason, headers = opts.headers,
+    text = text, body = text == nil and opts.body or nil,
+    content_type = opts.content_type or "application/json",
+  }
+end
+
+function web.is_response(x)
+  return getmetatable(x) == Response
+end
+
+-- ---- requests --------------------------------------------------------------------------
+
+local Request = { __props = {} }
+web.Request = Request
+local props = Request.__props
+
+local function parse_content_type(value)
+  if not value then
+    return "application/octet-stream", nil
+  end
+  local mime = value:match("^%s*([^;%s]+)") or "application/octet-stream"
+  local charset = value:match(";%s*[cC][hH][aA][rR][sS][eE][tT]%s*=%s*\"?([^;\"%s]+)")
+  return mime:lower(), charset
+end
+web._parse_content_type = parse_content_type
+
+function props.headers(req)
+  return CIMultiDict.from_flat(req:_headers())
+end
+
+function props.match_info(req)
+  return req:_match()
+end
+
+function props.query(req)
+  local flat, err = req:_query()
+  if not flat then
+    error("request.query: " .. err, 3)
+  end
+  return MultiDict.from_flat(flat)
+end
+
+function props.content_type(req)
+  return (parse_content_type(req.headers["Content-Type"]))
+end
+
+function props.charset(req)
+  local _, charset = parse_content_type(req.headers["Content-Type"])
+  return charset
+end
+
+function props.cookies(req)
+  local out = {}
+  for _, header in ipairs(req.headers:getall("Cookie")) do
+    for pair in header:gmatch("[^;]+") do
+      local k, v = pair:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+      if k and k ~= "" then
+        v = v:match('^"(.*)"$') or v
+        if out[k] == nil then
+          out[k] = v
+        end
+      end
+    end
+  end
+  return out
+end
+
+function props.url(req)
+  return format("%s://%s%s", req.scheme, req.host or "localhost", req.path_qs)
+end
+
+--- The body decoded as text.
+function Request.text(self)
+  return self:read()
+end
+
+--- The body parsed as JSON (lua-cjson). Invalid JSON raises an error that
+--- names the parse position.
+function Request.json(self)
+  local ok, value = pcall(cjson.decode, self:read())
+  if not ok then
+    error("request:json: invalid JSON: " .. tostring(value), 2)
+  end
+  return value
+end
+
+--- Form fields of an urlencoded body as a MultiDict (empty for other
+--- content types, as in aiohttp).
+function Request.post(self)
+  local ctype = self.content_type
+  if ctype ~= "application/x-www-form-urlencoded" then
+    return MultiDict()
+  end
+  local flat, err = core.parse_qs(self:read())
+  if not flat then
+    error(web.HTTPBadRequest { text = "400: Bad Request\n\nmalformed form data: " .. err })
+  end
+  return MultiDict.from_flat(flat)
+end
+
+core.set_request_class(Request)
+
+-- ---- routing ---------------------------------------------------------------------------
+
+local function check_handler(call, handler)
+  local t = type(handler)
+  if t == "function" or t == "userdata" then
+    return
+  end
+  if t == "table" then
+    local mt = getmetatable(handler)
+    if mt and mt.__call then
+      return
+    end
+  end
+  error(format("%s: handler must be a function or callable, got %s", call, t), 3)
+end
+
+local Resource = {}
+Resource.__index = Resource
+
+--- The URL of a named route with its `{name}` parts filled in; `query` is
+--- appended as a query string.
+function Resource:url_for(parts, query)
+  parts = parts or {}
+  local url = self.path:gsub("{([%w_]+)[^}]*}", function(name)
+    local v = parts[name]
+    if v == nil then
+      error(format("url_for: route '%s' needs a value for '%s'", self.name, name), 3)
+    end
+    return core.urlencode(tostring(v), false)
+  end)
+  if query then
+    local q = {}
+    multidict.each_pair(query, function(k, v)
+      q[#q + 1] = core.urlencode(tostring(k), true) .. "=" .. core.urlencode(tostring(v), true)
+    end)
+    if #q > 0 then
+      url = url .. "?" .. table.concat(q, "&")
+    end
+  end
+  return url
+end
+
+local Router = {}
+Router.__name = "UrlDispatcher"
+
+function Router.add_route(self, method, path, handler, opts)
+  if type(method) ~= "string" then
+    error("router:add_route: method must be a string, got " .. type(method), 2)
+  end
+  if type(path) ~= "string" then
+    error("router:add_route: path must be a string, got " .. type(path), 2)
+  end
+  check_handler("router:add_route", handler)
+  local app = rawget(self, "_app")
+  if app and app._frozen then
+    error("router:add_route: cannot add routes to an application that is already running", 2)
+  end
+  self._core:add(method:upper(), path, handler)
+  local name = opts and opts.name
+  local resource = setmetatable({ method = method:upper(), path = path, name = name, handler = handler }, Resource)
+  self._routes[#self._routes + 1] = resource
+  if name then
+    if self._named[name] then
+      error(format("router:add_route: duplicate route name '%s'", name), 2)
+    end
+    self._named[name] = resource
+  end
+  return resource
+end
+
+for _, method in ipairs { "post", "put", "patch", "delete", "head", "options" } do
+  Router["add_" .. method] = function(self, path, handler, opts)
+    return Router.add_route(self, method:upper(), path, handler, opts)
+  end
+end
+
+--- GET routes answer HEAD too unless opts.allow_head is false.
+function Router.add_get(self, path, handler, opts)
+  local resource = Router.add_route(self, "GET", path, handler, opts)
+  if not (opts and opts.allow_head == false) then
+    self._core:add("HEAD", path, handler)
+  end
+  return resource
+end
+
+function Router.routes(self)
+  return self._routes
+end
+
+function Router.named_resources(self)
+  return self._named
+end
+
+Router.__index = function(self, key)
+  local m = Router[key]
+  if m ~= nil then
+    return m
+  end
+  return self._named[key]
+end
+
+local function new_router(app)
+  return setmetatable({ _core = core.router(), _routes = {}, _named = {}, _app = app }, Router)
+end
+
+-- ---- applications --------------------------------------------------------------------
+
+local Application = {}
+Application.__name = "Application"
+
+local app_fields = {
+  router = true, middlewares = true, on_startup = true, on_shutdown = true,
+  on_cleanup = true, cleanup_ctx = true, client_max_size = true, frozen = true,
+}
+
+Application.__index = function(self, key)
+  local f = rawget(self, "_fields")[key]
+  if f ~= nil then
+    return f
+  end
+  local m = Application[key]
+  if m ~= nil then
+    return m
+  end
+  return rawget(self, "_state")[key]
+end
+
+Application.__newindex = function(self, key, value)
+  if app_fields[key] then
+    error(format("app.%s: cannot assign to a field of the application (store your own data "
+      .. "under another key)", tostring(key)), 2)
+  end
+  rawget(self, "_state")[key] = value
+end
+
+Application.__tostring = function(self)
+  return format("<Application 0x%s>", tostring(rawget(self, "_state")):match("0x(%x+)") or "?")
+end
+
+--- A new application: `web.Application{middlewares = {...}, client_max_size = n}`.
+function web.Application(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("web.Application: expected an options table, got " .. type(opts), 2)
+  end
+  local self = setmetatable({ _state = {}, _fields = {}, _frozen = false }, Application)
+  local f = rawget(self, "_fields")
+  f.router = new_router(self)
+  f.middlewares = opts.middlewares or {}
+  f.on_startup, f.on_shutdown, f.on_cleanup, f.cleanup_ctx = {}, {}, {}, {}
+  f.client_max_size = opts.client_max_size or 1024 * 1024
+  return self
+end
+
+function web.is_application(x)
+  return getmetatable(x) == Application
+end
+
+--- Marks the application as running: routes can no longer be added.
+function Application.freeze(self)
+  rawset(self, "_frozen", true)
+end
+
+-- ---- dispatching -----------------------------------------------------------------------
+
+local function internal_error()
+  return new_response {
+    status = 500,
+    text = "500 Internal Server Error\n\nServer got itself in trouble",
+  }
+end
+
+-- Carries a non-exception error with its traceback out of xpcall.
+local Failure = {}
+
+local function on_error(err)
+  if is_exception(err) then
+    return err
+  end
+  return setmetatable({ err = err, traceback = debug.traceback(tostring(err), 2) }, Failure)
+end
+
+local function no_route(status, allow)
+  return function(request)
+    if status == 405 then
+      local allowed = {}
+      for m in allow:gmatch("[^,]+") do
+        allowed[#allowed + 1] = m
+      end
+      error(web.HTTPMethodNotAllowed(request.method, allowed))
+    end
+    error(web.HTTPNotFound())
+  end
+end
+
+local function with_middlewares(app, handler)
+  local mws = app and app.middlewares
+  if not mws or #mws == 0 then
+    return handler
+  end
+  for i = #mws, 1, -1 do
+    local mw, inner = mws[i], handler
+    handler = function(request)
+      return mw(request, inner)
+    end
+  end
+  return handler
+end
+
+local function call_handler(request, handler, status, allow)
+  if status ~= 200 then
+    handler = no_route(status, allow)
+  end
+  handler = with_middlewares(request.app, handler)
+  return handler(request)
+end
+
+local function headers_flat(resp)
+  local h = rawget(resp, "headers")
+  if h == nil or #h == 0 then
+    return nil
+  end
+  return h:flat()
+end
+
+local function content_type_header(resp)
+  local h = rawget(resp, "headers")
+  if h ~= nil and h["Content-Type"] ~= nil then
+    return nil -- the handler set it by hand
+  end
+  local ctype = rawget(resp, "content_type")
+  if ctype == nil then
+    if rawget(resp, "body") == nil then
+      return nil
+    end
+    ctype = "application/octet-stream"
+  end
+  local charset = rawget(resp, "charset")
+  if charset then
+    return ctype .. "; charset=" .. charset
+  end
+  return ctype
+end
+
+local function send(request, resp)
+  local t = type(resp)
+  if t == "string" then
+    return request:_respond(200, nil, "text/plain; charset=utf-8", nil, resp)
+  end
+  local mt = t == "table" and getmetatable(resp)
+  if mt == Response or (mt and is_exception(resp)) then
+    local body = rawget(resp, "body")
+    return request:_respond(resp.status, resp.reason, content_type_header(resp), headers_flat(resp), body)
+  end
+  if t == "table" and resp.status and resp.body and resp.headers and not mt then
+    -- What a C handler called from Lua answers.
+    return request:_respond(resp.status, nil, nil, resp.headers, resp.body)
+  end
+  return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
+end
+
+local function fail(request, tb)
+  record_handler_error(request, tb)
+  local r = internal_error()
+  request:_respond(r.status, nil, content_type_header(r), nil, r.body)
+end
+
+--- Runs one request: the handler through the middlewares, then the answer.
+--- Called by the server binding in a task of its own.
+function web._dispatch(request, handler, status, allow)
+  local ok, resp = xpcall(call_handler, on_error, request, handler, status, allow)
+  if not ok and getmetatable(resp) == Failure then
+    return fail(request, resp.traceback)
+  end
+  local sent, err = send(request, resp)
+  if not sent and err and not err:find("^ECLOSED") then
+    fail(request, err)
+  end
+end
+
+return web
