@@ -20,8 +20,8 @@ LIBS_UV  = $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 LIBS_LUA = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LIBS     = $(LIBS_LUA) $(LIBS_UV) -lm -ldl
 
-CORE_SRC := loop http url request router server client error
-BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client
+CORE_SRC := loop http url request router server client probe process error
+BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 
 OBJ_NAMES := $(CORE_SRC) $(BIND_SRC) embedded llhttp_api llhttp_http llhttp_llhttp
@@ -141,3 +141,10 @@ check-format:
 
 clean:
 	rm -rf $(B) $(A) lib luatest libluatest.a libluatest.so
+
+# ---- C modules for the examples and specs (lt_* symbols come from the binary) ----
+MODULES := build/modules/hello_c.so
+all: $(MODULES)
+build/modules/%.so: examples/c_handler/%.c include/luatest.h | $(B)
+	@mkdir -p build/modules
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $<

@@ -150,8 +150,17 @@ static int on_status_complete(llhttp_t *h) {
   return r;
 }
 
-static int on_header_piece(llhttp_t *h, const char *at, size_t len) {
+static int on_header_field(llhttp_t *h, const char *at, size_t len) {
   return collect(h, at, len, P(h)->limits.max_headers, 431, "header fields too large");
+}
+
+static int on_header_value(llhttp_t *h, const char *at, size_t len) {
+  lt_parser *p = P(h);
+  /* llhttp joins obs-fold continuation lines silently; a value piece that
+   * starts right after a line break is one, and a smuggling vector. */
+  if (len && at - 1 >= p->exec_start && at[-1] == '\n' && (at[0] == ' ' || at[0] == '\t'))
+    return fail(p, LT_EPARSE, 400, "obsolete line folding in a header value");
+  return collect(h, at, len, p->limits.max_headers, 431, "header fields too large");
 }
 
 static int on_header_field_complete(llhttp_t *h) {
@@ -184,11 +193,16 @@ static int on_headers_complete(llhttp_t *h) {
     m->content_length = (int64_t)h->content_length;
   const char *expect = lt_msg_header(m, "Expect");
   m->expect_continue = expect && !strcasecmp(expect, "100-continue");
-  if (p->limits.max_body && m->content_length > (int64_t)p->limits.max_body)
-    return fail(p, LT_ETOOLARGE, 413, "body too large");
+  /* on_headers_complete signals errors with -1, not HPE_USER. */
+  if (p->limits.max_body && m->content_length > (int64_t)p->limits.max_body) {
+    fail(p, LT_ETOOLARGE, 413, "body too large");
+    return -1;
+  }
   int r = p->on_headers ? p->on_headers(p) : 0;
-  if (r < 0)
-    return fail(p, p->error ? p->error : LT_EPARSE, p->status ? p->status : 400, "refused");
+  if (r < 0) {
+    fail(p, p->error ? p->error : LT_EPARSE, p->status ? p->status : 400, "refused");
+    return -1;
+  }
   if (p->no_body) {
     p->no_body = 0;
     return 1;
@@ -222,8 +236,8 @@ void lt_parser_init(lt_parser *p, llhttp_type_t type, const lt_limits *limits) {
     settings.on_url_complete = on_url_complete;
     settings.on_status = on_status;
     settings.on_status_complete = on_status_complete;
-    settings.on_header_field = on_header_piece;
-    settings.on_header_value = on_header_piece;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
     settings.on_header_field_complete = on_header_field_complete;
     settings.on_header_value_complete = on_header_value_complete;
     settings.on_headers_complete = on_headers_complete;
@@ -241,6 +255,7 @@ long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len) {
   p->msg = msg;
   if (p->error)
     return p->error;
+  p->exec_start = data;
   llhttp_errno_t e = llhttp_execute(&p->http, data, len);
   switch (e) {
   case HPE_OK:
@@ -249,9 +264,9 @@ long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len) {
   case HPE_PAUSED_UPGRADE:
     p->done = 1;
     return (long)(llhttp_get_error_pos(&p->http) - data);
-  case HPE_USER:
-    return p->error;
   default:
+    if (p->error)
+      return p->error;
     p->error = LT_EPARSE;
     p->status = 400;
     return LT_EPARSE;

@@ -51,6 +51,7 @@ struct lt_parser {
   int status;          /* the HTTP status that answers the failure */
   int done;            /* a whole message was parsed and parsing paused */
   int no_body;         /* the next response has no body (HEAD) */
+  const char *exec_start; /* the buffer being parsed */
   lt_headers_cb on_headers;
   void *data;
 };

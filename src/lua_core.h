@@ -102,6 +102,7 @@ void ltl_open_loop(lua_State *L);
 void ltl_open_server(lua_State *L);
 void ltl_open_client(lua_State *L);
 void ltl_open_router(lua_State *L);
+void ltl_open_probe(lua_State *L);
 
 /* Requests (lua_request.c). */
 typedef struct lt_request lt_request;
