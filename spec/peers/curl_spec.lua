@@ -1,0 +1,55 @@
+-- curl, a real external client, gets the same answers as the TestClient.
+local core = require "luatest.core"
+local web = require "luatest.web"
+
+local function app()
+  local a = web.Application()
+  a.router:add_get("/hello/{name}", function(request)
+    local resp = web.Response { text = "Hello, " .. request.match_info.name }
+    resp.headers["X-Greeting"] = "yes"
+    return resp
+  end)
+  a.router:add_post("/echo", function(request)
+    return web.json_response { form = request:post()["v"], agent = request.headers["User-Agent"] }
+  end)
+  return a
+end
+
+local function curl(...)
+  local result = assert(core.exec({ "curl", "-sS", "-i", "--max-time", "10", ... }))
+  assert(result.status == 0, "curl failed: " .. result.stderr)
+  local head, body = result.stdout:match("^(.-)\r\n\r\n(.*)$")
+  local status = tonumber(head:match("^HTTP/1.1 (%d+)"))
+  local headers = {}
+  for name, value in head:gmatch("\r\n([^:\r\n]+): ([^\r\n]*)") do
+    headers[name:lower()] = value
+  end
+  return status, headers, body
+end
+
+function test_curl_and_test_client_get_the_same_answer(aiohttp_client)
+  local client = aiohttp_client(app())
+  local status, headers, body = curl(client:make_url("/hello/curl"))
+  local resp = client:get("/hello/curl")
+  assert(status == 200 and status == resp.status)
+  assert(body == "Hello, curl" and body == resp:text())
+  assert(headers["x-greeting"] == "yes" and headers["x-greeting"] == resp.headers["X-Greeting"])
+  assert(headers["content-type"] == resp.headers["Content-Type"])
+  assert(headers["content-length"] == resp.headers["Content-Length"])
+end
+
+function test_curl_posts_a_form(aiohttp_client)
+  local client = aiohttp_client(app())
+  local status, _, body = curl("--data", "v=from+curl", client:make_url("/echo"))
+  assert(status == 200)
+  local data = require("cjson").decode(body)
+  assert(data.form == "from curl")
+  assert(data.agent:find("^curl/"))
+end
+
+function test_curl_sees_404_and_405(aiohttp_client)
+  local client = aiohttp_client(app())
+  assert(curl(client:make_url("/nope")) == 404)
+  local status, headers = curl("-X", "DELETE", client:make_url("/echo"))
+  assert(status == 405 and headers["allow"] == "POST")
+end

@@ -1,0 +1,127 @@
+-- TestServer, RawTestServer and TestClient from luatest.test_utils.
+local web = require "luatest.web"
+local test_utils = require "luatest.test_utils"
+local TestServer, RawTestServer, TestClient = test_utils.TestServer, test_utils.RawTestServer,
+  test_utils.TestClient
+
+local function hello_app()
+  local app = web.Application()
+  app.router:add_get("/", function()
+    return "Hello, world"
+  end)
+  return app
+end
+
+function test_test_server_fields_and_urls()
+  local app = hello_app()
+  local server = TestServer(app)
+  assert(server.started == false and server.closed == false)
+  assert(server.scheme == "http" and server.host == "127.0.0.1" and server.port == nil)
+  assert(server.app == app)
+  server:start_server()
+  server:start_server() -- idempotent
+  assert(server.started == true)
+  assert(type(server.port) == "number" and server.port > 0)
+  assert(server:make_url("/a?b=1") == "http://127.0.0.1:" .. server.port .. "/a?b=1")
+  server:close()
+  server:close() -- safe twice
+  assert(server.closed == true)
+end
+
+function test_test_client_fields()
+  local app = hello_app()
+  local server = TestServer(app)
+  local client = TestClient(server)
+  client:start_server()
+  assert(client.server == server and client.app == app)
+  assert(client.host == "127.0.0.1" and client.port == server.port and client.scheme == "http")
+  assert(client:make_url("/") == server:make_url("/"))
+  assert(client:get("/"):text() == "Hello, world")
+  client:close()
+  assert(server.closed, "closing the client closes its server")
+end
+
+function test_raw_test_server_gets_every_request()
+  local server = RawTestServer(function(request)
+    return web.Response { text = request.method .. " " .. request.path_qs }
+  end)
+  local client = TestClient(server)
+  client:start_server()
+  assert(client.app == nil)
+  assert(client:get("/any/path?x=1"):text() == "GET /any/path?x=1")
+  assert(client:post("/other"):text() == "POST /other")
+  client:close()
+end
+
+function test_fixed_port_from_unused_port(aiohttp_unused_port, aiohttp_client)
+  local port = aiohttp_unused_port()
+  assert(type(port) == "number" and port > 1024)
+  local client = aiohttp_client(hello_app(), { server_kwargs = { port = port } })
+  assert(client.port == port)
+  assert(client:get("/"):text() == "Hello, world")
+end
+
+function test_busy_port_is_a_clear_error(aiohttp_server)
+  local first = aiohttp_server(hello_app())
+  local second = TestServer(hello_app(), { port = first.port })
+  local ok, err = pcall(second.start_server, second)
+  assert(not ok and err:find("TestServer:start_server: EADDRINUSE", 1, true), err)
+  assert(err:find("127.0.0.1:" .. first.port, 1, true), err)
+end
+
+function test_wrong_arguments_name_the_call()
+  local ok, err = pcall(TestServer, nil)
+  assert(not ok and err:find("TestServer: expected an Application as argument 1, got nil", 1, true), err)
+  ok, err = pcall(TestClient, 42)
+  assert(not ok and err:find("TestClient: expected a TestServer or RawTestServer", 1, true), err)
+  ok, err = pcall(RawTestServer, "x")
+  assert(not ok and err:find("RawTestServer: expected a handler", 1, true), err)
+end
+
+function test_yielding_outside_a_task_says_how_to_fix_it()
+  local core = require "luatest.core"
+  local ok = core.run_until_complete(function()
+    local co = coroutine.wrap(function()
+      return pcall(core.sleep, 0)
+    end)
+    return co()
+  end)
+  -- Inside a plain coroutine the task cannot be suspended, so the call is refused.
+  assert(ok == false)
+  local ok2, err = pcall(core.run_until_complete, function()
+    core.run_until_complete(function() end)
+  end)
+  assert(not ok2 and err:find("called from inside a running task", 1, true), err)
+end
+
+function test_signals_run_at_start_and_close()
+  local events = {}
+  local app = hello_app()
+  table.insert(app.on_startup, function(a)
+    events[#events + 1] = "startup"
+    assert(a == app)
+  end)
+  table.insert(app.cleanup_ctx, function()
+    events[#events + 1] = "ctx setup"
+    return function()
+      events[#events + 1] = "ctx cleanup"
+    end
+  end)
+  table.insert(app.on_shutdown, function()
+    events[#events + 1] = "shutdown"
+  end)
+  table.insert(app.on_cleanup, function()
+    events[#events + 1] = "cleanup"
+  end)
+  local server = TestServer(app)
+  server:start_server()
+  server:close()
+  assert(table.concat(events, ",") == "startup,ctx setup,shutdown,ctx cleanup,cleanup",
+    table.concat(events, ","))
+end
+
+function test_loop_helpers()
+  local loop = test_utils.setup_test_loop()
+  assert(type(loop:time()) == "number")
+  test_utils.teardown_test_loop(loop)
+end
