@@ -129,7 +129,7 @@ asan-test: $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) test-deps
 
 test: all test-deps unit-test spec-test asan-test
 
-bench: all
+bench: all build/bench-host
 	$(call install_missing,$(BENCH_DEPS))
 	bench/run
 
@@ -148,3 +148,6 @@ all: $(MODULES)
 build/modules/%.so: examples/c_handler/%.c include/luatest.h | $(B)
 	@mkdir -p build/modules
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $<
+
+build/bench-host: bench/host.c libluatest.a
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< libluatest.a $(LIBS) -rdynamic

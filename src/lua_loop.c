@@ -588,6 +588,9 @@ void ltl_open_loop(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     S->L = lua_tothread(L, -1);
     lua_pop(L, 1);
+    /* Lua leaves the main thread's extra space uninitialized; new threads
+     * copy it, so it must say "no task". */
+    *(ltl_task **)lua_getextraspace(S->L) = NULL;
     lua_newtable(L);
     S->tracked = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushnil(L);

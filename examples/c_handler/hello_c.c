@@ -20,6 +20,13 @@ static int hello(lt_request *req, lt_response *resp, void *ud) {
   return lt_response_body(resp, text, (size_t)n);
 }
 
+/* The benchmarks' hello handler: the same answer as the Lua one. */
+static int hello_world(lt_request *req, lt_response *resp, void *ud) {
+  (void)req, (void)ud;
+  lt_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+  return lt_response_body(resp, "Hello, world", 12);
+}
+
 /* Echoes the method, a header and the body back, to show what a C handler
  * can read. */
 static int echo(lt_request *req, lt_response *resp, void *ud) {
@@ -54,6 +61,8 @@ int luaopen_hello_c(lua_State *L) {
   lua_setfield(L, -2, "hello");
   lt_push_handler(L, hello, "!");
   lua_setfield(L, -2, "hello_loud");
+  lt_push_handler(L, hello_world, NULL);
+  lua_setfield(L, -2, "hello_world");
   lt_push_handler(L, echo, NULL);
   lua_setfield(L, -2, "echo");
   lt_push_handler(L, broken, NULL);
