@@ -222,6 +222,13 @@ static void on_closed(lt_server *srv, void *ud) {
   lserver *ls = ud;
   (void)srv;
   ls->srv = NULL;
+  lt_loop_undefer(ls->S->loop, &ls->qtask);
+  while (ls->qhead) {
+    lt_request *req = ls->qhead;
+    ls->qhead = req->next;
+    lt_request_respond(req);
+    lt_request_release(req);
+  }
   if (ls->waiter && ls->waiter->gen == ls->waiter_gen)
     ltl_wake(ls->waiter, 0);
   if (ls->box)

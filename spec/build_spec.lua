@@ -1,0 +1,51 @@
+-- The build's outputs: the luatest binary runs when copied alone anywhere,
+-- and lib/luatest/core.so serves a stock lua5.4.
+local core = require "luatest.core"
+
+local function sh(script)
+  local result = assert(core.exec({ "sh", "-c", script }, { timeout = 60 }))
+  return result.status, result.stdout, result.stderr
+end
+
+local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+
+function test_binary_runs_when_copied_alone()
+  local status, out, err = sh(string.format([[
+    set -e
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    cp %q "$dir/luatest"
+    mkdir "$dir/spec"
+    cat > "$dir/spec/copied_spec.lua" <<'LUA'
+local web = require "luatest.web"
+function test_copied(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/", function() return "copied" end)
+  assert(aiohttp_client(app):get("/"):text() == "copied")
+end
+LUA
+    cd "$dir" && ./luatest
+  ]], bin))
+  assert(status == 0, out .. err)
+  assert(out:match("1 passed, 0 failed\n$"), out)
+end
+
+function test_core_module_in_a_stock_interpreter()
+  local status, out, err = sh(string.format([[
+    LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lib/?.so;;' lua5.4 -e '
+      local core = require "luatest.core"
+      local web = require "luatest.web"
+      local test_utils = require "luatest.test_utils"
+      local app = web.Application()
+      app.router:add_get("/", function() return "stock lua" end)
+      print(core.run_until_complete(function()
+        local client = test_utils.TestClient(test_utils.TestServer(app))
+        client:start_server()
+        local text = client:get("/"):text()
+        client:close()
+        return text
+      end))'
+  ]], core.srcdir, core.srcdir, core.srcdir))
+  assert(status == 0, out .. err)
+  assert(out == "stock lua\n", out .. err)
+end
