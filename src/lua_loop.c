@@ -357,6 +357,7 @@ static void spawn_done(ltl_task *t, int status, int nres) {
   lua_pushnil(L);
   lua_setfield(L, tbl, "waiters");
   box->t = NULL;
+  ltl_untrack(S, box);
   luaL_unref(L, LUA_REGISTRYINDEX, box->ref);
   box->ref = LUA_NOREF;
   lua_pop(L, 2);
@@ -376,6 +377,7 @@ static int l_spawn(lua_State *L) {
   box->t = ltl_spawn(S, L, nargs, spawn_done, box);
   if (!box->t)
     return luaL_error(L, "spawn: out of memory");
+  ltl_track(L, 1, "task");
   return 1;
 }
 
@@ -570,6 +572,7 @@ static const luaL_Reg task_methods[] = {
     {"result", l_task_result},
     {"join", l_task_join},
     {"cancel", l_task_cancel},
+    {"close", l_task_cancel},
     {"traceback", l_task_traceback},
     {NULL, NULL},
 };

@@ -303,6 +303,70 @@ static int l_respond(lua_State *L) {
   return 1;
 }
 
+/* core.mock_request(method, url, headers, body, version, closing, app)
+ * -> a Request with no connection, as the server would have made it.
+ * headers is nil or a flat list {name, value, ...}; version "1.1" or "1.0". */
+static int l_mock_request(lua_State *L) {
+  const char *method = luaL_checkstring(L, 1);
+  size_t ulen, blen = 0;
+  const char *url = luaL_checklstring(L, 2, &ulen);
+  const char *body = lua_isnoneornil(L, 4) ? NULL : luaL_checklstring(L, 4, &blen);
+  const char *version = luaL_optstring(L, 5, "1.1");
+  int closing = lua_toboolean(L, 6);
+  lt_request *req = lt_request_new();
+  if (!req)
+    return luaL_error(L, "make_mocked_request: out of memory");
+  lt_msg *m = &req->msg;
+  int r = lt_msg_set_url(m, url, ulen);
+  if (lua_istable(L, 3)) {
+    lua_Integer n = luaL_len(L, 3);
+    for (lua_Integer i = 1; i + 1 <= n && !r; i += 2) {
+      lua_rawgeti(L, 3, i);
+      lua_rawgeti(L, 3, i + 1);
+      size_t nl, vl;
+      const char *name = luaL_tolstring(L, -2, &nl);
+      const char *value = luaL_tolstring(L, -2, &vl);
+      r = lt_msg_add_header(m, name, nl, value, vl);
+      lua_pop(L, 4);
+    }
+  }
+  if (!r && body && lt_buf_append(&m->body, body, blen))
+    r = LT_ENOMEM;
+  m->major = version[0] == '1' ? 1 : 0;
+  m->minor = version[0] && version[1] == '.' ? version[2] - '0' : 1;
+  m->keep_alive = !closing && (m->minor == 1 || lt_msg_header(m, "Connection") != NULL);
+  m->content_length = body ? (int64_t)blen : -1;
+  const char *cl = lt_msg_header(m, "Content-Length");
+  if (cl)
+    m->content_length = strtoll(cl, NULL, 10);
+  if (!r)
+    r = lt_request_prepare_as(req, method);
+  if (r) {
+    lt_request_release(req);
+    return luaL_error(L, "make_mocked_request: %s (%s)", lt_strerror(r), url);
+  }
+  ltl_push_request(L, req, lua_isnoneornil(L, 7) ? 0 : 7);
+  lt_request_release(req); /* the userdata holds the only reference */
+  return 1;
+}
+
+/* request:_set_match{name = value, ...} (mocked requests). */
+static int l_set_match(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  req->nmatch = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    size_t vl;
+    const char *name = luaL_checkstring(L, -2);
+    const char *value = luaL_tolstring(L, -1, &vl);
+    if (lt_request_add_match(req, name, value, vl))
+      return luaL_error(L, "make_mocked_request: too many match_info entries");
+    lua_pop(L, 2);
+  }
+  return 0;
+}
+
 /* core.set_request_class(tbl): methods and __props of requests, from Lua. */
 static int l_set_request_class(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -313,7 +377,8 @@ static int l_set_request_class(lua_State *L) {
 
 static const luaL_Reg methods[] = {
     {"read", l_read},       {"_headers", l_headers}, {"_match", l_match},
-    {"_query", l_query},    {"_respond", l_respond}, {NULL, NULL},
+    {"_query", l_query},    {"_respond", l_respond}, {"_set_match", l_set_match},
+    {NULL, NULL},
 };
 
 void ltl_open_request(lua_State *L) {
@@ -332,4 +397,6 @@ void ltl_open_request(lua_State *L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, l_set_request_class);
   lua_setfield(L, -2, "set_request_class");
+  lua_pushcfunction(L, l_mock_request);
+  lua_setfield(L, -2, "mock_request");
 }

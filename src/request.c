@@ -57,6 +57,10 @@ static long extra_str(lt_request *req, const char *s, size_t n) {
 }
 
 int lt_request_prepare(lt_request *req) {
+  return lt_request_prepare_as(req, lt_method_name(req->msg.method));
+}
+
+int lt_request_prepare_as(lt_request *req, const char *method) {
   lt_msg *m = &req->msg;
   const char *url = lt_msg_str(m, m->url);
   const char *q = memchr(url, '?', m->url_len);
@@ -66,7 +70,7 @@ int lt_request_prepare(lt_request *req) {
   if (frag && (!q || frag < q))
     plen = (size_t)(frag - url);
   lt_buf_clear(&req->extra);
-  long off = extra_str(req, lt_method_name(m->method), strlen(lt_method_name(m->method)));
+  long off = extra_str(req, method, strlen(method));
   if (off < 0)
     return LT_ENOMEM;
   req->method = (uint32_t)off;
@@ -88,7 +92,7 @@ int lt_request_prepare(lt_request *req) {
     return LT_ENOMEM;
   req->query_string = (uint32_t)off;
   req->keep_alive = m->keep_alive && !m->upgrade;
-  req->head = m->method == HTTP_HEAD;
+  req->head = !strcmp(method, "HEAD");
   return 0;
 }
 

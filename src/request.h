@@ -53,6 +53,9 @@ void lt_request_reset(lt_request *req);
 /* Derives method, path and query string from the parsed message; LT_EPARSE
  * when the path has bad percent-coding. */
 int lt_request_prepare(lt_request *req);
+/* The same with the method given as a string (mocked requests may carry any
+ * method, known to llhttp or not). */
+int lt_request_prepare_as(lt_request *req, const char *method);
 int lt_request_add_match(lt_request *req, const char *name, const char *value, size_t vlen);
 /* Query pairs, parsed on first use. Returns the count, or LT_EPARSE. */
 int lt_request_query_pairs(lt_request *req, const lt_pair **pairs);

@@ -49,6 +49,7 @@ local function new_server(class, name, opts)
     closed = false,
     skip_url_asserts = opts.skip_url_asserts or false,
     _name = name,
+    _handler_errors = {},
   }, class)
 end
 
@@ -117,7 +118,7 @@ function TestServer:_server_opts()
   app:freeze()
   return {
     router = app.router._core,
-    dispatch = web._dispatch,
+    dispatch = web._dispatcher_for(self),
     app = app,
     client_max_size = app.client_max_size,
     lua_only = #app.middlewares > 0,
@@ -162,7 +163,7 @@ function M.RawTestServer(handler, opts)
 end
 
 function RawTestServer:_server_opts()
-  return { handler = self.handler, dispatch = web._dispatch }
+  return { handler = self.handler, dispatch = web._dispatcher_for(self) }
 end
 
 function M.is_test_server(x)
@@ -244,6 +245,123 @@ function ClientResponse:raise_for_status()
   end
 end
 
+-- ---- the cookie jar -------------------------------------------------------------------------
+
+local CookieJar = {}
+CookieJar.__index = CookieJar
+CookieJar.__name = "CookieJar"
+CookieJar.__len = function(self)
+  local n = 0
+  for _ in pairs(self._cookies) do
+    n = n + 1
+  end
+  return n
+end
+
+--- A cookie jar. Unlike a browser's it accepts cookies from IP addresses
+--- such as 127.0.0.1, as aiohttp's test client jar does.
+function M.CookieJar()
+  return setmetatable({ _cookies = {} }, CookieJar)
+end
+
+local function parse_set_cookie(header)
+  local name, value, attrs = header:match("^%s*([^=;%s]+)%s*=%s*([^;]*)(.*)$")
+  if not name then
+    return nil
+  end
+  local cookie = { name = name, value = value:match('^"(.*)"$') or value, path = "/" }
+  for attr in attrs:gmatch(";%s*([^;]+)") do
+    local k, v = attr:match("^([^=]+)=?(.*)$")
+    k = k:lower():gsub("%s+$", "")
+    if k == "path" and v:sub(1, 1) == "/" then
+      cookie.path = v
+    elseif k == "max-age" then
+      cookie.max_age = tonumber(v)
+    elseif k == "expires" then
+      cookie.expires = v
+    elseif k == "domain" then
+      cookie.domain = v
+    end
+  end
+  return cookie
+end
+
+local function expired(cookie)
+  if cookie.max_age then
+    return cookie.max_age <= 0
+  end
+  if cookie.expires then
+    local y = tonumber(cookie.expires:match("(%d%d%d%d)"))
+    return y ~= nil and y < 1971
+  end
+  return false
+end
+
+--- Stores cookies: a map name -> value, or a list of Set-Cookie header
+--- values.
+function CookieJar:update_cookies(cookies)
+  if type(cookies) ~= "table" then
+    error("jar:update_cookies: expected a table, got " .. type(cookies), 2)
+  end
+  if cookies[1] ~= nil then
+    for _, header in ipairs(cookies) do
+      local cookie = parse_set_cookie(header)
+      if cookie then
+        if expired(cookie) then
+          self._cookies[cookie.name] = nil
+        else
+          self._cookies[cookie.name] = cookie
+        end
+      end
+    end
+  else
+    for name, value in pairs(cookies) do
+      self._cookies[tostring(name)] = { name = tostring(name), value = tostring(value), path = "/" }
+    end
+  end
+end
+
+--- The cookies to send to url, as name -> value.
+function CookieJar:filter_cookies(url)
+  local path = (url or "/"):match("^%a[%w+.-]*://[^/]*(/?[^?#]*)") or url or "/"
+  if path == "" then
+    path = "/"
+  end
+  local out = {}
+  for name, cookie in pairs(self._cookies) do
+    local p = cookie.path
+    if path:sub(1, #p) == p and (#path == #p or p:sub(-1) == "/" or path:sub(#p + 1, #p + 1) == "/") then
+      out[name] = cookie.value
+    end
+  end
+  return out
+end
+
+function CookieJar:clear()
+  self._cookies = {}
+end
+
+local function cookie_header(jar, url, extra)
+  local values = jar:filter_cookies(url)
+  if extra then
+    for k, v in pairs(extra) do
+      values[tostring(k)] = tostring(v)
+    end
+  end
+  local names = {}
+  for k in pairs(values) do
+    names[#names + 1] = k
+  end
+  if #names == 0 then
+    return nil
+  end
+  table.sort(names)
+  for i, k in ipairs(names) do
+    names[i] = k .. "=" .. values[k]
+  end
+  return table.concat(names, "; ")
+end
+
 -- ---- the client ---------------------------------------------------------------------------
 
 local TestClient = {}
@@ -256,12 +374,17 @@ function M.TestClient(server, opts)
     error("TestClient: expected a TestServer or RawTestServer as argument 1, got " .. type(server), 2)
   end
   opts = opts or {}
+  if type(opts) ~= "table" then
+    error("TestClient: options must be a table, got " .. type(opts), 2)
+  end
   return setmetatable({
     server = server,
     app = server.app,
     host = server.host,
     port = server.port,
     scheme = server.scheme,
+    cookie_jar = opts.cookie_jar or M.CookieJar(),
+    _raise = opts.raise_server_exceptions or false,
     _closed = false,
   }, TestClient)
 end
@@ -372,14 +495,29 @@ function TestClient:request(method, path, opts)
       host, port, target = h, p or 80, t
     end
     url = format("%s://%s:%d%s", self.scheme, host, port, target)
-    local raw, err = self._client:request(method, host, port, target, headers, body, timeout)
+    local send_headers = headers
+    local cookie = not has["cookie"] and cookie_header(self.cookie_jar, url, opts.cookies)
+    if cookie then
+      send_headers = table.move(headers, 1, #headers, 1, {})
+      send_headers[#send_headers + 1] = "Cookie"
+      send_headers[#send_headers + 1] = cookie
+    end
+    local errors_before = #self.server._handler_errors
+    local raw, err = self._client:request(method, host, port, target, send_headers, body, timeout)
     if not raw then
       if err:find("^ETIMEDOUT") then
         error(format("%s: timed out after %gs (%s)", call, opts.timeout, url), 2)
       end
       error(call .. ": " .. err, 2)
     end
+    if self._raise and #self.server._handler_errors > errors_before then
+      error(format("%s: the handler raised: %s", call, self.server._handler_errors[#self.server._handler_errors]), 2)
+    end
     local resp = new_response(raw, method, url, history)
+    local set_cookies = resp.headers:getall("Set-Cookie")
+    if #set_cookies > 0 then
+      self.cookie_jar:update_cookies(set_cookies)
+    end
     local location = resp.headers["Location"]
     if not (redirect_codes[resp.status] and location and opts.allow_redirects ~= false) then
       return resp
@@ -490,6 +628,255 @@ function M.unused_port()
     error("unused_port: " .. err, 2)
   end
   return port
+end
+
+-- ---- mocks ------------------------------------------------------------------------------------
+
+--- A Request made with no network, of the same type the servers produce,
+--- so handlers can be called directly. opts: headers, match_info, app,
+--- version ("1.1"), closing, payload (the body), client_max_size.
+function M.make_mocked_request(method, path, opts)
+  if type(method) ~= "string" then
+    error("make_mocked_request: method must be a string, got " .. type(method), 2)
+  end
+  if type(path) ~= "string" then
+    error("make_mocked_request: path must be a string, got " .. type(path), 2)
+  end
+  opts = opts or {}
+  local flat = {}
+  if opts.headers then
+    multidict.each_pair(opts.headers, function(k, v)
+      flat[#flat + 1] = tostring(k)
+      flat[#flat + 1] = tostring(v)
+    end)
+  end
+  local has_host = false
+  for i = 1, #flat, 2 do
+    if flat[i]:lower() == "host" then
+      has_host = true
+    end
+  end
+  if not has_host then
+    flat[#flat + 1] = "Host"
+    flat[#flat + 1] = "localhost"
+  end
+  local app = opts.app
+  if app == nil then
+    app = web.Application { client_max_size = opts.client_max_size }
+  end
+  local version = opts.version or "1.1"
+  if type(version) == "table" then
+    version = version[1] .. "." .. version[2]
+  end
+  local request = core.mock_request(method:upper(), path, flat, opts.payload, version, opts.closing, app)
+  if opts.match_info then
+    request:_set_match(opts.match_info)
+  end
+  return request
+end
+
+local deep_equal
+deep_equal = function(a, b)
+  if a == b then
+    return true
+  end
+  if type(a) ~= "table" or type(b) ~= "table" then
+    return false
+  end
+  for k, v in pairs(a) do
+    if not deep_equal(v, b[k]) then
+      return false
+    end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then
+      return false
+    end
+  end
+  return true
+end
+
+local function show_args(args)
+  local parts = {}
+  for i = 1, args.n do
+    parts[i] = type(args[i]) == "string" and format("%q", args[i]) or tostring(args[i])
+  end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+local Mock = {}
+Mock.__name = "MockedCoro"
+Mock.__index = Mock
+Mock.__call = function(self, ...)
+  self.call_count = self.call_count + 1
+  self.calls[self.call_count] = table.pack(...)
+  if self._raise ~= nil then
+    error(self._raise, 2)
+  end
+  return self.return_value
+end
+
+local function same_args(call, args)
+  if call.n ~= args.n then
+    return false
+  end
+  for i = 1, args.n do
+    if not deep_equal(call[i], args[i]) then
+      return false
+    end
+  end
+  return true
+end
+
+--- Fails unless the last call had exactly these arguments.
+function Mock:assert_called_with(...)
+  local args = table.pack(...)
+  local last = self.calls[self.call_count]
+  if not last then
+    error("assert_called_with: expected a call " .. show_args(args) .. ", but it was never called", 2)
+  end
+  if not same_args(last, args) then
+    error(format("assert_called_with: expected call %s, last call was %s", show_args(args), show_args(last)), 2)
+  end
+end
+
+--- Fails unless called exactly once, with these arguments.
+function Mock:assert_called_once_with(...)
+  if self.call_count ~= 1 then
+    error(format("assert_called_once_with: expected 1 call, got %d", self.call_count), 2)
+  end
+  local args = table.pack(...)
+  if not same_args(self.calls[1], args) then
+    error(format("assert_called_once_with: expected call %s, got %s", show_args(args), show_args(self.calls[1])), 2)
+  end
+end
+
+function Mock:assert_not_called()
+  if self.call_count ~= 0 then
+    error(format("assert_not_called: expected no call, got %d (first %s)", self.call_count, show_args(self.calls[1])), 2)
+  end
+end
+
+function Mock:reset_mock()
+  self.calls = {}
+  self.call_count = 0
+end
+
+--- A callable mock that returns return_value (or raises raise_error) and
+--- records its calls: m.call_count, m.calls[i] (packed arguments).
+function M.make_mocked_coro(return_value, raise_error)
+  return setmetatable({ return_value = return_value, _raise = raise_error, calls = {}, call_count = 0 }, Mock)
+end
+
+-- ---- AioHTTPTestCase ----------------------------------------------------------------------
+
+local AioHTTPTestCase = { __name = "AioHTTPTestCase", __luatest_case = true, _test_order = {} }
+AioHTTPTestCase.__index = AioHTTPTestCase
+M.AioHTTPTestCase = AioHTTPTestCase
+
+--- A subclass: `local Case = AioHTTPTestCase:extend("Case")`. Its test_*
+--- methods are remembered in definition order.
+function AioHTTPTestCase:extend(name)
+  if type(name) ~= "string" then
+    error("AioHTTPTestCase:extend: expected a class name, got " .. type(name), 2)
+  end
+  local class = { __name = name, _test_order = {}, __luatest_case = true }
+  class.__index = class
+  return setmetatable(class, {
+    __index = self,
+    __newindex = function(t, key, value)
+      if type(key) == "string" and key:match("^test_") and type(value) == "function" and rawget(t, key) == nil then
+        local order = rawget(t, "_test_order")
+        order[#order + 1] = key
+      end
+      rawset(t, key, value)
+    end,
+    __tostring = function()
+      return "<class " .. name .. ">"
+    end,
+  })
+end
+
+--- The test method names, inherited ones first, in definition order.
+function AioHTTPTestCase:test_names()
+  local chain, class = {}, self
+  while class and class ~= AioHTTPTestCase do
+    table.insert(chain, 1, class)
+    class = getmetatable(class) and getmetatable(class).__index
+  end
+  local names, seen = {}, {}
+  for _, c in ipairs(chain) do
+    for _, n in ipairs(rawget(c, "_test_order") or {}) do
+      if not seen[n] then
+        seen[n] = true
+        names[#names + 1] = n
+      end
+    end
+  end
+  return names
+end
+
+function AioHTTPTestCase:get_application()
+  error(format("%s:get_application: override it to return the Application under test", self.__name), 2)
+end
+
+function AioHTTPTestCase:get_server(app)
+  return M.TestServer(app)
+end
+
+function AioHTTPTestCase:get_client(server)
+  return M.TestClient(server, { loop = self.loop })
+end
+
+function AioHTTPTestCase:setup() end
+function AioHTTPTestCase:teardown() end
+
+--- A fresh instance with its app, server and started client, then setup().
+--- Runs inside a task.
+function AioHTTPTestCase:_case_setup()
+  local inst = setmetatable({ loop = the_loop }, self)
+  inst.app = inst:get_application()
+  inst.server = inst:get_server(inst.app)
+  inst.client = inst:get_client(inst.server)
+  inst.client:start_server()
+  inst.server = inst.client.server
+  inst:setup()
+  return inst
+end
+
+--- teardown(), then the client (and its server) closed, even if teardown
+--- failed.
+function AioHTTPTestCase._case_teardown(inst)
+  local ok, err = pcall(inst.teardown, inst)
+  if inst.client then
+    inst.client:close()
+  end
+  if not ok then
+    error(err, 0)
+  end
+end
+
+--- Runs the case's tests outside the runner; returns passed, failed. Each
+--- failure is written to stderr.
+function AioHTTPTestCase:run()
+  local passed, failed = 0, 0
+  for _, name in ipairs(self:test_names()) do
+    local ok, err = pcall(core.run_until_complete, function()
+      local inst = self:_case_setup()
+      local ok1, err1 = xpcall(inst[name], debug.traceback, inst)
+      self._case_teardown(inst)
+      if not ok1 then
+        error(err1, 0)
+      end
+    end)
+    if ok then
+      passed = passed + 1
+    else
+      failed = failed + 1
+      io.stderr:write(format("%s.%s failed: %s\n", self.__name, name, tostring(err)))
+    end
+  end
+  return passed, failed
 end
 
 return M

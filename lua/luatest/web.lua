@@ -20,9 +20,13 @@ web._handler_errors = handler_errors
 --- Called with (request, traceback) for every handler error, if set.
 web._on_handler_error = nil
 
-local function record_handler_error(request, tb)
+local function record_handler_error(request, tb, owner)
   local text = format("%s %s: %s", request.method, request.path_qs, tb)
   handler_errors[#handler_errors + 1] = text
+  if owner then
+    local list = owner._handler_errors
+    list[#list + 1] = text
+  end
   local hook = web._on_handler_error
   if hook then
     hook(request, text)
@@ -652,22 +656,31 @@ local function send(request, resp)
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end
 
-local function fail(request, tb)
-  record_handler_error(request, tb)
+local function fail(request, tb, owner)
+  record_handler_error(request, tb, owner)
   local r = internal_error()
   request:_respond(r.status, nil, content_type_header(r), nil, r.body)
 end
 
 --- Runs one request: the handler through the middlewares, then the answer.
---- Called by the server binding in a task of its own.
-function web._dispatch(request, handler, status, allow)
+--- Called by the server binding in a task of its own; handler errors are
+--- also recorded in owner._handler_errors when an owner is given.
+function web._dispatch(request, handler, status, allow, owner)
   local ok, resp = xpcall(call_handler, on_error, request, handler, status, allow)
   if not ok and getmetatable(resp) == Failure then
-    return fail(request, resp.traceback)
+    return fail(request, resp.traceback, owner)
   end
   local sent, err = send(request, resp)
   if not sent and err and not err:find("^ECLOSED") then
-    fail(request, err)
+    fail(request, err, owner)
+  end
+end
+
+--- A dispatcher that records handler errors in owner._handler_errors.
+function web._dispatcher_for(owner)
+  local dispatch = web._dispatch
+  return function(request, handler, status, allow)
+    return dispatch(request, handler, status, allow, owner)
   end
 end
 
