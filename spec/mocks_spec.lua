@@ -1,0 +1,85 @@
+-- make_mocked_request and make_mocked_coro.
+local web = require "luatest.web"
+local test_utils = require "luatest.test_utils"
+local make_mocked_request, make_mocked_coro = test_utils.make_mocked_request, test_utils.make_mocked_coro
+
+function test_mocked_request_is_a_real_request()
+  local app = web.Application()
+  app["setting"] = "on"
+  local request = make_mocked_request("GET", "/users/7?verbose=1", {
+    headers = { ["X-Token"] = "secret" },
+    match_info = { id = "7" },
+    app = app,
+  })
+  assert(request.method == "GET" and request.path == "/users/7")
+  assert(request.query["verbose"] == "1")
+  assert(request.headers["x-token"] == "secret")
+  assert(request.match_info.id == "7")
+  assert(request.app == app and request.app.setting == "on")
+  assert(request.version == "1.1" and request.keep_alive == true)
+  assert(getmetatable(request) == getmetatable(make_mocked_request("GET", "/")))
+end
+
+function test_mocked_request_payload_reads_like_a_body()
+  local request = make_mocked_request("POST", "/", {
+    headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
+    payload = "a=1&b=two+words",
+  })
+  assert(request:read() == "a=1&b=two+words")
+  assert(request:text() == "a=1&b=two+words")
+  assert(request:post()["b"] == "two words")
+  assert(request.content_length == 15)
+  local json_request = make_mocked_request("PUT", "/", { payload = '{"n": 3}' })
+  assert(json_request:json().n == 3)
+end
+
+function test_mocked_request_version_and_closing()
+  local request = make_mocked_request("GET", "/", { version = "1.0", closing = true })
+  assert(request.version == "1.0")
+  assert(request.keep_alive == false)
+end
+
+function test_handler_called_directly_with_a_mocked_request()
+  local function handler(request)
+    return web.json_response { hello = request.match_info.name }
+  end
+  local resp = handler(make_mocked_request("GET", "/hello/ada", { match_info = { name = "ada" } }))
+  assert(resp.status == 200)
+  assert(resp.text == '{"hello":"ada"}')
+end
+
+function test_mocked_coro_records_calls()
+  local mock = make_mocked_coro("result")
+  mock:assert_not_called()
+  assert(mock(1, "two", { three = 3 }) == "result")
+  assert(mock.call_count == 1)
+  assert(mock.calls[1].n == 3 and mock.calls[1][2] == "two")
+  mock:assert_called_with(1, "two", { three = 3 })
+  mock:assert_called_once_with(1, "two", { three = 3 })
+  local ok, err = pcall(mock.assert_called_with, mock, 1)
+  assert(not ok and err:find('expected call %(1%), last call was %(1, "two"'), err)
+  mock()
+  ok, err = pcall(mock.assert_called_once_with, mock)
+  assert(not ok and err:find("expected 1 call, got 2", 1, true), err)
+  ok, err = pcall(mock.assert_not_called, mock)
+  assert(not ok and err:find("expected no call, got 2", 1, true), err)
+end
+
+function test_mocked_coro_as_handler_and_signal(aiohttp_client)
+  local handler = make_mocked_coro(web.Response { text = "from a mock" })
+  local on_startup = make_mocked_coro()
+  local app = web.Application()
+  app.router:add_get("/", handler)
+  table.insert(app.on_startup, on_startup)
+  local client = aiohttp_client(app)
+  assert(client:get("/"):text() == "from a mock")
+  assert(handler.call_count == 1)
+  assert(handler.calls[1][1].path == "/")
+  on_startup:assert_called_once_with(app)
+end
+
+function test_mocked_coro_can_raise()
+  local mock = make_mocked_coro(nil, web.HTTPForbidden())
+  local ok, err = pcall(mock)
+  assert(not ok and err.status == 403)
+end
