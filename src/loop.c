@@ -86,7 +86,15 @@ void lt_loop_drain(lt_loop *loop) {
 }
 
 int lt_loop_step(lt_loop *loop, int block) {
+  return lt_loop_step_until(loop, block, NULL);
+}
+
+int lt_loop_step_until(lt_loop *loop, int block, const int *done) {
   lt_loop_drain(loop);
+  /* The drain may have finished what the caller waits for: blocking now
+   * would wait on handles that have nothing to say. */
+  if (done && *done)
+    return uv_loop_alive(&loop->uv) || loop->head != NULL;
   /* Blocking with work queued would stall it; the drain may have queued
    * more (a task waking another). */
   uv_run(&loop->uv, block && !loop->head ? UV_RUN_ONCE : UV_RUN_NOWAIT);

@@ -37,6 +37,8 @@ void lt_loop_drain(lt_loop *loop);
 /* One turn: the queue first, then uv (blocking when `block` and nothing is
  * queued), then the queue again. Returns nonzero while anything is pending. */
 int lt_loop_step(lt_loop *loop, int block);
+/* The same, returning before the loop turn when *done became nonzero. */
+int lt_loop_step_until(lt_loop *loop, int block, const int *done);
 
 /* The IMF-fixdate of now, for the Date header. */
 const char *lt_loop_date(lt_loop *loop);

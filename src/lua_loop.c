@@ -266,7 +266,7 @@ static int l_run_until_complete(lua_State *L) {
     return luaL_error(L, "loop:run_until_complete: out of memory");
   int base = lua_gettop(L);
   while (!r.finished) {
-    int alive = lt_loop_step(S->loop, 1);
+    int alive = lt_loop_step_until(S->loop, 1, &r.finished);
     if (!r.finished && !alive) {
       const char *what = t->waiting_on ? t->waiting_on : "nothing";
       lua_settop(L, base);
