@@ -17,7 +17,12 @@ lt_loop *lt_loop_new(void) {
   }
   loop->uv.data = loop;
   loop->owns_uv = 1;
+  uv_idle_init(&loop->uv, &loop->ready);
   return loop;
+}
+
+static void on_ready(uv_idle_t *idle) {
+  (void)idle;
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -30,6 +35,7 @@ int lt_loop_free(lt_loop *loop) {
   if (!loop)
     return 0;
   lt_loop_drain(loop);
+  uv_close((uv_handle_t *)&loop->ready, NULL);
   /* Whatever is still open here was leaked by its owner; closing it lets the
    * loop be freed rather than kept alive forever. */
   int left = 0;
@@ -49,10 +55,12 @@ void lt_loop_defer(lt_loop *loop, lt_task *task) {
     return;
   task->queued = 1;
   task->next = NULL;
-  if (loop->tail)
+  if (loop->tail) {
     loop->tail->next = task;
-  else
+  } else {
     loop->head = task;
+    uv_idle_start(&loop->ready, on_ready);
+  }
   loop->tail = task;
 }
 
@@ -83,6 +91,7 @@ void lt_loop_drain(lt_loop *loop) {
     t->queued = 0;
     t->fn(t);
   }
+  uv_idle_stop(&loop->ready);
 }
 
 int lt_loop_step(lt_loop *loop, int block) {
@@ -95,9 +104,8 @@ int lt_loop_step_until(lt_loop *loop, int block, const int *done) {
    * would wait on handles that have nothing to say. */
   if (done && *done)
     return uv_loop_alive(&loop->uv) || loop->head != NULL;
-  /* Blocking with work queued would stall it; the drain may have queued
-   * more (a task waking another). */
-  uv_run(&loop->uv, block && !loop->head ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  /* With work queued the idle handle keeps this turn from blocking. */
+  uv_run(&loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   lt_loop_drain(loop);
   return uv_loop_alive(&loop->uv) || loop->head != NULL;
 }

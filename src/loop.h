@@ -19,6 +19,9 @@ struct lt_task {
 struct lt_loop {
   uv_loop_t uv;
   lt_task *head, *tail;
+  /* Active while tasks are queued, so a loop turn never blocks on I/O when
+   * there is work to do (libuv knows nothing of the queue). */
+  uv_idle_t ready;
   /* Cached "Date:" header value, refreshed once a second. */
   char date[40];
   uint64_t date_sec;

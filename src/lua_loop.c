@@ -269,11 +269,11 @@ static int l_run_until_complete(lua_State *L) {
     int alive = lt_loop_step_until(S->loop, 1, &r.finished);
     if (!r.finished && !alive) {
       const char *what = t->waiting_on ? t->waiting_on : "nothing";
+      ltl_cancel(t);
       lua_settop(L, base);
       lua_pushfstring(L, "loop:run_until_complete: the task waits on %s, and nothing is left "
                          "that could wake it",
                       what);
-      ltl_cancel(t);
       return lua_error(L);
     }
   }

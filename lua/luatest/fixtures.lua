@@ -1,0 +1,358 @@
+--- luatest.fixtures: the fixture registry, scopes ("function", "file",
+--- "session"), injection by parameter name, teardown in reverse order of
+--- setup, and the built-in fixtures of pytest-aiohttp (loop, aiohttp_client,
+--- aiohttp_server, aiohttp_raw_server, aiohttp_unused_port).
+local core = require "luatest.core"
+
+local type, error, format, pairs, next, setmetatable, getmetatable =
+  type, error, string.format, pairs, next, setmetatable, getmetatable
+local unpack, concat, sort = table.unpack, table.concat, table.sort
+local getinfo, getlocal = debug.getinfo, debug.getlocal
+
+local M = {}
+
+local RANK = { ["function"] = 1, file = 2, session = 3 }
+local SCOPE_NAME = { "function", "file", "session" }
+local EMPTY = setmetatable({}, { __newindex = function() error("fixtures: EMPTY is read-only", 2) end })
+local NIL = setmetatable({}, { __name = "luatest.nil" }) -- a cached nil value
+
+--- Fixtures defined outside the spec file being loaded (by a shared helper
+--- module, or at run time): visible to every file. name -> definition.
+M.global = {}
+--- The built-in fixtures. name -> definition.
+M.builtin = {}
+--- While the runner loads a spec file: { source = "@path", layer = {} };
+--- fixtures defined by that file's own code go to its layer.
+M.loading = nil
+--- Objects (servers, clients, tasks) opened by file- or session-scoped fixtures:
+--- the per-test leak check leaves them alone.
+M.allowed = setmetatable({}, { __mode = "k" })
+
+local function is_callable(f)
+  if type(f) == "function" then
+    return true
+  end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+--- define(name, fn, opts, level): registers a fixture; `level` is the stack
+--- level of the code that defined it (it decides file-local or global).
+function M.define(name, fn, opts, level)
+  if type(name) ~= "string" or name == "" then
+    error("fixture: expected a name string as argument 1, got " .. type(name), level)
+  end
+  if not is_callable(fn) then
+    error(format("fixture '%s': expected a function as argument 2, got %s", name, type(fn)), level)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(format("fixture '%s': options must be a table, got %s", name, type(opts)), level)
+  end
+  local scope = opts and opts.scope or "function"
+  if not RANK[scope] then
+    error(format("fixture '%s': scope must be \"function\", \"file\" or \"session\", got %s", name, tostring(scope)),
+      level)
+  end
+  local ar = getinfo(level, "Sl")
+  local def = {
+    name = name,
+    fn = fn,
+    scope = scope,
+    rank = RANK[scope],
+    where = ar and ar.currentline > 0 and (ar.short_src .. ":" .. ar.currentline) or "?",
+  }
+  local loading = M.loading
+  if loading and ar and ar.source == loading.source then
+    loading.layer[name] = def
+  else
+    M.global[name] = def
+  end
+  return def
+end
+
+-- ---- parameters -------------------------------------------------------------------------
+
+local params_cache = setmetatable({}, { __mode = "k" })
+
+--- params(fn): the list of fn's parameter names (cached per function).
+function M.params(fn)
+  local p = params_cache[fn]
+  if p then
+    return p
+  end
+  if type(fn) ~= "function" then
+    p = EMPTY
+  else
+    local n = getinfo(fn, "u").nparams
+    if n == 0 then
+      p = EMPTY
+    else
+      p = {}
+      for i = 1, n do
+        p[i] = getlocal(fn, i)
+      end
+    end
+  end
+  params_cache[fn] = p
+  return p
+end
+
+-- ---- scopes -------------------------------------------------------------------------------
+
+--- new_scope(kind): a cache of fixture values with its teardown stack and
+--- the objects its fixtures opened.
+function M.new_scope(kind)
+  return { kind = kind, values = {}, teardowns = {}, objects = {} }
+end
+
+--- new_context(file_scope, session_scope, layer): the fixture context of
+--- one test; its function scope is made on first use.
+function M.new_context(file_scope, session_scope, layer)
+  return { file = file_scope, session = session_scope, layer = layer, func = nil, resolving = nil }
+end
+
+local function scope_of(ctx, rank)
+  if rank == 1 then
+    local s = ctx.func
+    if not s then
+      s = M.new_scope("function")
+      ctx.func = s
+    end
+    return s
+  elseif rank == 2 then
+    return ctx.file
+  end
+  return ctx.session
+end
+
+local function lookup(layer, name)
+  return (layer and layer[name]) or M.global[name] or M.builtin[name]
+end
+
+--- available(layer): the sorted names of the fixtures a file can use.
+function M.available(layer)
+  local seen, names = {}, {}
+  for _, t in ipairs { layer or EMPTY, M.global, M.builtin } do
+    for name in pairs(t) do
+      if not seen[name] and name:sub(1, 1) ~= "_" then
+        seen[name] = true
+        names[#names + 1] = name
+      end
+    end
+  end
+  sort(names)
+  return names
+end
+
+local function open_set()
+  local set = {}
+  for _, entry in ipairs(core.open_objects()) do
+    set[entry[1]] = true
+  end
+  return set
+end
+
+local resolve
+
+--- args(fn, ctx, rank, who): the fixture values for fn's parameters, as a
+--- list and its length. `rank` is the scope of the requester (a fixture may
+--- use only fixtures of the same or a wider scope); `who` names it in errors.
+function M.args(fn, ctx, rank, who)
+  local p = M.params(fn)
+  local n = #p
+  if n == 0 then
+    return EMPTY, 0
+  end
+  local args = {}
+  for i = 1, n do
+    args[i] = resolve(ctx, p[i], rank, who)
+  end
+  return args, n
+end
+
+function resolve(ctx, name, rank, who)
+  local def = lookup(ctx.layer, name)
+  if not def then
+    error(format("unknown fixture '%s' requested by %s; available fixtures: %s", name, who,
+      concat(M.available(ctx.layer), ", ")), 0)
+  end
+  if def.rank < rank then
+    error(format("fixture '%s' has %s scope and cannot be used by %s, which has %s scope", name,
+      def.scope, who, SCOPE_NAME[rank]), 0)
+  end
+  local scope = scope_of(ctx, def.rank)
+  local v = scope.values[def]
+  if v ~= nil then
+    if v == NIL then
+      return nil
+    end
+    return v
+  end
+  local resolving = ctx.resolving
+  if not resolving then
+    resolving = {}
+    ctx.resolving = resolving
+  end
+  if resolving[def] then
+    error(format("fixture '%s' depends on itself (requested by %s)", name, who), 0)
+  end
+  resolving[def] = true
+  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'")
+  local value, teardown
+  if def.rank == 1 then
+    value, teardown = def.fn(unpack(args, 1, n))
+  else
+    -- Objects (servers, clients, tasks) this fixture opens belong to its
+    -- scope, not to the test that happened to need it first.
+    local before = open_set()
+    value, teardown = def.fn(unpack(args, 1, n))
+    for _, entry in ipairs(core.open_objects()) do
+      local obj = entry[1]
+      if not before[obj] then
+        M.allowed[obj] = true
+        scope.objects[#scope.objects + 1] = obj
+      end
+    end
+  end
+  resolving[def] = nil
+  if teardown ~= nil then
+    if not is_callable(teardown) then
+      error(format("fixture '%s' returned a teardown that is not a function (%s)", name, type(teardown)), 0)
+    end
+    local list = scope.teardowns
+    list[#list + 1] = { fn = teardown, name = name }
+  end
+  if value == nil then
+    scope.values[def] = NIL
+  else
+    scope.values[def] = value
+  end
+  return value
+end
+
+--- teardown(scope, handler, report, arg): runs the scope's teardowns, last
+--- set up first, each under xpcall(fn, handler); report(info, fixture_name,
+--- arg) is called for each one that fails. The scope's values are forgotten.
+function M.teardown(scope, handler, report, arg)
+  local list = scope.teardowns
+  for i = #list, 1, -1 do
+    local entry = list[i]
+    list[i] = nil
+    local ok, info = xpcall(entry.fn, handler)
+    if not ok then
+      report(info, entry.name, arg)
+    end
+  end
+  if next(scope.values) then
+    scope.values = {}
+  end
+end
+
+-- ---- built-in fixtures --------------------------------------------------------------------
+
+local function builtin(name, fn)
+  M.builtin[name] = { name = name, fn = fn, scope = "function", rank = 1, where = "luatest built-in" }
+end
+
+builtin("loop", function()
+  return require("luatest.test_utils").setup_test_loop()
+end)
+
+-- The aiohttp_* factories take `loop` first, as in pytest-aiohttp, so the
+-- loop exists before anything they create.
+
+-- Everything the aiohttp_* factories create, closed when the test ends:
+-- clients first, then servers, each in reverse order of creation.
+builtin("_aiohttp_objects", function()
+  local objects = { clients = {}, servers = {} }
+  return objects, function()
+    local errors = {}
+    for _, list in ipairs { objects.clients, objects.servers } do
+      for i = #list, 1, -1 do
+        local obj = list[i]
+        local ok, err = pcall(obj.close, obj)
+        if not ok then
+          errors[#errors + 1] = format("closing %s failed: %s", getmetatable(obj) and getmetatable(obj).__name
+            or "an object", tostring(err))
+        end
+      end
+    end
+    if #errors > 0 then
+      error("aiohttp fixtures: " .. concat(errors, "; "), 0)
+    end
+  end
+end)
+
+local function is_test_server(tu, x)
+  if tu.is_test_server then
+    return tu.is_test_server(x)
+  end
+  return type(x) == "table" and type(x.start_server) == "function" and type(x.make_url) == "function"
+end
+
+local function copy_opts(call, opts, skip)
+  if opts == nil then
+    return {}
+  end
+  if type(opts) ~= "table" then
+    error(format("%s: options must be a table, got %s", call, type(opts)), 3)
+  end
+  local t = {}
+  for k, v in pairs(opts) do
+    if k ~= skip then
+      t[k] = v
+    end
+  end
+  return t
+end
+
+builtin("aiohttp_client", function(loop, _aiohttp_objects)
+  local objects = _aiohttp_objects
+  return function(app_or_server, opts)
+    local tu = require "luatest.test_utils"
+    local web = require "luatest.web"
+    local client_opts = copy_opts("aiohttp_client", opts, "server_kwargs")
+    local server
+    if web.is_application(app_or_server) then
+      local server_opts = opts and opts.server_kwargs or {}
+      server = tu.TestServer(app_or_server, server_opts)
+      objects.servers[#objects.servers + 1] = server
+    elseif is_test_server(tu, app_or_server) then
+      server = app_or_server
+    else
+      error("aiohttp_client: expected an Application, TestServer or RawTestServer, got " .. type(app_or_server), 2)
+    end
+    local client = tu.TestClient(server, client_opts)
+    objects.clients[#objects.clients + 1] = client
+    client:start_server()
+    return client
+  end
+end)
+
+builtin("aiohttp_server", function(loop, _aiohttp_objects)
+  local objects = _aiohttp_objects
+  return function(app, opts)
+    local tu = require "luatest.test_utils"
+    local server = tu.TestServer(app, copy_opts("aiohttp_server", opts))
+    objects.servers[#objects.servers + 1] = server
+    server:start_server()
+    return server
+  end
+end)
+
+builtin("aiohttp_raw_server", function(loop, _aiohttp_objects)
+  local objects = _aiohttp_objects
+  return function(handler, opts)
+    local tu = require "luatest.test_utils"
+    local server = tu.RawTestServer(handler, copy_opts("aiohttp_raw_server", opts))
+    objects.servers[#objects.servers + 1] = server
+    server:start_server()
+    return server
+  end
+end)
+
+builtin("aiohttp_unused_port", function()
+  return require("luatest.test_utils").unused_port
+end)
+
+return M

@@ -1,0 +1,2 @@
+-- no tests here
+local x = 1

@@ -1,0 +1,2 @@
+function test_a() end
+function test_b( end

@@ -1,0 +1,81 @@
+-- Tasks on the loop: sleep, spawn, gather, and a loop turn that never
+-- blocks while work is queued.
+local luatest = require "luatest"
+local core = require "luatest.core"
+local web = require "luatest.web"
+
+function test_sleep_zero_with_a_listening_server(aiohttp_server)
+  -- A due timer wakes the task before libuv polls; the poll must not block
+  -- on the idle listener.
+  aiohttp_server(web.Application())
+  local t0 = core.hrtime()
+  for _ = 1, 50 do
+    luatest.sleep(0)
+  end
+  assert(core.hrtime() - t0 < 1)
+end
+
+function test_sleep_waits_about_that_long()
+  local t0 = core.hrtime()
+  luatest.sleep(0.05)
+  local dt = core.hrtime() - t0
+  assert(dt >= 0.045 and dt < 1, dt)
+end
+
+function test_spawn_and_wait()
+  local task = luatest.spawn(function(a, b)
+    luatest.sleep(0.01)
+    return a + b, "done"
+  end, 2, 3)
+  local sum, word = task:wait()
+  assert(sum == 5 and word == "done")
+  local failing = luatest.spawn(function()
+    error("inside the task")
+  end)
+  local ok, err = pcall(failing.wait, failing)
+  assert(not ok and tostring(err):find("inside the task", 1, true), tostring(err))
+end
+
+function test_gather_runs_concurrently()
+  local t0 = core.hrtime()
+  local results = luatest.gather(function()
+    luatest.sleep(0.1)
+    return "a"
+  end, function()
+    luatest.sleep(0.1)
+    return "b"
+  end, function()
+    return "c"
+  end)
+  assert(results[1] == "a" and results[2] == "b" and results[3] == "c")
+  assert(core.hrtime() - t0 < 0.19, "gather ran its functions one after another")
+end
+
+function test_a_plain_yield_gives_the_loop_a_turn()
+  local order = {}
+  local task = luatest.spawn(function()
+    order[#order + 1] = "spawned"
+  end)
+  coroutine.yield()
+  order[#order + 1] = "after yield"
+  task:wait()
+  assert(table.concat(order, ",") == "spawned,after yield", table.concat(order, ","))
+end
+
+function test_tasks_that_wait_on_each_other_are_reported_not_hung()
+  local script = [[
+    local core = require "luatest.core"
+    local a, b
+    local ok, err = pcall(core.run_until_complete, function()
+      a = core.spawn(function() while not b do core.sleep(0) end b:join() end)
+      b = core.spawn(function() a:join() end)
+      a:join()
+    end)
+    io.write(tostring(ok), " ", err)
+  ]]
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local result = assert(core.exec({ "sh", "-c", string.format('eval "$(%q --env)"; lua5.4 -e %q', bin, script) },
+    { timeout = 20 }))
+  assert(result.stdout:find("false loop:run_until_complete: the task waits on task:wait, and nothing is left that could wake it", 1, true),
+    result.stdout .. result.stderr)
+end
