@@ -79,3 +79,22 @@ function test_tasks_that_wait_on_each_other_are_reported_not_hung()
   assert(result.stdout:find("false loop:run_until_complete: the task waits on task:wait, and nothing is left that could wake it", 1, true),
     result.stdout .. result.stderr)
 end
+
+function test_a_task_cancelled_inside_xpcall_leaves_nothing_behind()
+  -- The coroutine of a task cancelled while suspended inside xpcall must not
+  -- be reused with that xpcall's handler still armed.
+  for _ = 1, 3 do
+    local waiting = luatest.spawn(function()
+      return xpcall(luatest.sleep, debug.traceback, 60)
+    end)
+    luatest.sleep(0)
+    assert(waiting:cancel())
+  end
+  for _ = 1, 3 do
+    local failing = luatest.spawn(function()
+      error("plain error")
+    end)
+    local ok, err = pcall(failing.wait, failing)
+    assert(not ok and tostring(err):find("plain error", 1, true), tostring(err))
+  end
+end

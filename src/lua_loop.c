@@ -69,10 +69,17 @@ static void task_release(ltl_task *t, int clean) {
   t->waiting_on = NULL;
   if (t->timer_ready)
     uv_timer_stop(&t->timer);
-  /* Resetting closes pending to-be-closed variables and leaves the thread
-   * ready for another function. */
-  if (!clean)
+  /* Resetting closes pending to-be-closed variables. The thread itself is
+   * not reused: Lua 5.4.4's reset leaves the error-handler slot of an
+   * interrupted xpcall behind, which a later error would call. */
+  if (!clean) {
     lua_resetthread(t->co);
+    *(ltl_task **)lua_getextraspace(t->co) = NULL;
+    lua_State *L = S->L;
+    t->co = lua_newthread(L);
+    *(ltl_task **)lua_getextraspace(t->co) = t;
+    lua_rawseti(L, LUA_REGISTRYINDEX, t->ref);
+  }
   if (S->nfree >= MAX_FREE_TASKS || S->closing) {
     task_destroy(t);
     return;
