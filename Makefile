@@ -134,10 +134,10 @@ bench: all build/bench-host
 	bench/run
 
 format:
-	clang-format -i src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c
+	clang-format -i src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c
 
 check-format:
-	clang-format --dry-run -Werror src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c
+	clang-format --dry-run -Werror src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c
 
 clean:
 	rm -rf $(B) $(A) lib luatest libluatest.a libluatest.so

@@ -24,13 +24,13 @@ extern "C" {
 typedef struct lua_State lua_State;
 
 /* Errors of luatest's own, below libuv's range. */
-#define LT_EPARSE (-30001)   /* malformed HTTP message */
+#define LT_EPARSE (-30001)    /* malformed HTTP message */
 #define LT_ETOOLARGE (-30002) /* a configured size limit was exceeded */
-#define LT_EHEADER (-30003)  /* a header name or value that cannot be sent */
-#define LT_ECLOSED (-30004)  /* the object was already closed */
-#define LT_EBUSY (-30005)    /* something is still open or in progress */
-#define LT_ENOMEM (-30006)   /* out of memory */
-#define LT_ESTATE (-30007)   /* call not valid in the object's current state */
+#define LT_EHEADER (-30003)   /* a header name or value that cannot be sent */
+#define LT_ECLOSED (-30004)   /* the object was already closed */
+#define LT_EBUSY (-30005)     /* something is still open or in progress */
+#define LT_ENOMEM (-30006)    /* out of memory */
+#define LT_ESTATE (-30007)    /* call not valid in the object's current state */
 
 /* A human-readable description of an error code (never NULL). */
 const char *lt_strerror(int err);
@@ -66,9 +66,9 @@ typedef struct lt_response lt_response;
 typedef int (*lt_handler_fn)(lt_request *req, lt_response *resp, void *ud);
 
 /* Request accessors. Strings are NUL-terminated and owned by the request. */
-const char *lt_request_method(const lt_request *req); /* "GET" */
-const char *lt_request_path(const lt_request *req);   /* decoded, no query */
-const char *lt_request_raw_path(const lt_request *req); /* as sent, with query */
+const char *lt_request_method(const lt_request *req);       /* "GET" */
+const char *lt_request_path(const lt_request *req);         /* decoded, no query */
+const char *lt_request_raw_path(const lt_request *req);     /* as sent, with query */
 const char *lt_request_query_string(const lt_request *req); /* "" if none */
 /* First value of query parameter `name`, decoded; NULL when absent. */
 const char *lt_request_query(lt_request *req, const char *name);

@@ -4,28 +4,46 @@
 
 const char *lt_strerror(int err) {
   switch (err) {
-  case 0: return "success";
-  case LT_EPARSE: return "malformed HTTP message";
-  case LT_ETOOLARGE: return "size limit exceeded";
-  case LT_EHEADER: return "header name or value contains forbidden characters";
-  case LT_ECLOSED: return "already closed";
-  case LT_EBUSY: return "resources still open";
-  case LT_ENOMEM: return "out of memory";
-  case LT_ESTATE: return "not valid in the current state";
-  default: return uv_strerror(err);
+  case 0:
+    return "success";
+  case LT_EPARSE:
+    return "malformed HTTP message";
+  case LT_ETOOLARGE:
+    return "size limit exceeded";
+  case LT_EHEADER:
+    return "header name or value contains forbidden characters";
+  case LT_ECLOSED:
+    return "already closed";
+  case LT_EBUSY:
+    return "resources still open";
+  case LT_ENOMEM:
+    return "out of memory";
+  case LT_ESTATE:
+    return "not valid in the current state";
+  default:
+    return uv_strerror(err);
   }
 }
 
 const char *lt_errname(int err) {
   switch (err) {
-  case 0: return "OK";
-  case LT_EPARSE: return "EPARSE";
-  case LT_ETOOLARGE: return "ETOOLARGE";
-  case LT_EHEADER: return "EHEADER";
-  case LT_ECLOSED: return "ECLOSED";
-  case LT_EBUSY: return "EBUSY";
-  case LT_ENOMEM: return "ENOMEM";
-  case LT_ESTATE: return "ESTATE";
-  default: return uv_err_name(err);
+  case 0:
+    return "OK";
+  case LT_EPARSE:
+    return "EPARSE";
+  case LT_ETOOLARGE:
+    return "ETOOLARGE";
+  case LT_EHEADER:
+    return "EHEADER";
+  case LT_ECLOSED:
+    return "ECLOSED";
+  case LT_EBUSY:
+    return "EBUSY";
+  case LT_ENOMEM:
+    return "ENOMEM";
+  case LT_ESTATE:
+    return "ESTATE";
+  default:
+    return uv_err_name(err);
   }
 }

@@ -47,10 +47,10 @@ struct lt_parser {
   llhttp_t http;
   lt_msg *msg;
   lt_limits limits;
-  int error;           /* an LT_E* code once parsing failed */
-  int status;          /* the HTTP status that answers the failure */
-  int done;            /* a whole message was parsed and parsing paused */
-  int no_body;         /* the next response has no body (HEAD) */
+  int error;              /* an LT_E* code once parsing failed */
+  int status;             /* the HTTP status that answers the failure */
+  int done;               /* a whole message was parsed and parsing paused */
+  int no_body;            /* the next response has no body (HEAD) */
   const char *exec_start; /* the buffer being parsed */
   lt_headers_cb on_headers;
   void *data;

@@ -130,8 +130,8 @@ static int l_request(lua_State *L) {
       int r = name && value ? lt_creq_header(cr, name, value) : LT_EHEADER;
       if (r) {
         lt_creq_free(cr);
-        return luaL_error(L, "client:request: header %s cannot be sent: %s",
-                          name ? name : "?", lt_strerror(r));
+        return luaL_error(L, "client:request: header %s cannot be sent: %s", name ? name : "?",
+                          lt_strerror(r));
       }
       lua_pop(L, 2);
     }

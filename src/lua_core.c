@@ -133,16 +133,11 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},
-    {"stat", l_stat},
-    {"isatty", l_isatty},
-    {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode},
-    {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},
-    {"status_reason", l_status_reason},
-    {"http_date", l_http_date},
-    {NULL, NULL},
+    {"listdir", l_listdir},     {"stat", l_stat},
+    {"isatty", l_isatty},       {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
+    {"http_date", l_http_date}, {NULL, NULL},
 };
 
 int luaopen_luatest_core(lua_State *L) {

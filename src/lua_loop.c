@@ -278,8 +278,9 @@ static int l_run_until_complete(lua_State *L) {
       const char *what = t->waiting_on ? t->waiting_on : "nothing";
       ltl_cancel(t);
       lua_settop(L, base);
-      lua_pushfstring(L, "loop:run_until_complete: the task waits on %s, and nothing is left "
-                         "that could wake it",
+      lua_pushfstring(L,
+                      "loop:run_until_complete: the task waits on %s, and nothing is left "
+                      "that could wake it",
                       what);
       return lua_error(L);
     }
@@ -576,12 +577,8 @@ static const luaL_Reg loop_funcs[] = {
 };
 
 static const luaL_Reg task_methods[] = {
-    {"result", l_task_result},
-    {"join", l_task_join},
-    {"cancel", l_task_cancel},
-    {"close", l_task_cancel},
-    {"traceback", l_task_traceback},
-    {NULL, NULL},
+    {"result", l_task_result}, {"join", l_task_join},           {"cancel", l_task_cancel},
+    {"close", l_task_cancel},  {"traceback", l_task_traceback}, {NULL, NULL},
 };
 
 static const luaL_Reg no_meta[] = {{NULL, NULL}};

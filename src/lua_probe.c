@@ -50,8 +50,8 @@ static int l_tcp_exchange(lua_State *L) {
   }
   ltl_task *t = ltl_need_task(L, "tcp_exchange");
   lt_exchange *ex;
-  int r = lt_exchange_start(S->loop, &ex, host, port, data, len, timeout, half_close,
-                            on_exchanged, t);
+  int r =
+      lt_exchange_start(S->loop, &ex, host, port, data, len, timeout, half_close, on_exchanged, t);
   if (r)
     return ltl_fail(L, r, host);
   return ltl_waitk(L, t, "tcp_exchange", cancel_exchange, ex, (lua_KContext)ex, finish_exchange);

@@ -14,10 +14,17 @@ typedef struct lreq {
 } lreq;
 
 /* Names that are fields: assigning to them is an error. */
-static const char *const fields[] = {
-    "method", "path", "raw_path", "query_string", "path_qs", "version", "keep_alive",
-    "content_length", "can_read_body", "body_exists", "host", "scheme", "app", "match_info",
-    "query", "headers", "cookies", "content_type", "charset", "remote", "url", NULL};
+static const char *const fields[] = {"method",        "path",
+                                     "raw_path",      "query_string",
+                                     "path_qs",       "version",
+                                     "keep_alive",    "content_length",
+                                     "can_read_body", "body_exists",
+                                     "host",          "scheme",
+                                     "app",           "match_info",
+                                     "query",         "headers",
+                                     "cookies",       "content_type",
+                                     "charset",       "remote",
+                                     "url",           NULL};
 
 void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
   app_idx = app_idx ? lua_absindex(L, app_idx) : 0;
@@ -181,8 +188,9 @@ static int l_newindex(lua_State *L) {
   luaL_checkudata(L, 1, REQUEST);
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
   if (k && is_field(L, k))
-    return luaL_error(L, "request.%s: cannot assign to a field of the request (store your own "
-                         "data under another key)",
+    return luaL_error(L,
+                      "request.%s: cannot assign to a field of the request (store your own "
+                      "data under another key)",
                       k);
   if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -376,9 +384,8 @@ static int l_set_request_class(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"read", l_read},       {"_headers", l_headers}, {"_match", l_match},
-    {"_query", l_query},    {"_respond", l_respond}, {"_set_match", l_set_match},
-    {NULL, NULL},
+    {"read", l_read},        {"_headers", l_headers},     {"_match", l_match}, {"_query", l_query},
+    {"_respond", l_respond}, {"_set_match", l_set_match}, {NULL, NULL},
 };
 
 void ltl_open_request(lua_State *L) {

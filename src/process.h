@@ -21,7 +21,7 @@ struct lt_process {
   int64_t exit_status;
   int term_signal;
   int timed_out;
-  int open;   /* handles not closed yet */
+  int open; /* handles not closed yet */
   int exited;
   int freed;
   lt_process_cb cb;

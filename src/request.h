@@ -38,11 +38,11 @@ struct lt_request {
   int refs;
   int responded;
   int keep_alive;
-  int head; /* HEAD: the body is counted but not sent */
-  void *route;       /* the matched lt_route, if any */
-  int match_status;  /* 200, or 404/405 when no route matched */
-  char *allow;       /* for 405: the allowed methods */
-  lt_request *next;  /* in the dispatcher's queue */
+  int head;         /* HEAD: the body is counted but not sent */
+  void *route;      /* the matched lt_route, if any */
+  int match_status; /* 200, or 404/405 when no route matched */
+  char *allow;      /* for 405: the allowed methods */
+  lt_request *next; /* in the dispatcher's queue */
 };
 
 lt_request *lt_request_new(void);

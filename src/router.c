@@ -39,12 +39,24 @@ static int translate_regex(lt_buf *out, const char *s, size_t n, int *groups) {
       char e = s[++i];
       const char *rep = NULL;
       switch (e) {
-      case 'd': rep = in_bracket ? "0-9" : "[0-9]"; break;
-      case 'D': rep = "[^0-9]"; break;
-      case 'w': rep = in_bracket ? "A-Za-z0-9_" : "[A-Za-z0-9_]"; break;
-      case 'W': rep = "[^A-Za-z0-9_]"; break;
-      case 's': rep = in_bracket ? " \t\r\n" : "[ \t\r\n]"; break;
-      case 'S': rep = "[^ \t\r\n]"; break;
+      case 'd':
+        rep = in_bracket ? "0-9" : "[0-9]";
+        break;
+      case 'D':
+        rep = "[^0-9]";
+        break;
+      case 'w':
+        rep = in_bracket ? "A-Za-z0-9_" : "[A-Za-z0-9_]";
+        break;
+      case 'W':
+        rep = "[^A-Za-z0-9_]";
+        break;
+      case 's':
+        rep = in_bracket ? " \t\r\n" : "[ \t\r\n]";
+        break;
+      case 'S':
+        rep = "[^ \t\r\n]";
+        break;
       }
       if (rep) {
         lt_buf_puts(out, rep);
@@ -237,7 +249,8 @@ int lt_router_match(lt_router *r, lt_request *req, lt_match *m) {
     }
     for (int k = 0; k < rt->nparams; k++) {
       regmatch_t g = gm[rt->groups[k]];
-      int rc = lt_request_add_match(req, rt->params[k], path + g.rm_so, (size_t)(g.rm_eo - g.rm_so));
+      int rc =
+          lt_request_add_match(req, rt->params[k], path + g.rm_so, (size_t)(g.rm_eo - g.rm_so));
       if (rc)
         return rc;
     }

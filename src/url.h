@@ -13,8 +13,7 @@ int lt_url_decode(lt_buf *out, const char *s, size_t n, int plus_is_space);
  * unreserved characters; otherwise '/' and the sub-delimiters stay as is. */
 int lt_url_encode(lt_buf *out, const char *s, size_t n, int form);
 
-typedef int (*lt_query_fn)(void *ud, const char *name, size_t nlen, const char *value,
-                           size_t vlen);
+typedef int (*lt_query_fn)(void *ud, const char *name, size_t nlen, const char *value, size_t vlen);
 
 /* Splits a query string on '&' (and ';'), decodes each name and value, and
  * calls fn for each pair in order. A pair with no '=' has an empty value.
