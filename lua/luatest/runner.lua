@@ -879,6 +879,10 @@ end
 --- main(args): the command line (args = list of strings); returns the
 --- exit code.
 function M.main(args)
+  -- Each test leaves garbage (an app, a server, a client): collecting when
+  -- the heap has grown 20% rather than doubled keeps peak memory near the
+  -- live size at no measurable cost in time.
+  collectgarbage("incremental", 120, 200)
   local o, perr = M.parse_args(args or {})
   if not o then
     return usage_error(perr)

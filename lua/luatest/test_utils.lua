@@ -174,35 +174,82 @@ end
 -- ---- client responses -------------------------------------------------------------------
 
 local ClientResponse = {}
-ClientResponse.__index = ClientResponse
 ClientResponse.__name = "ClientResponse"
 ClientResponse.__tostring = function(self)
   return format("<ClientResponse(%s) [%d %s]>", self.url, self.status, self.reason)
 end
 
-local function new_response(raw, method, url, history)
-  local headers = CIMultiDict.from_flat(raw.headers)
-  local ctype, charset = web._parse_content_type(headers["Content-Type"])
+-- Fields built on first use: most tests read only the status and the body.
+local response_props = {}
+
+function response_props.headers(self)
+  return CIMultiDict.from_flat(self._raw_headers)
+end
+
+function response_props.content_type(self)
+  local ctype, charset = web._parse_content_type(self.headers["Content-Type"])
+  rawset(self, "charset", charset or false)
+  return ctype
+end
+
+function response_props.charset(self)
+  local _ = self.content_type
+  return rawget(self, "charset")
+end
+
+function response_props.cookies(self)
   local cookies = {}
-  for _, sc in ipairs(headers:getall("Set-Cookie")) do
+  for _, sc in ipairs(self.headers:getall("Set-Cookie")) do
     local k, v = sc:match("^%s*([^=;]-)%s*=%s*([^;]*)")
     if k and k ~= "" then
       cookies[k] = v:match('^"(.*)"$') or v
     end
   end
+  return cookies
+end
+
+function response_props.url(self)
+  local c = self._conn
+  return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
+end
+
+function response_props.history()
+  return {}
+end
+
+ClientResponse.__index = function(self, key)
+  local prop = response_props[key]
+  if prop then
+    local value = prop(self)
+    rawset(self, key, value)
+    if value == false then
+      return nil
+    end
+    return value
+  end
+  return ClientResponse[key]
+end
+
+local function new_response(raw, method, conn, history)
   return setmetatable({
     status = raw.status,
     reason = raw.reason,
     version = raw.version,
-    headers = headers,
     method = method,
-    url = url,
-    history = history or {},
-    content_type = ctype,
-    charset = charset,
-    cookies = cookies,
+    history = history,
+    _conn = conn,
+    _raw_headers = raw.headers,
     _body = raw.body,
   }, ClientResponse)
+end
+
+local function raw_header(raw, name)
+  local flat = raw.headers
+  for i = 1, #flat, 2 do
+    if flat[i]:lower() == name then
+      return flat[i + 1]
+    end
+  end
 end
 
 --- The body as a string.
@@ -323,7 +370,8 @@ end
 
 --- The cookies to send to url, as name -> value.
 function CookieJar:filter_cookies(url)
-  local path = (url or "/"):match("^%a[%w+.-]*://[^/]*(/?[^?#]*)") or url or "/"
+  url = url or "/"
+  local path = url:match("^%a[%w+.-]*://[^/]*(/?[^?#]*)") or url:match("^[^?#]*")
   if path == "" then
     path = "/"
   end
@@ -424,28 +472,35 @@ end
 --- Sends a request and returns its ClientResponse. opts: params, headers,
 --- data (string, or a table = form), json, allow_redirects (default true),
 --- max_redirects (default 10), timeout (total seconds).
+local empty = setmetatable({}, { __newindex = function()
+  error("internal: the shared empty table is read-only", 2)
+end })
+local verb_calls = {}
+
 function TestClient:request(method, path, opts)
   if type(method) ~= "string" then
     error("client:request: method must be a string, got " .. type(method), 2)
   end
-  local call = "client:" .. method:lower()
+  local call = verb_calls[method]
+  if not call then
+    call = "client:" .. method:lower()
+    verb_calls[method] = call
+  end
   if self._closed then
     error(call .. ": attempt to use a closed client", 2)
   end
   if not self._client then
     self:start_server()
   end
-  opts = opts or {}
+  opts = opts or empty
   if type(path) ~= "string" then
     error(format("%s: path must be a string, got %s", call, type(path)), 2)
   end
   local target = path
-  if target:find("^%a[%w+.-]*://") then
-    if not self.server.skip_url_asserts then
+  if target:byte(1) ~= 47 then -- "/"
+    if not target:find("^%a[%w+.-]*://") or not self.server.skip_url_asserts then
       error(format("%s: expected a path starting with '/', got '%s'", call, path), 2)
     end
-  elseif target:sub(1, 1) ~= "/" then
-    error(format("%s: expected a path starting with '/', got '%s'", call, path), 2)
   end
   if opts.params then
     local qs = encode_form(opts.params)
@@ -453,13 +508,18 @@ function TestClient:request(method, path, opts)
       target = target .. (target:find("?", 1, true) and "&" or "?") .. qs
     end
   end
-  local headers = {}
-  local has = {}
+  -- Most requests carry no headers, no cookies and no body: build tables
+  -- only when something goes in them.
+  local headers, has_ctype, has_cookie
   if opts.headers then
+    headers = {}
     multidict.each_pair(opts.headers, function(k, v)
-      headers[#headers + 1] = tostring(k)
+      k = tostring(k)
+      headers[#headers + 1] = k
       headers[#headers + 1] = tostring(v)
-      has[tostring(k):lower()] = true
+      local lk = k:lower()
+      has_ctype = has_ctype or lk == "content-type"
+      has_cookie = has_cookie or lk == "cookie"
     end)
   end
   local body, ctype
@@ -473,15 +533,15 @@ function TestClient:request(method, path, opts)
   elseif opts.data ~= nil then
     body, ctype = tostring(opts.data), "application/octet-stream"
   end
-  if ctype and not has["content-type"] then
+  if ctype and not has_ctype then
+    headers = headers or {}
     headers[#headers + 1] = "Content-Type"
     headers[#headers + 1] = ctype
   end
   local deadline = opts.timeout and (core.time() + opts.timeout)
   local host, port = self.host, self.port
-  local history = {}
-  local max_redirects = opts.max_redirects or 10
-  local url
+  local history
+  local jar = self.cookie_jar
   while true do
     local timeout
     if deadline then
@@ -490,57 +550,60 @@ function TestClient:request(method, path, opts)
         error(format("%s: timed out after %gs (%s)", call, opts.timeout, target), 2)
       end
     end
-    if target:find("^%a[%w+.-]*://") then
+    if target:byte(1) ~= 47 then
       local _, h, p, t = split_url(target)
       host, port, target = h, p or 80, t
     end
-    url = format("%s://%s:%d%s", self.scheme, host, port, target)
+    local conn = { self.scheme, host, port, target }
     local send_headers = headers
-    local cookie = not has["cookie"] and cookie_header(self.cookie_jar, url, opts.cookies)
-    if cookie then
-      send_headers = table.move(headers, 1, #headers, 1, {})
-      send_headers[#send_headers + 1] = "Cookie"
-      send_headers[#send_headers + 1] = cookie
+    if not has_cookie and (next(jar._cookies) or opts.cookies) then
+      local cookie = cookie_header(jar, target, opts.cookies)
+      if cookie then
+        send_headers = table.move(headers or empty, 1, headers and #headers or 0, 1, {})
+        send_headers[#send_headers + 1] = "Cookie"
+        send_headers[#send_headers + 1] = cookie
+      end
     end
-    local errors_before = #self.server._handler_errors
+    local server_errors = self.server._handler_errors
+    local errors_before = #server_errors
     local raw, err = self._client:request(method, host, port, target, send_headers, body, timeout)
     if not raw then
+      local url = format("%s://%s:%d%s", self.scheme, host, port, target)
       if err:find("^ETIMEDOUT") then
         error(format("%s: timed out after %gs (%s)", call, opts.timeout, url), 2)
       end
       error(call .. ": " .. err, 2)
     end
-    if self._raise and #self.server._handler_errors > errors_before then
-      error(format("%s: the handler raised: %s", call, self.server._handler_errors[#self.server._handler_errors]), 2)
+    if self._raise and #server_errors > errors_before then
+      error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), 2)
     end
-    local resp = new_response(raw, method, url, history)
-    local set_cookies = resp.headers:getall("Set-Cookie")
-    if #set_cookies > 0 then
-      self.cookie_jar:update_cookies(set_cookies)
+    local resp = new_response(raw, method, conn, history)
+    if raw_header(raw, "set-cookie") then
+      jar:update_cookies(resp.headers:getall("Set-Cookie"))
     end
-    local location = resp.headers["Location"]
-    if not (redirect_codes[resp.status] and location and opts.allow_redirects ~= false) then
+    local location = redirect_codes[resp.status] and opts.allow_redirects ~= false and raw_header(raw, "location")
+    if not location then
       return resp
     end
+    history = history or {}
     history[#history + 1] = resp
-    if #history > max_redirects then
-      error(format("%s: too many redirects (%d) (%s)", call, max_redirects, url), 2)
+    resp.history = history
+    if #history > (opts.max_redirects or 10) then
+      error(format("%s: too many redirects (%d) (%s)", call, opts.max_redirects or 10, resp.url), 2)
     end
     if resp.status == 303 or ((resp.status == 301 or resp.status == 302) and method == "POST") then
       if method ~= "HEAD" then
         method = "GET"
       end
       body = nil
-      for i = #headers - 1, 1, -2 do
+      for i = (headers and #headers or 0) - 1, 1, -2 do
         if headers[i]:lower() == "content-type" then
           table.remove(headers, i + 1)
           table.remove(headers, i)
         end
       end
     end
-    if location:sub(1, 1) == "/" then
-      target = location
-    elseif location:find("^%a[%w+.-]*://") then
+    if location:sub(1, 1) == "/" or location:find("^%a[%w+.-]*://") then
       target = location
     else
       target = (target:match("^(.*/)") or "/") .. location
