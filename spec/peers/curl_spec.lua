@@ -53,3 +53,20 @@ function test_curl_sees_404_and_405(aiohttp_client)
   local status, headers = curl("-X", "DELETE", client:make_url("/echo"))
   assert(status == 405 and headers["allow"] == "POST")
 end
+
+function test_curl_against_a_raw_server_with_cookies(aiohttp_raw_server, aiohttp_client)
+  local server = aiohttp_raw_server(function(request)
+    local resp = web.Response { text = request.method .. " " .. request.path_qs .. " cookie=" ..
+      tostring(request.cookies.token) }
+    resp.headers["Set-Cookie"] = "token=t1; Path=/"
+    return resp
+  end)
+  local client = aiohttp_client(server)
+  local url = client:make_url("/raw?x=1")
+  local status, headers, body = curl("-b", "token=from-curl", url)
+  local resp = client:get("/raw?x=1", { cookies = { token = "from-curl" } })
+  assert(status == 200 and status == resp.status)
+  assert(body == "GET /raw?x=1 cookie=from-curl" and body == resp:text(), body)
+  assert(headers["set-cookie"] == "token=t1; Path=/")
+  assert(resp.cookies.token == "t1" and client.cookie_jar:filter_cookies(url).token == "t1")
+end
