@@ -9,6 +9,15 @@ local math_type, huge = math.type, math.huge
 
 local M = {}
 
+--- Whether f can be called: a function or a value whose metatable has __call.
+function M.is_callable(f)
+  if type(f) == "function" then
+    return true
+  end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 -- ---- failure objects ----------------------------------------------------------------
 
 local Failure = {}

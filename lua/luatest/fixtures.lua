@@ -28,13 +28,7 @@ M.loading = nil
 --- the per-test leak check leaves them alone.
 M.allowed = setmetatable({}, { __mode = "k" })
 
-local function is_callable(f)
-  if type(f) == "function" then
-    return true
-  end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local is_callable = require("luatest.assert").is_callable
 
 --- define(name, fn, opts, level): registers a fixture; `level` is the stack
 --- level of the code that defined it (it decides file-local or global).
@@ -329,27 +323,23 @@ builtin("aiohttp_client", function(loop, _aiohttp_objects)
   end
 end)
 
-builtin("aiohttp_server", function(loop, _aiohttp_objects)
-  local objects = _aiohttp_objects
-  return function(app, opts)
-    local tu = require "luatest.test_utils"
-    local server = tu.TestServer(app, copy_opts("aiohttp_server", opts))
-    objects.servers[#objects.servers + 1] = server
-    server:start_server()
-    return server
-  end
-end)
+-- aiohttp_server and aiohttp_raw_server: a started server of the given
+-- test_utils class, closed with the test.
+local function server_fixture(name, class)
+  builtin(name, function(loop, _aiohttp_objects)
+    local objects = _aiohttp_objects
+    return function(app_or_handler, opts)
+      local tu = require "luatest.test_utils"
+      local server = tu[class](app_or_handler, copy_opts(name, opts))
+      objects.servers[#objects.servers + 1] = server
+      server:start_server()
+      return server
+    end
+  end)
+end
 
-builtin("aiohttp_raw_server", function(loop, _aiohttp_objects)
-  local objects = _aiohttp_objects
-  return function(handler, opts)
-    local tu = require "luatest.test_utils"
-    local server = tu.RawTestServer(handler, copy_opts("aiohttp_raw_server", opts))
-    objects.servers[#objects.servers + 1] = server
-    server:start_server()
-    return server
-  end
-end)
+server_fixture("aiohttp_server", "TestServer")
+server_fixture("aiohttp_raw_server", "RawTestServer")
 
 builtin("aiohttp_unused_port", function()
   return require("luatest.test_utils").unused_port

@@ -21,13 +21,7 @@ for _, name in ipairs { "eq", "same", "match", "contains", "raises", "near", "fa
   M[name] = assertions[name]
 end
 
-local function is_callable(f)
-  if type(f) == "function" then
-    return true
-  end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local is_callable = require("luatest.assert").is_callable
 
 --- fixture(name, fn, opts): defines a fixture. `fn`'s parameters name the
 --- fixtures it uses; it returns the value and optionally a teardown function.
