@@ -98,3 +98,39 @@ function test_a_task_cancelled_inside_xpcall_leaves_nothing_behind()
     assert(not ok and tostring(err):find("plain error", 1, true), tostring(err))
   end
 end
+
+function test_run_with_timeout_says_what_and_where_it_waited()
+  local script = [[
+    local core = require "luatest.core"
+    local web = require "luatest.web"
+    local test_utils = require "luatest.test_utils"
+    local app = web.Application()
+    app.router:add_get("/slow", function() core.sleep(30) return "late" end)
+    local client = test_utils.TestClient(test_utils.TestServer(app))
+    local closed = false
+    local ok, info = core.run_with_timeout(0.2, function()
+      local guard <close> = setmetatable({}, { __close = function() closed = true end })
+      client:start_server()
+      client:get("/slow")
+    end)
+    print(ok, info.timeout, info.waiting_on, info.where, closed)
+    print(core.run_with_timeout(5, function(a) return a * 2 end, 21))
+    core.run_until_complete(function() client:close() end)
+    print(#core.open_objects())
+  ]]
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local result = assert(core.exec({ "sh", "-c", string.format('eval "$(%q --env)"; lua5.4 %q', bin, path) },
+    { timeout = 20 }))
+  os.remove(path)
+  local lines = {}
+  for line in result.stdout:gmatch("[^\n]+") do
+    lines[#lines + 1] = line
+  end
+  assert(lines[1] == 'false\ttrue\tclient:get("/slow")\t' .. path .. ":11\ttrue", result.stdout .. result.stderr)
+  assert(lines[2] == "true\t42", lines[2])
+  assert(lines[3] == "0", lines[3])
+end

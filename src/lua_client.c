@@ -29,6 +29,7 @@ typedef struct op {
   int status;
   int done;
   char where[80];
+  char what[128]; /* client:get("/path"), for timeout reports */
 } op;
 
 static void on_response(lt_creq *cr, int status, void *ud) {
@@ -145,6 +146,12 @@ static int l_request(lua_State *L) {
   o->cr = cr;
   o->t = t;
   snprintf(o->where, sizeof o->where, "%s:%d", host, port);
+  char verb[16];
+  size_t i = 0;
+  for (; method[i] && i < sizeof verb - 1; i++)
+    verb[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] + 32 : method[i]);
+  verb[i] = '\0';
+  snprintf(o->what, sizeof o->what, "client:%s(\"%s\")", verb, target);
   int r = lt_creq_send(cr, on_response, o);
   if (r) {
     o->status = r;
@@ -152,7 +159,7 @@ static int l_request(lua_State *L) {
   }
   if (timeout > 0)
     ltl_timer_start(t, timeout, on_timeout);
-  return ltl_waitk(L, t, "client:request", cancel_op, o, (lua_KContext)o, finish_request);
+  return ltl_waitk(L, t, o->what, cancel_op, o, (lua_KContext)o, finish_request);
 }
 
 static int l_client(lua_State *L) {

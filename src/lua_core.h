@@ -35,6 +35,7 @@ struct ltl_task {
   ltl_cancel_fn cancel;
   void *op;               /* the pending operation, for cancel */
   const char *waiting_on; /* what the task waits for, for reports */
+  char wait_buf[96];      /* storage for a waiting_on that is formatted */
   uv_timer_t timer;       /* for sleep and operation timeouts */
   int timer_ready;
   ltl_task *next, *prev; /* in an owner's list (a server's handlers) */
@@ -86,6 +87,8 @@ void ltl_timer_stop(ltl_task *t);
 
 /* "file:line" of the nearest caller outside luatest's own modules. */
 void ltl_push_where(lua_State *L);
+/* The same for the code a suspended task waits in. */
+void ltl_push_where_of(lua_State *L, lua_State *co);
 /* Records an open object (index idx) with a description for leak reports. */
 void ltl_track(lua_State *L, int idx, const char *kind);
 void ltl_untrack(ltl_state *S, void *object);

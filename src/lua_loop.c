@@ -3,6 +3,7 @@
  * records what it waits for and yields; the I/O callback pushes the results
  * on the coroutine and queues it. Also: the loop object, sleep, spawn, and
  * the table of open objects used for leak reports. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lua_core.h"
@@ -227,7 +228,8 @@ static int l_sleep(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
   ltl_task *t = ltl_need_task(L, "sleep");
   ltl_timer_start(t, s, on_task_timer);
-  return ltl_wait(L, t, "sleep", cancel_sleep, NULL);
+  snprintf(t->wait_buf, sizeof t->wait_buf, "sleep(%g)", s);
+  return ltl_wait(L, t, t->wait_buf, cancel_sleep, NULL);
 }
 
 /* ---- run_until_complete ------------------------------------------------------ */
@@ -288,6 +290,76 @@ static int l_run_until_complete(lua_State *L) {
   if (r.status != LUA_OK)
     return lua_error(L);
   return r.nres;
+}
+
+/* On expiry of a run's timeout: what the task waited on and where, then
+ * the task is cancelled. */
+typedef struct timed_root {
+  root r;
+  ltl_task *t;
+  int expired;
+} timed_root;
+
+static void on_timer_closed(uv_handle_t *h) {
+  free(h);
+}
+
+static void on_run_timeout(uv_timer_t *h) {
+  timed_root *tr = h->data;
+  tr->expired = 1;
+}
+
+/* core.run_with_timeout(seconds, fn, ...) -> true, results... | false, info
+ * where info = {waiting_on=, where=, traceback=} says what the task was
+ * waiting for when the time ran out; it is then cancelled (its pending
+ * operation aborted, its to-be-closed variables closed). Errors of fn are
+ * raised as by run_until_complete. */
+static int l_run_with_timeout(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  double seconds = luaL_checknumber(L, 1);
+  luaL_checkany(L, 2);
+  if (ltl_current(L))
+    return luaL_error(L, "loop:run_with_timeout: called from inside a running task");
+  int nargs = lua_gettop(L) - 2;
+  timed_root tr = {{L, 0, 0, 0}, NULL, 0};
+  lua_pushboolean(L, 1);
+  lua_replace(L, 1); /* the `true` that precedes results */
+  ltl_task *t = ltl_spawn(S, L, nargs, root_done, &tr.r);
+  if (!t)
+    return luaL_error(L, "loop:run_with_timeout: out of memory");
+  tr.t = t;
+  uv_timer_t *timer = malloc(sizeof *timer);
+  if (!timer)
+    return luaL_error(L, "loop:run_with_timeout: out of memory");
+  uv_timer_init(&S->loop->uv, timer);
+  timer->data = &tr;
+  uv_timer_start(timer, on_run_timeout, (uint64_t)(seconds * 1000 + 0.5), 0);
+  int base = lua_gettop(L);
+  while (!tr.r.finished && !tr.expired) {
+    int alive = lt_loop_step_until(S->loop, 1, &tr.r.finished);
+    if (!tr.r.finished && !tr.expired && !alive)
+      break;
+  }
+  uv_close((uv_handle_t *)timer, on_timer_closed);
+  if (tr.r.finished) {
+    if (tr.r.status != LUA_OK)
+      return lua_error(L);
+    return tr.r.nres + 1;
+  }
+  lua_settop(L, base);
+  lua_pushboolean(L, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, t->waiting_on ? t->waiting_on : "nothing");
+  lua_setfield(L, -2, "waiting_on");
+  ltl_push_where_of(L, t->co);
+  lua_setfield(L, -2, "where");
+  luaL_traceback(L, t->co, NULL, 0);
+  lua_setfield(L, -2, "traceback");
+  lua_pushboolean(L, tr.expired);
+  lua_setfield(L, -2, "timeout");
+  ltl_cancel(t);
+  lua_settop(L, base + 2);
+  return 2;
 }
 
 static int l_step(lua_State *L) {
@@ -456,16 +528,24 @@ static int is_internal_source(const char *src) {
          !strncmp(src, "@lua/luatest/", 13) || src[0] == '=';
 }
 
-void ltl_push_where(lua_State *L) {
+static void push_where(lua_State *L, lua_State *co, int first) {
   lua_Debug ar;
-  for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    lua_getinfo(L, "Sl", &ar);
+  for (int level = first; lua_getstack(co, level, &ar); level++) {
+    lua_getinfo(co, "Sl", &ar);
     if (ar.currentline > 0 && !is_internal_source(ar.source)) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
       return;
     }
   }
   lua_pushliteral(L, "?");
+}
+
+void ltl_push_where(lua_State *L) {
+  push_where(L, L, 1);
+}
+
+void ltl_push_where_of(lua_State *L, lua_State *co) {
+  push_where(L, co, 0);
 }
 
 void ltl_track(lua_State *L, int idx, const char *kind) {
@@ -567,6 +647,7 @@ static int l_state_gc(lua_State *L) {
 static const luaL_Reg loop_funcs[] = {
     {"sleep", l_sleep},
     {"run_until_complete", l_run_until_complete},
+    {"run_with_timeout", l_run_with_timeout},
     {"step", l_step},
     {"time", l_time},
     {"last_traceback", l_last_traceback},
