@@ -122,3 +122,14 @@ function test_loop_helpers()
   assert(type(loop:time()) == "number")
   test_utils.teardown_test_loop(loop)
 end
+
+function test_make_url_accepts_absolute_urls_only_when_told()
+  local strict = TestServer(hello_app())
+  local ok, err = pcall(strict.make_url, strict, "http://example.com/")
+  assert(not ok and err:find("TestServer:make_url: expected a path starting with '/'", 1, true), err)
+  local lax = TestServer(hello_app(), { skip_url_asserts = true })
+  lax:start_server()
+  assert(lax:make_url("/x"):find("^http://127.0.0.1:%d+/x$"))
+  assert(lax:make_url("http://example.com/") == "http://example.com/")
+  lax:close()
+end

@@ -76,8 +76,12 @@ end
 --- The absolute URL of a path on this server.
 function BaseTestServer:make_url(path)
   path = path or "/"
-  if not self.skip_url_asserts and (path:find("^%a[%w+.-]*://") or path:sub(1, 1) ~= "/") then
+  local absolute = path:find("^%a[%w+.-]*://") ~= nil
+  if not self.skip_url_asserts and (absolute or path:sub(1, 1) ~= "/") then
     error(format("%s:make_url: expected a path starting with '/', got '%s'", self._name, path), 2)
+  end
+  if absolute then
+    return path -- joined onto the server's root, an absolute URL stays itself
   end
   return format("%s://%s:%d%s", self.scheme, self.host, self.port or 0, path)
 end
