@@ -105,7 +105,8 @@ static int l_listdir(lua_State *L) {
   return 1;
 }
 
-/* core.stat(path) -> "file" | "dir" | "other", or nil and a message. */
+/* core.stat(path) -> "file" | "dir" | "other", size, mtime (seconds), or
+ * nil and a message. */
 static int l_stat(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   uv_fs_t req;
@@ -115,9 +116,11 @@ static int l_stat(lua_State *L) {
     return ltl_fail(L, r, path);
   }
   uint64_t mode = req.statbuf.st_mode;
-  uv_fs_req_cleanup(&req);
   lua_pushstring(L, S_ISDIR(mode) ? "dir" : S_ISREG(mode) ? "file" : "other");
-  return 1;
+  lua_pushinteger(L, (lua_Integer)req.statbuf.st_size);
+  lua_pushinteger(L, (lua_Integer)req.statbuf.st_mtim.tv_sec);
+  uv_fs_req_cleanup(&req);
+  return 3;
 }
 
 /* core.isatty(fd) */

@@ -72,6 +72,13 @@ static int push_field(lua_State *L, lt_request *req, const char *k) {
   case 'r':
     if (!strcmp(k, "raw_path"))
       return lua_pushstring(L, lt_request_raw_path(req)), 1;
+    if (!strcmp(k, "remote")) {
+      if (req->remote[0])
+        lua_pushstring(L, req->remote);
+      else
+        lua_pushnil(L);
+      return 1;
+    }
     break;
   case 'q':
     if (!strcmp(k, "query_string"))
@@ -251,6 +258,11 @@ static int l_query(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   const lt_pair *pairs;
   int n = lt_request_query_pairs(req, &pairs);
+  if (n == LT_EPARSE) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "bad percent-encoding in the query string");
+    return 2;
+  }
   if (n < 0)
     return ltl_fail(L, n, "query string");
   lua_createtable(L, n * 2, 0);

@@ -42,6 +42,7 @@ void lt_request_reset(lt_request *req) {
   req->responded = 0;
   req->keep_alive = 0;
   req->head = 0;
+  req->remote[0] = '\0';
   req->route = NULL;
   req->match_status = 0;
   free(req->allow);

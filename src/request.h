@@ -39,6 +39,7 @@ struct lt_request {
   int responded;
   int keep_alive;
   int head;         /* HEAD: the body is counted but not sent */
+  char remote[48];  /* the peer's address, empty for mocked requests */
   void *route;      /* the matched lt_route, if any */
   int match_status; /* 200, or 404/405 when no route matched */
   char *allow;      /* for 405: the allowed methods */

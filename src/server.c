@@ -16,6 +16,7 @@ struct lt_conn {
   lt_request *cur;      /* being parsed */
   lt_request *inflight; /* handed to on_request, not answered yet */
   lt_buf out;           /* serialized response, reused */
+  char peer[48];        /* the client's address, for request.remote */
   int writes;           /* writes queued in libuv */
   unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1;
 };
@@ -194,6 +195,7 @@ static void dispatch(lt_conn *c, lt_request *req) {
   }
   req->conn = c;
   req->server = srv;
+  memcpy(req->remote, c->peer, sizeof req->remote);
   c->inflight = req;
   lt_request_retain(req); /* the connection's reference, dropped by respond */
   c->in_dispatch = 1;
@@ -352,6 +354,14 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage peer;
+  int plen = sizeof peer;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen) == 0) {
+    if (peer.ss_family == AF_INET6)
+      uv_ip6_name((struct sockaddr_in6 *)&peer, c->peer, sizeof c->peer);
+    else
+      uv_ip4_name((struct sockaddr_in *)&peer, c->peer, sizeof c->peer);
+  }
   lt_parser_init(&c->parser, HTTP_REQUEST, &srv->opts.limits);
   c->parser.data = c;
   c->parser.on_headers = on_headers;

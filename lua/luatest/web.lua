@@ -242,6 +242,60 @@ Response.__tostring = function(self)
   return format("<Response %d %s>", self.status, self.reason or core.status_reason(self.status))
 end
 
+local cookie_attrs = {
+  { "domain", "Domain" }, { "expires", "expires" }, { "httponly", "HttpOnly" },
+  { "max_age", "Max-Age" }, { "path", "Path" }, { "samesite", "SameSite" }, { "secure", "Secure" },
+}
+
+--- Sets a cookie, as aiohttp's set_cookie: opts expires, domain, max_age,
+--- path ("/"), secure, httponly, samesite. Attributes come out in the
+--- order Python's http.cookies writes them.
+function Response.set_cookie(self, name, value, opts)
+  if type(name) ~= "string" or name == "" or name:find("[%s;,=\0-\31\127]") then
+    error("resp:set_cookie: bad cookie name " .. tostring(name), 2)
+  end
+  value = tostring(value)
+  if value:find("[;\r\n%z]") then
+    error("resp:set_cookie: the value of " .. name .. " contains ';', CR, LF or NUL", 2)
+  end
+  opts = opts or {}
+  local parts = { name .. "=" .. value }
+  for _, a in ipairs(cookie_attrs) do
+    local v = a[1] == "path" and (opts.path or "/") or opts[a[1]]
+    if v == true then
+      parts[#parts + 1] = a[2]
+    elseif v ~= nil and v ~= false then
+      parts[#parts + 1] = a[2] .. "=" .. tostring(v)
+    end
+  end
+  local cookies = rawget(self, "_cookies")
+  if not cookies then
+    cookies = { order = {} }
+    rawset(self, "_cookies", cookies)
+  end
+  if not cookies[name] then
+    cookies.order[#cookies.order + 1] = name
+  end
+  cookies[name] = table.concat(parts, "; ")
+end
+
+--- Deletes a cookie in the client: an empty value that expired long ago.
+function Response.del_cookie(self, name, opts)
+  opts = opts or {}
+  Response.set_cookie(self, name, "", {
+    max_age = 0, expires = "Thu, 01 Jan 1970 00:00:00 GMT", domain = opts.domain, path = opts.path,
+  })
+end
+
+--- The cookies set so far, as name -> Set-Cookie value.
+function response_props.cookies(self)
+  local out, cookies = {}, rawget(self, "_cookies")
+  for _, name in ipairs(cookies and cookies.order or {}) do
+    out[name] = cookies[name]
+  end
+  return out
+end
+
 local function new_response(opts)
   opts = opts or {}
   local status = opts.status or 200
@@ -299,6 +353,97 @@ function web.json_response(data, opts)
   }
 end
 
+-- ---- files --------------------------------------------------------------------------
+
+local mime_types = {
+  html = "text/html", htm = "text/html", css = "text/css", js = "text/javascript",
+  mjs = "text/javascript", json = "application/json", txt = "text/plain", csv = "text/csv",
+  xml = "application/xml", svg = "image/svg+xml", png = "image/png", jpg = "image/jpeg",
+  jpeg = "image/jpeg", gif = "image/gif", webp = "image/webp", ico = "image/vnd.microsoft.icon",
+  pdf = "application/pdf", zip = "application/zip", gz = "application/gzip",
+  wasm = "application/wasm", woff = "font/woff", woff2 = "font/woff2", ttf = "font/ttf",
+  mp3 = "audio/mpeg", wav = "audio/x-wav", mp4 = "video/mp4", md = "text/markdown",
+  lua = "text/x-lua",
+}
+
+local function guess_type(path)
+  local ext = path:match("%.([%w]+)$")
+  return ext and mime_types[ext:lower()] or "application/octet-stream"
+end
+
+local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+  Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch of an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT").
+local function parse_http_date(value)
+  local d, mon, y, h, mi, sec = (value or ""):match("(%d+) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d)")
+  local m = months[mon or ""]
+  if not m then
+    return nil
+  end
+  y, m, d = tonumber(y), m, tonumber(d)
+  -- Days from the civil date (H. Hinnant's algorithm).
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+web._parse_http_date = parse_http_date
+
+local function http_date(t)
+  return os.date("!%a, %d %b %Y %H:%M:%S GMT", t)
+end
+
+-- Reads the file when the response is sent: 404 when it is missing, 403 for
+-- a directory, 304 when the client's copy is current.
+local function prepare_file(resp, request)
+  local path = rawget(resp, "_path")
+  local kind, _, mtime = core.stat(path)
+  if kind == "dir" then
+    error(web.HTTPForbidden())
+  elseif kind ~= "file" then
+    error(web.HTTPNotFound())
+  end
+  local headers = resp.headers
+  headers["Last-Modified"] = http_date(mtime)
+  local since = parse_http_date(request.headers["If-Modified-Since"])
+  if since and mtime <= since then
+    resp.status = 304
+    rawset(resp, "body", nil)
+    rawset(resp, "content_type", nil)
+    return resp
+  end
+  local f = io.open(path, "rb")
+  if not f then
+    error(web.HTTPForbidden())
+  end
+  local data = f:read("a")
+  f:close()
+  rawset(resp, "body", data)
+  if rawget(resp, "content_type") == nil then
+    rawset(resp, "content_type", guess_type(path))
+  end
+  return resp
+end
+
+--- A response with a file's content, read when it is sent; Content-Type
+--- from the extension, Last-Modified from the file, and 304 Not Modified for
+--- a request whose If-Modified-Since is not older than the file.
+function web.FileResponse(path, opts)
+  if type(path) ~= "string" then
+    error("web.FileResponse: path must be a string, got " .. type(path), 2)
+  end
+  opts = opts or {}
+  local resp = new_response { status = opts.status, reason = opts.reason, headers = opts.headers,
+    content_type = opts.content_type }
+  rawset(resp, "_path", path)
+  rawset(resp, "_prepare", prepare_file)
+  return resp
+end
+
 function web.is_response(x)
   return getmetatable(x) == Response
 end
@@ -330,7 +475,7 @@ end
 function props.query(req)
   local flat, err = req:_query()
   if not flat then
-    error("request.query: " .. err, 3)
+    error(web.HTTPBadRequest { text = "400: Bad Request\n\nrequest.query: " .. err })
   end
   return MultiDict.from_flat(flat)
 end
@@ -480,6 +625,38 @@ function Router.add_get(self, path, handler, opts)
   return resource
 end
 
+--- Serves the files below directory `dir` under URL prefix `prefix`
+--- (GET and HEAD). Paths that climb out of dir answer 404, directories 403.
+function Router.add_static(self, prefix, dir, opts)
+  if type(prefix) ~= "string" or prefix:sub(1, 1) ~= "/" then
+    error("router:add_static: prefix should start with '/', got " .. tostring(prefix), 2)
+  end
+  if type(dir) ~= "string" or core.stat(dir) ~= "dir" then
+    error("router:add_static: no such directory: " .. tostring(dir), 2)
+  end
+  prefix = prefix:gsub("/+$", "")
+  dir = dir:gsub("/+$", "")
+  local function handler(request)
+    local rel = request.match_info.filename
+    if rel:sub(1, 1) == "/" then
+      error(web.HTTPForbidden())
+    end
+    local parts = {}
+    for seg in rel:gmatch("[^/]+") do
+      if seg == ".." then
+        if #parts == 0 then
+          error(web.HTTPNotFound())
+        end
+        parts[#parts] = nil
+      elseif seg ~= "." then
+        parts[#parts + 1] = seg
+      end
+    end
+    return web.FileResponse(dir .. "/" .. table.concat(parts, "/"))
+  end
+  return Router.add_get(self, prefix .. "/{filename:.*}", handler, opts)
+end
+
 function Router.routes(self)
   return self._routes
 end
@@ -609,15 +786,28 @@ local function call_handler(request, handler, status, allow)
     handler = no_route(status, allow)
   end
   handler = with_middlewares(request.app, handler)
-  return handler(request)
+  local resp = handler(request)
+  local prepare = type(resp) == "table" and rawget(resp, "_prepare")
+  if prepare then
+    return prepare(resp, request)
+  end
+  return resp
 end
 
 local function headers_flat(resp)
   local h = rawget(resp, "headers")
-  if h == nil or #h == 0 then
+  local cookies = rawget(resp, "_cookies")
+  if (h == nil or #h == 0) and not cookies then
     return nil
   end
-  return h:flat()
+  local flat = h and h:flat() or {}
+  if cookies then
+    for _, name in ipairs(cookies.order) do
+      flat[#flat + 1] = "Set-Cookie"
+      flat[#flat + 1] = cookies[name]
+    end
+  end
+  return flat
 end
 
 local function content_type_header(resp)
