@@ -14,7 +14,7 @@ typedef struct lreq {
 } lreq;
 
 /* Names that are fields: assigning to them is an error. */
-static const char *const fields[] = {"method",        "path",
+static const char *const fields[] = {"content", "method",        "path",
                                      "raw_path",      "query_string",
                                      "path_qs",       "version",
                                      "keep_alive",    "content_length",

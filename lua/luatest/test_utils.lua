@@ -217,6 +217,11 @@ function response_props.url(self)
   return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
 end
 
+--- resp.content: a stream over the body (read(n), readline(), iter_chunked(n)).
+function response_props.content(self)
+  return web._stream_reader(self._body)
+end
+
 function response_props.history()
   return {}
 end
@@ -466,6 +471,41 @@ local function encode_form(src)
 end
 M._encode_form = encode_form
 
+local function has_file_part(src)
+  local found = false
+  multidict.each_pair(src, function(_, v)
+    found = found or type(v) == "table"
+  end)
+  return found
+end
+
+local boundary_counter = 0
+
+-- multipart/form-data: a field whose value is a table is a file part
+-- {content=, filename=, content_type=}.
+local function encode_multipart(src)
+  boundary_counter = boundary_counter + 1
+  local boundary = format("luatest-%x-%x-%d", os.time(), math.random(0, 0x7fffffff), boundary_counter)
+  local out = {}
+  multidict.each_pair(src, function(name, value)
+    local head = format('--%s\r\nContent-Disposition: form-data; name="%s"', boundary,
+      tostring(name):gsub('"', "%%22"))
+    if type(value) == "table" then
+      local filename = tostring(value.filename or name):gsub('"', "%%22")
+      out[#out + 1] = format('%s; filename="%s"\r\nContent-Type: %s\r\n\r\n', head, filename,
+        value.content_type or "application/octet-stream")
+      out[#out + 1] = tostring(value.content or "")
+    else
+      out[#out + 1] = head .. "\r\n\r\n"
+      out[#out + 1] = tostring(value)
+    end
+    out[#out + 1] = "\r\n"
+  end)
+  out[#out + 1] = "--" .. boundary .. "--\r\n"
+  return table.concat(out), "multipart/form-data; boundary=" .. boundary
+end
+M._encode_multipart = encode_multipart
+
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 local function split_url(url)
@@ -532,6 +572,8 @@ function TestClient:request(method, path, opts)
       error(call .. ": data and json are mutually exclusive", 2)
     end
     body, ctype = cjson.encode(opts.json), "application/json"
+  elseif type(opts.data) == "table" and has_file_part(opts.data) then
+    body, ctype = encode_multipart(opts.data)
   elseif type(opts.data) == "table" then
     body, ctype = encode_form(opts.data), "application/x-www-form-urlencoded"
   elseif opts.data ~= nil then

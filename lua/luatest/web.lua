@@ -524,18 +524,207 @@ function Request.json(self)
   return value
 end
 
---- Form fields of an urlencoded body as a MultiDict (empty for other
---- content types, as in aiohttp).
+-- ---- bodies: multipart, streams ------------------------------------------------------
+
+local function bad_request(what)
+  return web.HTTPBadRequest { text = "400: Bad Request\n\n" .. what }
+end
+
+-- Parameters of a header value such as `form-data; name="f"; filename="a b.txt"`.
+local function header_params(value)
+  local params = {}
+  for key, quoted, plain in (value or ""):gmatch(';%s*([%w%-_%*]+)%s*=%s*(%b"")([^;]*)') do
+    params[key:lower()] = quoted:sub(2, -2):gsub('\\(.)', "%1") .. plain:gsub("%s+$", "")
+  end
+  for key, plain in (value or ""):gmatch(";%s*([%w%-_%*]+)%s*=%s*([^\";][^;]*)") do
+    key = key:lower()
+    if params[key] == nil then
+      params[key] = plain:gsub("%s+$", "")
+    end
+  end
+  return params
+end
+web._header_params = header_params
+
+local BodyPart = {}
+BodyPart.__index = BodyPart
+BodyPart.__name = "BodyPartReader"
+
+--- The part's content as a string.
+function BodyPart:read()
+  return self.content
+end
+BodyPart.text = BodyPart.read
+
+--- The part's content parsed as JSON.
+function BodyPart:json()
+  return cjson.decode(self.content)
+end
+
+--- Splits a multipart body into parts; raises HTTPBadRequest when it is
+--- malformed. Each part: name, filename, content_type, headers, content.
+local function parse_multipart(body, ctype_header)
+  local boundary = header_params(ctype_header).boundary
+  if not boundary or boundary == "" or #boundary > 200 then
+    error(bad_request("multipart body without a boundary"))
+  end
+  local delim = "--" .. boundary
+  local parts = {}
+  local pos = 1
+  if body:sub(1, #delim) ~= delim then
+    local first = body:find("\r\n" .. delim, 1, true)
+    if not first then
+      error(bad_request("malformed multipart body: no boundary line"))
+    end
+    pos = first + 2
+  end
+  while true do
+    pos = pos + #delim
+    if body:sub(pos, pos + 1) == "--" then
+      return parts
+    end
+    if body:sub(pos, pos + 1) ~= "\r\n" then
+      error(bad_request("malformed multipart body: bad boundary line"))
+    end
+    local head_end = body:find("\r\n\r\n", pos, true)
+    if not head_end then
+      error(bad_request("malformed multipart body: part headers do not end"))
+    end
+    local flat = {}
+    for line in body:sub(pos + 2, head_end + 1):gmatch("(.-)\r\n") do
+      local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      if not name then
+        error(bad_request("malformed multipart body: bad part header line"))
+      end
+      flat[#flat + 1] = name
+      flat[#flat + 1] = value
+    end
+    local next_delim = body:find("\r\n" .. delim, head_end + 4, true)
+    if not next_delim then
+      error(bad_request("malformed multipart body: a part does not end"))
+    end
+    local headers = CIMultiDict.from_flat(flat)
+    local disposition = header_params(headers["Content-Disposition"])
+    parts[#parts + 1] = setmetatable({
+      headers = headers,
+      name = disposition.name,
+      filename = disposition.filename,
+      content_type = headers["Content-Type"] or (disposition.filename and "application/octet-stream") or "text/plain",
+      content = body:sub(head_end + 4, next_delim - 1),
+    }, BodyPart)
+    pos = next_delim + 2
+  end
+end
+
+--- Form fields of an urlencoded or multipart/form-data body as a
+--- MultiDict; file parts are {filename=, content_type=, content=}. Other
+--- content types give an empty MultiDict, as in aiohttp.
 function Request.post(self)
   local ctype = self.content_type
-  if ctype ~= "application/x-www-form-urlencoded" then
-    return MultiDict()
+  if ctype == "application/x-www-form-urlencoded" then
+    local flat, err = core.parse_qs(self:read())
+    if not flat then
+      error(bad_request("malformed form data: " .. err))
+    end
+    return MultiDict.from_flat(flat)
+  elseif ctype == "multipart/form-data" then
+    local form = MultiDict()
+    for _, part in ipairs(parse_multipart(self:read(), self.headers["Content-Type"])) do
+      if part.filename then
+        form:add(part.name, { filename = part.filename, content_type = part.content_type,
+          content = part.content, name = part.name, headers = part.headers })
+      else
+        form:add(part.name, part.content)
+      end
+    end
+    return form
   end
-  local flat, err = core.parse_qs(self:read())
-  if not flat then
-    error(web.HTTPBadRequest { text = "400: Bad Request\n\nmalformed form data: " .. err })
+  return MultiDict()
+end
+
+local MultipartReader = {}
+MultipartReader.__index = MultipartReader
+MultipartReader.__name = "MultipartReader"
+
+--- The next part, or nil after the last.
+function MultipartReader:next()
+  self._i = self._i + 1
+  return self._parts[self._i]
+end
+
+--- Iterates the parts: `for part in reader:parts() do ... end`.
+function MultipartReader:parts()
+  return function()
+    return self:next()
   end
-  return MultiDict.from_flat(flat)
+end
+
+--- A reader over the parts of a multipart body (any multipart/* type).
+function Request.multipart(self)
+  local header = self.headers["Content-Type"]
+  if not (self.content_type or ""):find("^multipart/") then
+    error(bad_request("request:multipart: the body is " .. tostring(self.content_type) .. ", not multipart"), 2)
+  end
+  return setmetatable({ _parts = parse_multipart(self:read(), header), _i = 0 }, MultipartReader)
+end
+
+local StreamReader = {}
+StreamReader.__index = StreamReader
+StreamReader.__name = "StreamReader"
+
+--- Up to n bytes (all that is left when n is nil or -1); "" at the end.
+function StreamReader:read(n)
+  local data, pos = self._data, self._pos
+  if n == nil or n < 0 then
+    n = #data - pos + 1
+  end
+  local chunk = data:sub(pos, pos + n - 1)
+  self._pos = pos + #chunk
+  return chunk
+end
+
+--- Exactly n bytes; an error when fewer are left.
+function StreamReader:readexactly(n)
+  local chunk = self:read(n)
+  if #chunk < n then
+    error(format("content:readexactly: %d bytes wanted, %d left", n, #chunk), 2)
+  end
+  return chunk
+end
+
+--- One line including its "\n" ("" at the end).
+function StreamReader:readline()
+  local data, pos = self._data, self._pos
+  local nl = data:find("\n", pos, true)
+  local stop = nl or #data
+  self._pos = stop + 1
+  return data:sub(pos, stop)
+end
+
+function StreamReader:readany()
+  return self:read()
+end
+
+function StreamReader:at_eof()
+  return self._pos > #self._data
+end
+
+--- Iterates chunks of at most n bytes.
+function StreamReader:iter_chunked(n)
+  return function()
+    local chunk = self:read(n)
+    if chunk ~= "" then
+      return chunk
+    end
+  end
+end
+
+function web._stream_reader(data)
+  return setmetatable({ _data = data, _pos = 1 }, StreamReader)
+end
+
+function props.content(req)
+  return web._stream_reader(req:read())
 end
 
 core.set_request_class(Request)
