@@ -14,17 +14,29 @@ typedef struct lreq {
 } lreq;
 
 /* Names that are fields: assigning to them is an error. */
-static const char *const fields[] = {"content", "method",        "path",
-                                     "raw_path",      "query_string",
-                                     "path_qs",       "version",
-                                     "keep_alive",    "content_length",
-                                     "can_read_body", "body_exists",
-                                     "host",          "scheme",
-                                     "app",           "match_info",
-                                     "query",         "headers",
-                                     "cookies",       "content_type",
-                                     "charset",       "remote",
-                                     "url",           NULL};
+static const char *const fields[] = {"content",
+                                     "method",
+                                     "path",
+                                     "raw_path",
+                                     "query_string",
+                                     "path_qs",
+                                     "version",
+                                     "keep_alive",
+                                     "content_length",
+                                     "can_read_body",
+                                     "body_exists",
+                                     "host",
+                                     "scheme",
+                                     "app",
+                                     "match_info",
+                                     "query",
+                                     "headers",
+                                     "cookies",
+                                     "content_type",
+                                     "charset",
+                                     "remote",
+                                     "url",
+                                     NULL};
 
 void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
   app_idx = app_idx ? lua_absindex(L, app_idx) : 0;
@@ -278,11 +290,10 @@ static int l_query(lua_State *L) {
 /* request:_respond(status, reason, content_type, headers, body): sends the
  * answer. headers is nil or a flat list {name, value, ...}. Returns true, or
  * nil and a message (a header that cannot be sent, a closed connection). */
-static int l_respond(lua_State *L) {
-  lt_request *req = ltl_check_request(L, 1);
+/* Fills req->resp from arguments 2-5 (status, reason, content type, flat
+ * header list). Returns 0, or pushes nil and a message and returns 2. */
+static int fill_response(lua_State *L, lt_request *req) {
   lt_response *resp = &req->resp;
-  if (req->responded)
-    return ltl_fail(L, LT_ESTATE, "the request was already answered");
   lt_response_reset(resp);
   lua_settop(L, 6);
   resp->status = (int)luaL_checkinteger(L, 2);
@@ -307,19 +318,71 @@ static int l_respond(lua_State *L) {
       lua_settop(L, 6);
     }
   }
-  if (r) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s in the response %s", lt_errname(r), lt_strerror(r), bad);
+  if (!r)
+    return 0;
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s in the response %s", lt_errname(r), lt_strerror(r), bad);
+  return 2;
+}
+
+static int l_respond(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  if (req->responded || req->resp.streaming)
+    return ltl_fail(L, LT_ESTATE, "the request was already answered");
+  if (fill_response(L, req))
     return 2;
-  }
   size_t len = 0;
   const char *body = lua_isnil(L, 6) ? NULL : luaL_checklstring(L, 6, &len);
-  if (body && lt_response_body(resp, body, len))
+  if (body && lt_response_body(&req->resp, body, len))
     return ltl_fail(L, LT_ENOMEM, NULL);
-  r = lt_request_respond(req);
+  int r = lt_request_respond(req);
   if (r)
     return ltl_fail(L, r, "sending the response");
   lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* request:_stream_start(status, reason, content_type, headers) sends the
+ * head of a streamed answer; true, or nil and a message. */
+static int l_stream_start(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  if (req->responded || req->resp.streaming)
+    return ltl_fail(L, LT_ESTATE, "the request was already answered");
+  if (fill_response(L, req))
+    return 2;
+  int r = lt_request_stream_start(req);
+  if (r)
+    return ltl_fail(L, r, "sending the response head");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* request:_stream_write(data) */
+static int l_stream_write(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int r = lt_request_stream_write(req, data, len);
+  if (r)
+    return ltl_fail(L, r, "writing the response body");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* request:_stream_end() */
+static int l_stream_end(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  int r = lt_request_stream_end(req);
+  if (r)
+    return ltl_fail(L, r, "ending the response");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* request:_answered() -> whether an answer was sent or started. */
+static int l_answered(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  lua_pushboolean(L, req->responded || req->resp.streaming);
   return 1;
 }
 
@@ -396,8 +459,17 @@ static int l_set_request_class(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"read", l_read},        {"_headers", l_headers},     {"_match", l_match}, {"_query", l_query},
-    {"_respond", l_respond}, {"_set_match", l_set_match}, {NULL, NULL},
+    {"read", l_read},
+    {"_headers", l_headers},
+    {"_match", l_match},
+    {"_query", l_query},
+    {"_respond", l_respond},
+    {"_set_match", l_set_match},
+    {"_stream_start", l_stream_start},
+    {"_stream_write", l_stream_write},
+    {"_stream_end", l_stream_end},
+    {"_answered", l_answered},
+    {NULL, NULL},
 };
 
 void ltl_open_request(lua_State *L) {

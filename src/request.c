@@ -222,6 +222,7 @@ void lt_response_reset(lt_response *resp) {
   lt_buf_clear(&resp->body);
   resp->has_ctype = resp->has_clen = resp->has_conn = 0;
   resp->has_date = resp->has_server = resp->has_te = 0;
+  resp->streaming = resp->chunked = 0;
 }
 
 void lt_response_free(lt_response *resp) {
@@ -289,8 +290,7 @@ static int status_has_body(int status) {
   return !(status < 200 || status == 204 || status == 304);
 }
 
-int lt_response_serialize(const lt_response *resp, const lt_request *req, const char *date,
-                          lt_buf *out) {
+int lt_response_serialize(lt_response *resp, lt_request *req, const char *date, lt_buf *out) {
   char line[64];
   int minor = req->msg.major == 1 ? req->msg.minor : 1;
   int n = snprintf(line, sizeof line, "HTTP/1.%d %d ", minor, resp->status);
@@ -304,11 +304,22 @@ int lt_response_serialize(const lt_response *resp, const lt_request *req, const 
     lt_buf_puts(out, lt_status_reason(resp->status));
   lt_buf_append(out, "\r\n", 2);
   lt_buf_append(out, resp->head.data, resp->head.len);
-  if (body && !resp->has_clen && !resp->has_te) {
+  if (resp->streaming) {
+    /* A streamed body without a length is chunked, or in HTTP/1.0 ends when
+     * the connection closes. */
+    if (body && !resp->has_clen && !resp->has_te) {
+      if (minor == 1) {
+        lt_buf_puts(out, "Transfer-Encoding: chunked\r\n");
+        resp->chunked = 1;
+      } else {
+        req->keep_alive = 0;
+      }
+    }
+  } else if (body && !resp->has_clen && !resp->has_te) {
     n = snprintf(line, sizeof line, "Content-Length: %zu\r\n", resp->body.len);
     lt_buf_append(out, line, (size_t)n);
   }
-  if (body && !resp->has_ctype && resp->body.len)
+  if (body && !resp->has_ctype && resp->body.len && !resp->streaming)
     lt_buf_puts(out, "Content-Type: application/octet-stream\r\n");
   if (!resp->has_date && date) {
     lt_buf_puts(out, "Date: ");
@@ -324,7 +335,7 @@ int lt_response_serialize(const lt_response *resp, const lt_request *req, const 
       lt_buf_puts(out, "Connection: keep-alive\r\n");
   }
   lt_buf_append(out, "\r\n", 2);
-  if (body && !req->head)
+  if (body && !req->head && !resp->streaming)
     lt_buf_append(out, resp->body.data, resp->body.len);
   return 0;
 }

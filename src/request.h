@@ -18,6 +18,7 @@ struct lt_response {
   lt_buf head;   /* "Name: value\r\n" lines set by the handler */
   lt_buf body;
   unsigned has_ctype : 1, has_clen : 1, has_conn : 1, has_date : 1, has_server : 1, has_te : 1;
+  unsigned streaming : 1, chunked : 1; /* the body follows the head in pieces */
 };
 
 typedef struct lt_pair {
@@ -67,8 +68,7 @@ void lt_response_reset(lt_response *resp);
 void lt_response_free(lt_response *resp);
 int lt_response_reason(lt_response *resp, const char *reason);
 /* Appends the status line, headers and (unless HEAD) body to out. */
-int lt_response_serialize(const lt_response *resp, const lt_request *req, const char *date,
-                          lt_buf *out);
+int lt_response_serialize(lt_response *resp, lt_request *req, const char *date, lt_buf *out);
 /* A plain-text error answer such as "404: Not Found". */
 int lt_response_text(lt_response *resp, int status, const char *text);
 

@@ -142,21 +142,10 @@ static void conn_fail(lt_conn *c, int status, const char *detail) {
   finish_after_write(c);
 }
 
-int lt_request_respond(lt_request *req) {
-  if (req->responded)
-    return LT_ESTATE;
-  req->responded = 1;
+/* The request's answer is complete: the connection goes on with the next
+ * request (or closes), and the server's reference is dropped. */
+static void finish_request(lt_request *req) {
   lt_conn *c = req->conn;
-  int r = 0;
-  if (!c || c->closing) {
-    r = LT_ECLOSED;
-  } else {
-    lt_buf_clear(&c->out);
-    r = lt_response_serialize(&req->resp, req, lt_loop_date(c->srv->loop), &c->out);
-    if (!r)
-      r = conn_write(c, c->out.data, c->out.len);
-    c->srv->requests++;
-  }
   if (c && c->inflight == req) {
     c->inflight = NULL;
     req->conn = NULL;
@@ -168,6 +157,72 @@ int lt_request_respond(lt_request *req) {
     }
   }
   lt_request_release(req);
+}
+
+static lt_conn *open_conn(lt_request *req) {
+  lt_conn *c = req->conn;
+  return c && !c->closing ? c : NULL;
+}
+
+int lt_request_respond(lt_request *req) {
+  if (req->responded)
+    return LT_ESTATE;
+  req->responded = 1;
+  lt_conn *c = open_conn(req);
+  int r = LT_ECLOSED;
+  if (c) {
+    lt_buf_clear(&c->out);
+    r = lt_response_serialize(&req->resp, req, lt_loop_date(c->srv->loop), &c->out);
+    if (!r)
+      r = conn_write(c, c->out.data, c->out.len);
+    c->srv->requests++;
+  }
+  finish_request(req);
+  return r;
+}
+
+int lt_request_stream_start(lt_request *req) {
+  if (req->responded || req->resp.streaming)
+    return LT_ESTATE;
+  lt_conn *c = open_conn(req);
+  if (!c)
+    return LT_ECLOSED;
+  req->resp.streaming = 1;
+  lt_buf_clear(&c->out);
+  int r = lt_response_serialize(&req->resp, req, lt_loop_date(c->srv->loop), &c->out);
+  return r ? r : conn_write(c, c->out.data, c->out.len);
+}
+
+int lt_request_stream_write(lt_request *req, const void *data, size_t len) {
+  if (!req->resp.streaming || req->responded)
+    return LT_ESTATE;
+  lt_conn *c = open_conn(req);
+  if (!c)
+    return LT_ECLOSED;
+  if (req->head || len == 0)
+    return 0;
+  if (!req->resp.chunked)
+    return conn_write(c, data, len);
+  char size[24];
+  int n = snprintf(size, sizeof size, "%zx\r\n", len);
+  lt_buf_clear(&c->out);
+  if (lt_buf_append(&c->out, size, (size_t)n) || lt_buf_append(&c->out, data, len) ||
+      lt_buf_append(&c->out, "\r\n", 2))
+    return LT_ENOMEM;
+  return conn_write(c, c->out.data, c->out.len);
+}
+
+int lt_request_stream_end(lt_request *req) {
+  if (!req->resp.streaming || req->responded)
+    return LT_ESTATE;
+  req->responded = 1;
+  lt_conn *c = open_conn(req);
+  int r = LT_ECLOSED;
+  if (c) {
+    r = req->resp.chunked && !req->head ? conn_write(c, "0\r\n\r\n", 5) : 0;
+    c->srv->requests++;
+  }
+  finish_request(req);
   return r;
 }
 

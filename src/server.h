@@ -50,4 +50,12 @@ void lt_server_close(lt_server *srv, lt_server_closed_cb cb, void *ud);
  * released), LT_ESTATE when it was already answered. */
 int lt_request_respond(lt_request *req);
 
+/* Streaming answers: start sends the status line and req->resp's headers;
+ * without a Content-Length the body goes chunked (HTTP/1.1) or until the
+ * connection closes (HTTP/1.0). write sends a piece; end finishes the
+ * answer and releases the server's reference, as respond does. */
+int lt_request_stream_start(lt_request *req);
+int lt_request_stream_write(lt_request *req, const void *data, size_t len);
+int lt_request_stream_end(lt_request *req);
+
 #endif

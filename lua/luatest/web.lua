@@ -335,6 +335,102 @@ setmetatable(Response, {
   end,
 })
 
+-- ---- streamed responses -------------------------------------------------------------
+
+local StreamResponse = {}
+web.StreamResponse = StreamResponse
+StreamResponse.__name = "StreamResponse"
+StreamResponse.__index = function(self, key)
+  local prop = response_props[key]
+  if prop then
+    return prop(self)
+  end
+  local m = StreamResponse[key]
+  if m ~= nil then
+    return m
+  end
+  return Response[key]
+end
+StreamResponse.__newindex = Response.__newindex
+StreamResponse.__tostring = Response.__tostring
+
+setmetatable(StreamResponse, {
+  __call = function(_, opts)
+    opts = opts or {}
+    local self = setmetatable({ status = opts.status or 200, reason = opts.reason,
+      content_type = opts.content_type, charset = opts.charset, prepared = false, _eof = false }, StreamResponse)
+    if opts.headers ~= nil then
+      rawset(self, "headers", CIMultiDict(opts.headers))
+    end
+    return self
+  end,
+})
+
+--- Sends the status line and headers; the body follows with write().
+--- Without a Content-Length header the body is sent chunked.
+function StreamResponse:prepare(request)
+  if rawget(self, "prepared") then
+    return self
+  end
+  local ctype = rawget(self, "content_type") or "application/octet-stream"
+  local charset = rawget(self, "charset")
+  local h = rawget(self, "headers")
+  if h ~= nil and h["Content-Type"] ~= nil then
+    ctype = nil
+  elseif charset then
+    ctype = ctype .. "; charset=" .. charset
+  end
+  local flat = h and h:flat() or nil
+  local cookies = rawget(self, "_cookies")
+  if cookies then
+    flat = flat or {}
+    for _, name in ipairs(cookies.order) do
+      flat[#flat + 1] = "Set-Cookie"
+      flat[#flat + 1] = cookies[name]
+    end
+  end
+  local ok, err = request:_stream_start(self.status, self.reason, ctype, flat)
+  if not ok then
+    error("resp:prepare: " .. err, 2)
+  end
+  rawset(self, "prepared", true)
+  rawset(self, "_request", request)
+  return self
+end
+
+--- Sends a piece of the body.
+function StreamResponse:write(data)
+  local request = rawget(self, "_request")
+  if not request then
+    error("resp:write: call resp:prepare(request) first", 2)
+  end
+  if rawget(self, "_eof") then
+    error("resp:write: the response was already ended with write_eof", 2)
+  end
+  local ok, err = request:_stream_write(tostring(data))
+  if not ok then
+    error("resp:write: " .. err, 2)
+  end
+end
+
+--- Ends the body (after an optional last piece).
+function StreamResponse:write_eof(data)
+  if rawget(self, "_eof") then
+    return
+  end
+  if data ~= nil and data ~= "" then
+    self:write(data)
+  end
+  rawset(self, "_eof", true)
+  local request = rawget(self, "_request")
+  if request then
+    local ok, err = request:_stream_end()
+    if not ok and not err:find("^ECLOSED") then
+      error("resp:write_eof: " .. err, 2)
+    end
+  end
+end
+
 --- A JSON response (lua-cjson; cjson.null for null).
 function web.json_response(data, opts)
   opts = opts or {}
@@ -1020,6 +1116,14 @@ end
 
 local function send(request, resp)
   local t = type(resp)
+  if t == "table" and getmetatable(resp) == StreamResponse then
+    -- A stream the handler did not end is ended for it, as aiohttp does.
+    if not rawget(resp, "prepared") then
+      resp:prepare(request)
+    end
+    resp:write_eof()
+    return true
+  end
   if t == "string" then
     return request:_respond(200, nil, "text/plain; charset=utf-8", nil, resp)
   end
