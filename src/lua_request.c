@@ -379,6 +379,15 @@ static int l_stream_end(lua_State *L) {
   return 1;
 }
 
+/* request:_set_app(app): the app a sub-application's route runs under. */
+static int l_set_app(lua_State *L) {
+  ltl_check_request(L, 1);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);
+  return 0;
+}
+
 /* request:_answered() -> whether an answer was sent or started. */
 static int l_answered(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
@@ -469,6 +478,7 @@ static const luaL_Reg methods[] = {
     {"_stream_write", l_stream_write},
     {"_stream_end", l_stream_end},
     {"_answered", l_answered},
+    {"_set_app", l_set_app},
     {NULL, NULL},
 };
 

@@ -125,30 +125,40 @@ function TestServer:_server_opts()
     dispatch = web._dispatcher_for(self),
     app = app,
     client_max_size = app.client_max_size,
-    lua_only = #app.middlewares > 0,
+    lua_only = #app.middlewares > 0 or #rawget(app, "_subapps") > 0,
   }
 end
 
+-- Signals of the application and of its sub-applications, in aiohttp's
+-- order: startup and cleanup_ctx setup parent first, the rest reversed.
 function TestServer:_started()
-  local app = self.app
-  call_signals(app.on_startup, app)
+  local apps = self.app:_all_apps()
+  for _, app in ipairs(apps) do
+    call_signals(app.on_startup, app)
+  end
   local cleanups = {}
-  for _, ctx in ipairs(app.cleanup_ctx) do
-    cleanups[#cleanups + 1] = ctx(app)
+  for _, app in ipairs(apps) do
+    for _, ctx in ipairs(app.cleanup_ctx) do
+      cleanups[#cleanups + 1] = ctx(app)
+    end
   end
   self._cleanups = cleanups
 end
 
 function TestServer:_closed()
-  local app = self.app
-  call_signals(app.on_shutdown, app)
+  local apps = self.app:_all_apps()
+  for _, app in ipairs(apps) do
+    call_signals(app.on_shutdown, app)
+  end
   local cleanups = self._cleanups or {}
   for i = #cleanups, 1, -1 do
     if type(cleanups[i]) == "function" then
       cleanups[i]()
     end
   end
-  call_signals(app.on_cleanup, app)
+  for _, app in ipairs(apps) do
+    call_signals(app.on_cleanup, app)
+  end
 end
 
 local RawTestServer = setmetatable({}, { __index = BaseTestServer })

@@ -848,7 +848,7 @@ Resource.__index = Resource
 --- appended as a query string.
 function Resource:url_for(parts, query)
   parts = parts or {}
-  local url = self.path:gsub("{([%w_]+)[^}]*}", function(name)
+  local url = ((self.app and self.app._prefix or "") .. self.path):gsub("{([%w_]+)[^}]*}", function(name)
     local v = parts[name]
     if v == nil then
       error(format("url_for: route '%s' needs a value for '%s'", self.name, name), 3)
@@ -884,7 +884,8 @@ function Router.add_route(self, method, path, handler, opts)
   end
   self._core:add(method:upper(), path, handler)
   local name = opts and opts.name
-  local resource = setmetatable({ method = method:upper(), path = path, name = name, handler = handler }, Resource)
+  local resource = setmetatable({ method = method:upper(), path = path, name = name, handler = handler,
+    app = app }, Resource)
   self._routes[#self._routes + 1] = resource
   if name then
     if self._named[name] then
@@ -906,6 +907,7 @@ function Router.add_get(self, path, handler, opts)
   local resource = Router.add_route(self, "GET", path, handler, opts)
   if not (opts and opts.allow_head == false) then
     self._core:add("HEAD", path, handler)
+    resource.allow_head = true
   end
   return resource
 end
@@ -1002,7 +1004,7 @@ function web.Application(opts)
   if type(opts) ~= "table" then
     error("web.Application: expected an options table, got " .. type(opts), 2)
   end
-  local self = setmetatable({ _state = {}, _fields = {}, _frozen = false }, Application)
+  local self = setmetatable({ _state = {}, _fields = {}, _frozen = false, _subapps = {} }, Application)
   local f = rawget(self, "_fields")
   f.router = new_router(self)
   f.middlewares = opts.middlewares or {}
@@ -1017,7 +1019,70 @@ end
 
 --- Marks the application as running: routes can no longer be added.
 function Application.freeze(self)
+  if rawget(self, "_frozen") then
+    return
+  end
   rawset(self, "_frozen", true)
+  for _, sub in ipairs(rawget(self, "_subapps")) do
+    self:_mount(sub.prefix, sub.app)
+  end
+end
+
+local with_middlewares
+
+-- Adds a sub-application's routes (its own sub-applications' too) to this
+-- application's route table under prefix. Each runs with request.app set to
+-- the sub-application and through its middlewares, inside the parent's.
+function Application._mount(self, prefix, sub)
+  sub:freeze()
+  local core_router = self.router._core
+  local function add(routes, owner, pre)
+    for _, resource in ipairs(routes) do
+      local handler = resource.handler
+      local function in_subapp(request)
+        request:_set_app(owner)
+        return with_middlewares(owner, handler)(request)
+      end
+      core_router:add(resource.method, pre .. resource.path, in_subapp)
+      if resource.method == "GET" and resource.allow_head then
+        core_router:add("HEAD", pre .. resource.path, in_subapp)
+      end
+    end
+  end
+  add(sub.router._routes, sub, prefix)
+  for _, nested in ipairs(rawget(sub, "_subapps")) do
+    add(nested.app.router._routes, nested.app, prefix .. nested.prefix)
+  end
+end
+
+--- Serves sub's routes below prefix (e.g. "/admin"): its middlewares and
+--- signals apply to them, and request.app is sub inside its handlers.
+function Application.add_subapp(self, prefix, sub)
+  if type(prefix) ~= "string" or prefix:sub(1, 1) ~= "/" or prefix == "/" then
+    error("app:add_subapp: prefix should start with '/' and not be '/' alone, got " .. tostring(prefix), 2)
+  end
+  if not web.is_application(sub) then
+    error("app:add_subapp: expected an Application as argument 2, got " .. type(sub), 2)
+  end
+  if rawget(self, "_frozen") then
+    error("app:add_subapp: cannot add a sub-application to a running application", 2)
+  end
+  prefix = prefix:gsub("/+$", "")
+  rawset(sub, "_prefix", prefix)
+  local subs = rawget(self, "_subapps")
+  subs[#subs + 1] = { prefix = prefix, app = sub }
+  return sub
+end
+
+--- Applications whose signals run with this one's: itself, then each
+--- sub-application (depth first).
+function Application._all_apps(self, out)
+  out = out or {}
+  out[#out + 1] = self
+  for _, sub in ipairs(rawget(self, "_subapps")) do
+    sub.app:_all_apps(out)
+  end
+  return out
 end
 
 -- ---- dispatching -----------------------------------------------------------------------
@@ -1052,7 +1117,7 @@ local function no_route(status, allow)
   end
 end
 
-local function with_middlewares(app, handler)
+with_middlewares = function(app, handler)
   local mws = app and app.middlewares
   if not mws or #mws == 0 then
     return handler
@@ -1066,9 +1131,21 @@ local function with_middlewares(app, handler)
   return handler
 end
 
+-- A C handler called from Lua answers {status=, headers={flat}, body=};
+-- middlewares get a web.Response they can read and change.
+local function from_c(handler)
+  return function(request)
+    local r = handler(request)
+    return new_response { status = r.status, body = r.body,
+      headers = CIMultiDict.from_flat(r.headers) }
+  end
+end
+
 local function call_handler(request, handler, status, allow)
   if status ~= 200 then
     handler = no_route(status, allow)
+  elseif type(handler) == "userdata" then
+    handler = from_c(handler)
   end
   handler = with_middlewares(request.app, handler)
   local resp = handler(request)
@@ -1131,10 +1208,6 @@ local function send(request, resp)
   if mt == Response or (mt and is_exception(resp)) then
     local body = rawget(resp, "body")
     return request:_respond(resp.status, resp.reason, content_type_header(resp), headers_flat(resp), body)
-  end
-  if t == "table" and resp.status and resp.body and resp.headers and not mt then
-    -- What a C handler called from Lua answers.
-    return request:_respond(resp.status, nil, nil, resp.headers, resp.body)
   end
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end
