@@ -20,7 +20,7 @@ LIBS_UV  = $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 LIBS_LUA = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LIBS     = $(LIBS_LUA) $(LIBS_UV) -lm -ldl
 
-CORE_SRC := loop http url request router server client probe process error
+CORE_SRC := loop http url request router server client probe process app error
 BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 
@@ -110,10 +110,18 @@ $(A)/spec_%: spec/c/%.c $(ASAN_OBJS) spec/c/*.h
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -O1 -g -std=c11 $(ASAN_FLAGS) $(WARN) -o $@ $< $(ASAN_OBJS) $(LIBS)
 
 # ---- running ---------------------------------------------------------------------------
-example: all
+example: all $(B)/c_only
 	./luatest examples/
+	$(B)/c_only
 
-unit-test: $(addprefix $(B)/spec_,$(CTESTS))
+# The C-only example links the core without Lua.
+$(B)/c_only: examples/c_only/main.c libluatest.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< libluatest.a $(LIBS_UV)
+
+$(A)/c_only: examples/c_only/main.c $(ASAN_OBJS)
+	$(CC) $(CPPFLAGS) -O1 -g -std=c11 $(ASAN_FLAGS) $(WARN) -o $@ $< $(ASAN_OBJS) $(LIBS)
+
+unit-test: $(addprefix $(B)/spec_,$(CTESTS)) $(B)/c_only
 	@for t in $^; do echo "== $$t"; $$t || exit 1; done
 
 spec-test: all test-deps
@@ -123,8 +131,8 @@ export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0
 
-asan-test: $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) test-deps
-	@for t in $(addprefix $(A)/spec_,$(CTESTS)); do echo "== $$t (asan)"; $$t || exit 1; done
+asan-test: $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only test-deps
+	@for t in $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only; do echo "== $$t (asan)"; $$t || exit 1; done
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
 test: all test-deps unit-test spec-test asan-test

@@ -48,6 +48,9 @@ lt_loop *lt_loop_new(void);
 int lt_loop_free(lt_loop *loop);
 /* Runs until nothing is left to do. */
 int lt_loop_run(lt_loop *loop);
+/* One turn: waits for at least one event unless work is already queued.
+ * Returns nonzero while anything is pending. */
+int lt_loop_run_once(lt_loop *loop);
 /* Nonzero while handles or deferred work are pending. */
 int lt_loop_alive(lt_loop *loop);
 /* Loop time in seconds (monotonic, updated once per turn). */
@@ -90,6 +93,53 @@ int lt_response_header(lt_response *resp, const char *name, const char *value);
 /* Sets the body (copied). Content-Length is added when the response is
  * sent; Content-Type defaults to application/octet-stream. */
 int lt_response_body(lt_response *resp, const void *data, size_t len);
+
+/* ---- C-only use: apps, test servers and clients with no Lua ------------------ */
+
+typedef struct lt_app lt_app;
+typedef struct lt_server lt_server;
+typedef struct lt_client lt_client;
+typedef struct lt_reply lt_reply;
+
+/* A route table of C handlers. Free it only after the servers using it
+ * have closed. */
+lt_app *lt_app_new(void);
+void lt_app_free(lt_app *app);
+/* Routes method ("GET", ..., or "*") and path (with `{name}` and
+ * `{name:regex}` segments) to fn. LT_EPARSE for a malformed path. Requests
+ * that match no route get 404, or 405 with an Allow header. */
+int lt_app_route(lt_app *app, const char *method, const char *path, lt_handler_fn fn, void *ud);
+
+/* Serves app on 127.0.0.1:port (0: the OS picks; read it back with
+ * lt_server_port). The server lives on `loop`; handlers run when the loop
+ * runs. */
+int lt_test_server_start(lt_loop *loop, lt_app *app, int port, lt_server **out);
+int lt_server_port(const lt_server *srv);
+/* Closes the listener and the connections; the server is freed once the
+ * loop has completed the close (run the loop). */
+void lt_test_server_close(lt_server *srv);
+
+/* A client with keep-alive connection pooling, on `loop`. */
+lt_client *lt_client_new(lt_loop *loop);
+/* Closes the client's connections; requests in flight fail. The client is
+ * freed once the loop has completed the close. */
+void lt_client_free(lt_client *cl);
+
+/* Called once per request: status 0 with the reply, or a negative error
+ * code with reply NULL. The reply is valid only during the call. */
+typedef void (*lt_reply_cb)(int status, const lt_reply *reply, void *ud);
+
+/* Sends `method target` to host:port; headers is NULL or a NULL-terminated
+ * list of name, value strings; body may be NULL. Returns 0 (cb fires later,
+ * from the loop) or a negative error code (cb never fires). */
+int lt_client_request(lt_client *cl, const char *method, const char *host, int port,
+                      const char *target, const char *const *headers, const void *body, size_t len,
+                      lt_reply_cb cb, void *ud);
+int lt_reply_status(const lt_reply *reply);
+/* First value of a response header (any case), or NULL. */
+const char *lt_reply_header(const lt_reply *reply, const char *name);
+/* The response body (may contain NULs); never NULL. */
+const char *lt_reply_body(const lt_reply *reply, size_t *len);
 
 /* ---- Lua ----------------------------------------------------------------- */
 

@@ -36,18 +36,20 @@ int lt_loop_free(lt_loop *loop) {
     return 0;
   lt_loop_drain(loop);
   uv_close((uv_handle_t *)&loop->ready, NULL);
+  uv_run(&loop->uv, UV_RUN_NOWAIT);
+  if (uv_loop_close(&loop->uv) == 0) {
+    free(loop);
+    return 0;
+  }
   /* Whatever is still open here was leaked by its owner; closing it lets the
    * loop be freed rather than kept alive forever. */
-  int left = 0;
+  uv_walk(&loop->uv, close_walk, NULL);
   for (int i = 0; i < 16 && uv_loop_close(&loop->uv) == UV_EBUSY; i++) {
-    if (i == 0)
-      uv_walk(&loop->uv, close_walk, NULL);
-    left = 1;
     uv_run(&loop->uv, UV_RUN_NOWAIT);
     lt_loop_drain(loop);
   }
   free(loop);
-  return left ? LT_EBUSY : 0;
+  return LT_EBUSY;
 }
 
 void lt_loop_defer(lt_loop *loop, lt_task *task) {
@@ -114,6 +116,10 @@ int lt_loop_run(lt_loop *loop) {
   while (lt_loop_step(loop, 1))
     ;
   return 0;
+}
+
+int lt_loop_run_once(lt_loop *loop) {
+  return lt_loop_step(loop, 1);
 }
 
 int lt_loop_alive(lt_loop *loop) {
