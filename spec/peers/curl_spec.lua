@@ -70,3 +70,33 @@ function test_curl_against_a_raw_server_with_cookies(aiohttp_raw_server, aiohttp
   assert(headers["set-cookie"] == "token=t1; Path=/")
   assert(resp.cookies.token == "t1" and client.cookie_jar:filter_cookies(url).token == "t1")
 end
+
+function test_curl_data_binary_cookie_files_and_http_1_0(aiohttp_client)
+  local app = web.Application()
+  app.router:add_post("/bytes", function(request)
+    local body = request:read()
+    return string.format("%d bytes, last %d", #body, body:byte(-1))
+  end)
+  app.router:add_get("/login", function()
+    local resp = web.Response { text = "in" }
+    resp:set_cookie("sid", "s3cr3t")
+    return resp
+  end)
+  app.router:add_get("/me", function(request)
+    return "sid=" .. tostring(request.cookies.sid) .. " version=" .. request.version
+  end)
+  local client = aiohttp_client(app)
+  local file, jar = os.tmpname(), os.tmpname()
+  local f = assert(io.open(file, "wb"))
+  f:write("\0\1\2\3\255")
+  f:close()
+  local status, _, body = curl("--data-binary", "@" .. file, "-H", "Content-Type: application/octet-stream",
+    client:make_url("/bytes"))
+  assert(status == 200 and body == "5 bytes, last 255", body)
+  status = curl("-c", jar, client:make_url("/login"))
+  assert(status == 200)
+  local result = assert(core.exec({ "curl", "-sS", "--http1.0", "-b", jar, client:make_url("/me") }))
+  os.remove(file)
+  os.remove(jar)
+  assert(result.stdout == "sid=s3cr3t version=1.0", result.stdout .. result.stderr)
+end
