@@ -141,6 +141,14 @@ const char *lt_reply_header(const lt_reply *reply, const char *name);
 /* The response body (may contain NULs); never NULL. */
 const char *lt_reply_body(const lt_reply *reply, size_t *len);
 
+/* Streaming from a C handler: lt_response_stream sends the status and the
+ * headers set so far at once; each lt_response_write then sends a piece of
+ * the body (chunked unless a Content-Length header was set), and the answer
+ * ends when the handler returns. Both return 0 or a negative error code
+ * (LT_ECLOSED when the client went away). */
+int lt_response_stream(lt_response *resp);
+int lt_response_write(lt_response *resp, const void *data, size_t len);
+
 /* ---- Lua ----------------------------------------------------------------- */
 
 /* Pushes a value that `router:add_get(path, value)` and the other route

@@ -45,8 +45,9 @@ static void app_dispatch(lt_server *srv, lt_request *req, void *ud) {
   } else if (m.status == 405) {
     lt_response_text(&req->resp, 405, "405: Method Not Allowed");
     lt_response_header(&req->resp, "Allow", m.allow);
-  } else if (m.route->fn(req, &req->resp, m.route->ud)) {
-    lt_response_text(&req->resp, 500, "500 Internal Server Error");
+  } else {
+    lt_request_run_handler(req, m.route->fn, m.route->ud);
+    return;
   }
   lt_request_respond(req);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "lua_core.h"
 #include "router.h"
+#include "server.h"
 
 #define ROUTER "luatest.Router"
 #define CHANDLER "luatest.CHandler"
@@ -105,7 +106,17 @@ static int l_chandler_call(lua_State *L) {
   lt_request *req = ltl_check_request(L, 2);
   lt_response *resp = &req->resp;
   lt_response_reset(resp);
+  if (resp->streaming || req->responded)
+    return luaL_error(L, "C handler: the request was already answered");
   int r = h->fn(req, resp, h->ud);
+  if (resp->streaming) {
+    /* It streamed its answer itself; nothing is left for Lua to send. */
+    lt_request_stream_end(req);
+    if (r)
+      return luaL_error(L, "C handler failed with status %d after streaming", r);
+    lua_pushnil(L);
+    return 1;
+  }
   if (r)
     return luaL_error(L, "C handler failed with status %d", r);
   lua_createtable(L, 0, 3);

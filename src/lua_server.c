@@ -46,9 +46,7 @@ static void on_request(lt_server *srv, lt_request *req, void *ud) {
     }
     lt_route *rt = m.route;
     if (rt && rt->fn && !ls->lua_only) {
-      if (rt->fn(req, &req->resp, rt->ud))
-        lt_response_text(&req->resp, 500, "500: Internal Server Error");
-      lt_request_respond(req);
+      lt_request_run_handler(req, rt->fn, rt->ud);
       return;
     }
     req->route = rt;

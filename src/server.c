@@ -228,6 +228,34 @@ int lt_request_stream_end(lt_request *req) {
 
 /* ---- reading --------------------------------------------------------------- */
 
+void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
+  int failed = fn(req, &req->resp, ud) != 0;
+  if (req->resp.streaming) {
+    /* The head is out: a failure can only cut the answer short. */
+    if (failed && req->conn)
+      conn_close(req->conn);
+    lt_request_stream_end(req);
+    return;
+  }
+  if (failed)
+    lt_response_text(&req->resp, 500, "500 Internal Server Error");
+  lt_request_respond(req);
+}
+
+static lt_request *request_of(lt_response *resp) {
+  return (lt_request *)((char *)resp - offsetof(lt_request, resp));
+}
+
+int lt_response_stream(lt_response *resp) {
+  return lt_request_stream_start(request_of(resp));
+}
+
+int lt_response_write(lt_response *resp, const void *data, size_t len) {
+  return lt_request_stream_write(request_of(resp), data, len);
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
 static int on_headers(lt_parser *p) {
   lt_conn *c = p->data;
   lt_msg *m = p->msg;

@@ -58,4 +58,8 @@ int lt_request_stream_start(lt_request *req);
 int lt_request_stream_write(lt_request *req, const void *data, size_t len);
 int lt_request_stream_end(lt_request *req);
 
+/* Runs a C handler on req and sends its answer (500 when it fails; a
+ * streamed answer is ended, or cut short on failure). */
+void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud);
+
 #endif

@@ -49,6 +49,20 @@ static int echo(lt_request *req, lt_response *resp, void *ud) {
   return r;
 }
 
+/* Streams its body in pieces: chunked on the wire, one body for the
+ * client. */
+static int countdown(lt_request *req, lt_response *resp, void *ud) {
+  (void)req, (void)ud;
+  lt_response_header(resp, "Content-Type", "text/plain");
+  int r = lt_response_stream(resp);
+  for (int i = 3; i > 0 && !r; i--) {
+    char piece[8];
+    int n = snprintf(piece, sizeof piece, "%d...", i);
+    r = lt_response_write(resp, piece, (size_t)n);
+  }
+  return r ? r : lt_response_write(resp, "go", 2);
+}
+
 /* A handler that fails: the client gets a 500. */
 static int broken(lt_request *req, lt_response *resp, void *ud) {
   (void)req, (void)resp, (void)ud;
@@ -65,6 +79,8 @@ int luaopen_hello_c(lua_State *L) {
   lua_setfield(L, -2, "hello_world");
   lt_push_handler(L, echo, NULL);
   lua_setfield(L, -2, "echo");
+  lt_push_handler(L, countdown, NULL);
+  lua_setfield(L, -2, "countdown");
   lt_push_handler(L, broken, NULL);
   lua_setfield(L, -2, "broken");
   return 1;

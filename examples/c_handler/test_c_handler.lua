@@ -30,3 +30,27 @@ function test_c_and_lua_handlers_share_a_router(aiohttp_client)
   assert(resp.status == 201)
   assert(resp:text() == "POST /echo ua=spec len=13\npayload\0bytes")
 end
+
+function test_c_handler_streams_its_body(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/countdown", hello_c.countdown)
+  app.router:add_get("/broken", hello_c.broken)
+  local client = aiohttp_client(app)
+  local resp = client:get("/countdown")
+  assert(resp:text() == "3...2...1...go", resp:text())
+  assert(resp.headers["Transfer-Encoding"] == "chunked")
+  assert(client:get("/broken").status == 500)
+  assert(client:get("/countdown"):text() == "3...2...1...go")
+end
+
+function test_c_handler_streams_through_middlewares(aiohttp_client)
+  local seen = {}
+  local app = web.Application { middlewares = { function(request, handler)
+    seen[#seen + 1] = request.path
+    return handler(request)
+  end } }
+  app.router:add_get("/countdown", hello_c.countdown)
+  local client = aiohttp_client(app)
+  assert(client:get("/countdown"):text() == "3...2...1...go")
+  assert(seen[1] == "/countdown")
+end

@@ -1136,6 +1136,9 @@ end
 local function from_c(handler)
   return function(request)
     local r = handler(request)
+    if r == nil then
+      return nil -- it streamed its answer itself
+    end
     return new_response { status = r.status, body = r.body,
       headers = CIMultiDict.from_flat(r.headers) }
   end
@@ -1192,6 +1195,9 @@ local function content_type_header(resp)
 end
 
 local function send(request, resp)
+  if resp == nil and request:_answered() then
+    return true
+  end
   local t = type(resp)
   if t == "table" and getmetatable(resp) == StreamResponse then
     -- A stream the handler did not end is ended for it, as aiohttp does.
