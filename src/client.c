@@ -159,23 +159,29 @@ static void on_written(uv_write_t *w, int status) {
 
 static int conn_send(lt_cconn *conn) {
   lt_creq *cr = conn->cr;
-  /* Most requests fit the socket buffer: writing at once saves arming
-   * POLLOUT in epoll for each one. */
-  uv_buf_t b = uv_buf_init(cr->out.data, (unsigned)cr->out.len);
-  int n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
-  if (n == (int)b.len)
+  /* The head and, when borrowed, the body go out as two buffers. Most
+   * requests fit the socket buffer: writing at once saves arming POLLOUT in
+   * epoll for each one. */
+  uv_buf_t b[2] = {uv_buf_init(cr->out.data, (unsigned)cr->out.len),
+                   uv_buf_init((char *)cr->body_ref, (unsigned)cr->body_ref_len)};
+  unsigned nbufs = cr->body_ref_len ? 2 : 1;
+  uv_buf_t *bufs = b;
+  int n = uv_try_write((uv_stream_t *)&conn->tcp, bufs, nbufs);
+  if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS)
+    return n;
+  for (size_t left = n > 0 ? (size_t)n : 0; nbufs && left >= bufs->len; nbufs--, bufs++)
+    left -= bufs->len, n = (int)left;
+  if (nbufs == 0)
     return 0;
   if (n > 0) {
-    b.base += n;
-    b.len -= (size_t)n;
-  } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-    return n;
+    bufs->base += n;
+    bufs->len -= (size_t)n;
   }
   cwreq *wr = malloc(sizeof *wr);
   if (!wr)
     return LT_ENOMEM;
   wr->conn = conn;
-  int r = uv_write(&wr->w, (uv_stream_t *)&conn->tcp, &b, 1, on_written);
+  int r = uv_write(&wr->w, (uv_stream_t *)&conn->tcp, bufs, nbufs, on_written);
   if (r)
     free(wr);
   return r;
@@ -314,6 +320,23 @@ int lt_creq_body(lt_creq *cr, const void *data, size_t len) {
   cr->body_len = len;
   if (len && lt_buf_append(&cr->out, data, len))
     return LT_ENOMEM;
+  return 0;
+}
+
+int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len) {
+  int r = lt_creq_body(cr, NULL, 0);
+  if (r)
+    return r;
+  /* lt_creq_body wrote no Content-Length for an empty body: add it. */
+  if (!cr->has_clen) {
+    char line[48];
+    int n = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", len);
+    cr->out.len -= 2; /* before the blank line */
+    lt_buf_append(&cr->out, line, (size_t)n);
+  }
+  cr->body_ref = data;
+  cr->body_ref_len = len;
+  cr->body_len = len;
   return 0;
 }
 

@@ -41,6 +41,8 @@ struct lt_creq {
   int got_bytes;
   unsigned has_host : 1, has_clen : 1, has_accept : 1, has_ua : 1, head_done : 1;
   size_t body_len;
+  const char *body_ref; /* a borrowed body, sent after `out` */
+  size_t body_ref_len;
 };
 
 lt_client *lt_client_new(lt_loop *loop);
@@ -55,6 +57,9 @@ lt_creq *lt_creq_new(lt_client *cl, const char *method, const char *host, int po
 int lt_creq_header(lt_creq *cr, const char *name, const char *value);
 /* Ends the headers and appends the body; call once, before send. */
 int lt_creq_body(lt_creq *cr, const void *data, size_t len);
+/* The same without copying: data must stay valid until the callback fired
+ * or the request was freed. */
+int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len);
 int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud);
 /* Frees the request; one still in flight is abandoned and its connection
  * closed (its callback never fires). */

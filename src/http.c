@@ -198,6 +198,12 @@ static int on_headers_complete(llhttp_t *h) {
     fail(p, LT_ETOOLARGE, 413, "body too large");
     return -1;
   }
+  /* A known length is allocated once: growing by doubling would copy a
+   * large body several times and leave up to twice its size allocated. */
+  if (m->content_length > 0 && lt_buf_reserve(&m->body, (size_t)m->content_length)) {
+    fail(p, LT_ENOMEM, 500, "out of memory");
+    return -1;
+  }
   int r = p->on_headers ? p->on_headers(p) : 0;
   if (r < 0) {
     fail(p, p->error ? p->error : LT_EPARSE, p->status ? p->status : 400, "refused");

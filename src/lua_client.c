@@ -137,7 +137,12 @@ static int l_request(lua_State *L) {
       lua_pop(L, 2);
     }
   }
-  lt_creq_body(cr, body, blen);
+  /* The body string stays on this task's stack while it waits, so the
+   * request can send it without a copy. */
+  if (body)
+    lt_creq_body_borrowed(cr, body, blen);
+  else
+    lt_creq_body(cr, NULL, 0);
   op *o = calloc(1, sizeof *o);
   if (!o) {
     lt_creq_free(cr);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lua_core.h"
+#include "multipart.h"
 #include "request.h"
 #include "server.h"
 
@@ -379,6 +380,34 @@ static int l_stream_end(lua_State *L) {
   return 1;
 }
 
+static int push_part(void *ud, const char *head, size_t hlen, const char *data, size_t dlen) {
+  lua_State *L = ud;
+  lua_createtable(L, 0, 2);
+  lua_pushlstring(L, head, hlen);
+  lua_setfield(L, -2, "head");
+  lua_pushlstring(L, data, dlen);
+  lua_setfield(L, -2, "content");
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  return 0;
+}
+
+/* request:_multipart(boundary) -> { {head=, content=}, ... } straight from
+ * the body buffer (each part copied once), or nil and what is malformed. */
+static int l_multipart(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  size_t blen, len;
+  const char *boundary = luaL_checklstring(L, 2, &blen);
+  const char *body = lt_request_body(req, &len);
+  const char *why = NULL;
+  lua_newtable(L);
+  if (lt_multipart_split(body, len, boundary, blen, push_part, L, &why)) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  return 1;
+}
+
 /* request:_set_app(app): the app a sub-application's route runs under. */
 static int l_set_app(lua_State *L) {
   ltl_check_request(L, 1);
@@ -479,6 +508,7 @@ static const luaL_Reg methods[] = {
     {"_stream_end", l_stream_end},
     {"_answered", l_answered},
     {"_set_app", l_set_app},
+    {"_multipart", l_multipart},
     {NULL, NULL},
 };
 

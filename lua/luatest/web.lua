@@ -657,37 +657,22 @@ function BodyPart:json()
   return cjson.decode(self.content)
 end
 
---- Splits a multipart body into parts; raises HTTPBadRequest when it is
---- malformed. Each part: name, filename, content_type, headers, content.
-local function parse_multipart(body, ctype_header)
-  local boundary = header_params(ctype_header).boundary
+--- Splits a multipart body into parts (in C, each part copied once);
+--- raises HTTPBadRequest when it is malformed. Each part: name, filename,
+--- content_type, headers, content.
+local function parse_multipart(request)
+  local boundary = header_params(request.headers["Content-Type"]).boundary
   if not boundary or boundary == "" or #boundary > 200 then
     error(bad_request("multipart body without a boundary"))
   end
-  local delim = "--" .. boundary
-  local parts = {}
-  local pos = 1
-  if body:sub(1, #delim) ~= delim then
-    local first = body:find("\r\n" .. delim, 1, true)
-    if not first then
-      error(bad_request("malformed multipart body: no boundary line"))
-    end
-    pos = first + 2
+  local raw, why = request:_multipart(boundary)
+  if not raw then
+    error(bad_request("malformed multipart body: " .. why))
   end
-  while true do
-    pos = pos + #delim
-    if body:sub(pos, pos + 1) == "--" then
-      return parts
-    end
-    if body:sub(pos, pos + 1) ~= "\r\n" then
-      error(bad_request("malformed multipart body: bad boundary line"))
-    end
-    local head_end = body:find("\r\n\r\n", pos, true)
-    if not head_end then
-      error(bad_request("malformed multipart body: part headers do not end"))
-    end
+  local parts = {}
+  for i, part in ipairs(raw) do
     local flat = {}
-    for line in body:sub(pos + 2, head_end + 1):gmatch("(.-)\r\n") do
+    for line in part.head:gmatch("(.-)\r\n") do
       local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
       if not name then
         error(bad_request("malformed multipart body: bad part header line"))
@@ -695,21 +680,17 @@ local function parse_multipart(body, ctype_header)
       flat[#flat + 1] = name
       flat[#flat + 1] = value
     end
-    local next_delim = body:find("\r\n" .. delim, head_end + 4, true)
-    if not next_delim then
-      error(bad_request("malformed multipart body: a part does not end"))
-    end
     local headers = CIMultiDict.from_flat(flat)
     local disposition = header_params(headers["Content-Disposition"])
-    parts[#parts + 1] = setmetatable({
+    parts[i] = setmetatable({
       headers = headers,
       name = disposition.name,
       filename = disposition.filename,
       content_type = headers["Content-Type"] or (disposition.filename and "application/octet-stream") or "text/plain",
-      content = body:sub(head_end + 4, next_delim - 1),
+      content = part.content,
     }, BodyPart)
-    pos = next_delim + 2
   end
+  return parts
 end
 
 --- Form fields of an urlencoded or multipart/form-data body as a
@@ -725,7 +706,7 @@ function Request.post(self)
     return MultiDict.from_flat(flat)
   elseif ctype == "multipart/form-data" then
     local form = MultiDict()
-    for _, part in ipairs(parse_multipart(self:read(), self.headers["Content-Type"])) do
+    for _, part in ipairs(parse_multipart(self)) do
       if part.filename then
         form:add(part.name, { filename = part.filename, content_type = part.content_type,
           content = part.content, name = part.name, headers = part.headers })
@@ -761,7 +742,7 @@ function Request.multipart(self)
   if not (self.content_type or ""):find("^multipart/") then
     error(bad_request("request:multipart: the body is " .. tostring(self.content_type) .. ", not multipart"), 2)
   end
-  return setmetatable({ _parts = parse_multipart(self:read(), header), _i = 0 }, MultipartReader)
+  return setmetatable({ _parts = parse_multipart(self), _i = 0 }, MultipartReader)
 end
 
 local StreamReader = {}

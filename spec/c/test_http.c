@@ -7,6 +7,7 @@
 #include "request.h"
 #include "router.h"
 #include "url.h"
+#include "multipart.h"
 
 static lt_limits limits = {8190, 16384, 1024};
 
@@ -242,7 +243,35 @@ static void test_response_serialize(void) {
   lt_request_release(req);
 }
 
+static int count_part(void *ud, const char *head, size_t hlen, const char *data, size_t dlen) {
+  lt_buf *out = ud;
+  lt_buf_append(out, "[", 1);
+  lt_buf_append(out, head, hlen);
+  lt_buf_append(out, "|", 1);
+  lt_buf_append(out, data, dlen);
+  lt_buf_append(out, "]", 1);
+  return 0;
+}
+
+static void test_multipart(void) {
+  const char ok[] = "preamble\r\n--xy\r\nA: 1\r\n\r\none\r\n--xy\r\n\r\ntwo\0\r\n--x\r\n--xy--\r\n";
+  lt_buf out = {0};
+  const char *why = NULL;
+  CHECK(lt_multipart_split(ok, sizeof ok - 1, "xy", 2, count_part, &out, &why) == 0);
+  CHECK(out.len == 24 && !memcmp(out.data, "[A: 1\r\n|one][|two\0\r\n--x]", 24));
+  lt_buf_clear(&out);
+  static const char *bad[] = {"no boundary at all", "--xy\r\nA: 1\r\n\r\nunterminated",
+                              "--xy\r\nA: 1 no blank line", "--xyjunk"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    why = NULL;
+    CHECK(lt_multipart_split(bad[i], strlen(bad[i]), "xy", 2, count_part, &out, &why) == LT_EPARSE);
+    CHECK(why != NULL);
+  }
+  lt_buf_free(&out);
+}
+
 int main(void) {
+  test_multipart();
   test_simple_request();
   test_bodies_and_pipelining();
   test_byte_at_a_time();
