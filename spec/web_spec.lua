@@ -275,3 +275,35 @@ describe("responses", function()
     end
   end)
 end)
+
+describe("more routes", function()
+  it("routes add_head and add_options, and HEAD of a GET route unless allow_head is false", function(aiohttp_client)
+    local app = web.Application()
+    app.router:add_head("/h", function()
+      local resp = web.Response { text = "ignored body" }
+      resp.headers["X-Head"] = "1"
+      return resp
+    end)
+    app.router:add_options("/o", function()
+      return web.Response { status = 204, headers = { Allow = "GET, OPTIONS" } }
+    end)
+    app.router:add_get("/no-head", function()
+      return "get only"
+    end, { allow_head = false })
+    local client = aiohttp_client(app)
+    local resp = client:head("/h")
+    assert(resp.status == 200 and resp.headers["X-Head"] == "1" and resp:read() == "")
+    resp = client:options("/o")
+    assert(resp.status == 204 and resp.headers["Allow"] == "GET, OPTIONS")
+    assert(client:head("/no-head").status == 405)
+  end)
+
+  it("reports a body to read on POST", function(aiohttp_client)
+    local app = web.Application()
+    app.router:add_post("/", function(request)
+      return tostring(request.can_read_body) .. " " .. tostring(request.content_length)
+    end)
+    local client = aiohttp_client(app)
+    assert(client:post("/", { data = "abc" }):text() == "true 3")
+  end)
+end)
