@@ -326,9 +326,21 @@ static int fill_response(lua_State *L, lt_request *req) {
   return 2;
 }
 
+static int answered(const lt_request *req) {
+  return req->responded || req->resp.streaming;
+}
+
+/* true, or nil and the error naming what failed. */
+static int push_status(lua_State *L, int r, const char *what) {
+  if (r)
+    return ltl_fail(L, r, what);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_respond(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
-  if (req->responded || req->resp.streaming)
+  if (answered(req))
     return ltl_fail(L, LT_ESTATE, "the request was already answered");
   if (fill_response(L, req))
     return 2;
@@ -337,25 +349,19 @@ static int l_respond(lua_State *L) {
   if (body && lt_response_body(&req->resp, body, len))
     return ltl_fail(L, LT_ENOMEM, NULL);
   int r = lt_request_respond(req);
-  if (r)
-    return ltl_fail(L, r, "sending the response");
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_status(L, r, "sending the response");
 }
 
 /* request:_stream_start(status, reason, content_type, headers) sends the
  * head of a streamed answer; true, or nil and a message. */
 static int l_stream_start(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
-  if (req->responded || req->resp.streaming)
+  if (answered(req))
     return ltl_fail(L, LT_ESTATE, "the request was already answered");
   if (fill_response(L, req))
     return 2;
   int r = lt_request_stream_start(req);
-  if (r)
-    return ltl_fail(L, r, "sending the response head");
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_status(L, r, "sending the response head");
 }
 
 /* request:_stream_write(data) */
@@ -364,20 +370,14 @@ static int l_stream_write(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   int r = lt_request_stream_write(req, data, len);
-  if (r)
-    return ltl_fail(L, r, "writing the response body");
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_status(L, r, "writing the response body");
 }
 
 /* request:_stream_end() */
 static int l_stream_end(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   int r = lt_request_stream_end(req);
-  if (r)
-    return ltl_fail(L, r, "ending the response");
-  lua_pushboolean(L, 1);
-  return 1;
+  return push_status(L, r, "ending the response");
 }
 
 static int push_part(void *ud, const char *head, size_t hlen, const char *data, size_t dlen) {
@@ -420,7 +420,7 @@ static int l_set_app(lua_State *L) {
 /* request:_answered() -> whether an answer was sent or started. */
 static int l_answered(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
-  lua_pushboolean(L, req->responded || req->resp.streaming);
+  lua_pushboolean(L, answered(req));
   return 1;
 }
 
