@@ -10,18 +10,18 @@ BENCH_DEPS := wrk
 
 CC       ?= cc
 LLHTTP   := /usr/share/llhttp
-PKGS     := lua5.4 libuv
+PKGS     := lua5.4 libuv libwebsockets
 CPPFLAGS := -Iinclude -Isrc -I/usr/share/include/llhttp -D_GNU_SOURCE -DLT_SRCDIR='"$(CURDIR)"'
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -fPIC
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS_UV  = $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+LIBS_UV  = $(shell pkg-config --libs libwebsockets libuv 2>/dev/null || echo -lwebsockets -luv)
 LIBS_LUA = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LIBS     = $(LIBS_LUA) $(LIBS_UV) -lm -ldl
 
-CORE_SRC := loop http url request router server client probe process app multipart error
-BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe
+CORE_SRC := loop http url request router server client probe process app multipart ws error
+BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe lua_ws
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 
 OBJ_NAMES := $(CORE_SRC) $(BIND_SRC) embedded llhttp_api llhttp_http llhttp_llhttp

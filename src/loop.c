@@ -35,6 +35,8 @@ int lt_loop_free(lt_loop *loop) {
   if (!loop)
     return 0;
   lt_loop_drain(loop);
+  if (loop->ws_ctx)
+    loop->ws_free(loop);
   uv_close((uv_handle_t *)&loop->ready, NULL);
   uv_run(&loop->uv, UV_RUN_NOWAIT);
   if (uv_loop_close(&loop->uv) == 0) {

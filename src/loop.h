@@ -26,6 +26,8 @@ struct lt_loop {
   char date[40];
   uint64_t date_sec;
   int owns_uv;
+  void *ws_ctx; /* the libwebsockets context, once a WebSocket was used */
+  void (*ws_free)(lt_loop *loop);
 };
 
 /* Queues `task` to run at the next drain; a queued task is not queued twice. */

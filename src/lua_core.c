@@ -151,6 +151,7 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_server(L);
   ltl_open_client(L);
   ltl_open_probe(L);
+  ltl_open_ws(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");

@@ -106,6 +106,11 @@ void ltl_open_server(lua_State *L);
 void ltl_open_client(lua_State *L);
 void ltl_open_router(lua_State *L);
 void ltl_open_probe(lua_State *L);
+void ltl_open_ws(lua_State *L);
+/* Ties a WebSocket (at idx) to the server its upgrade request came from:
+ * closing the server releases it. */
+typedef struct lt_server lt_server;
+void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx);
 
 /* Requests (lua_request.c). */
 typedef struct lt_request lt_request;

@@ -22,6 +22,7 @@ struct lserver {
   sbox *box;
   lt_router *router;
   int self_ref; /* anchors the userdata while open */
+  int ws_ref;   /* WebSockets upgraded from its requests (weak keys) */
   int lua_only; /* route C handlers through Lua too (middlewares) */
   lt_request *qhead, *qtail;
   lt_task qtask;
@@ -170,6 +171,7 @@ static int l_server(lua_State *L) {
   ls->box = box;
   ls->S = S;
   ls->self_ref = LUA_NOREF;
+  ls->ws_ref = LUA_NOREF;
   ls->qtask.fn = run_queue;
   if (lua_getfield(L, 1, "dispatch") != LUA_TFUNCTION)
     return luaL_error(L, "server: opts.dispatch must be a function");
@@ -245,9 +247,45 @@ static void start_close(lua_State *L, lserver *ls) {
     if (t->state != T_RUNNING)
       ltl_cancel(t);
   }
+  /* WebSockets that came from this server go with it, as aiohttp's
+   * shutdown closes them. */
+  if (ls->ws_ref != LUA_NOREF && ls->ws_ref != 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->ws_ref);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pop(L, 1);
+      if (luaL_getmetafield(L, -1, "__close") != LUA_TNIL) {
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 0);
+      }
+    }
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, ls->ws_ref);
+    ls->ws_ref = LUA_NOREF;
+  }
   ltl_untrack(S, ls->box);
   luaL_unref(L, LUA_REGISTRYINDEX, ls->self_ref);
   ls->self_ref = LUA_NOREF;
+}
+
+void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx) {
+  lserver *ls = srv ? srv->ud : NULL;
+  if (!ls || ls->closing)
+    return;
+  idx = lua_absindex(L, idx);
+  if (ls->ws_ref == LUA_NOREF || ls->ws_ref == 0) {
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    ls->ws_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ls->ws_ref);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 /* server:close(): closes the listener, the connections and the handlers

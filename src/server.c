@@ -2,8 +2,11 @@
  * one reused buffer, parses with llhttp until a request is complete, hands
  * it to on_request and parses nothing more until that request is answered,
  * so pipelined requests are answered in order. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "server.h"
 
 struct lt_conn {
@@ -227,6 +230,38 @@ int lt_request_stream_end(lt_request *req) {
 }
 
 /* ---- reading --------------------------------------------------------------- */
+
+int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing) {
+  if (req->responded || req->resp.streaming)
+    return LT_ESTATE;
+  lt_conn *c = open_conn(req);
+  if (!c)
+    return LT_ECLOSED;
+  /* Closing our handle cancels writes still queued: earlier answers on this
+   * connection must have gone out first. */
+  if (c->writes)
+    return LT_EBUSY;
+  uv_os_fd_t own;
+  int r = uv_fileno((uv_handle_t *)&c->tcp, &own);
+  if (r)
+    return r;
+  int dup = fcntl(own, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0)
+    return uv_translate_sys_error(errno);
+  if (lt_buf_append(trailing, c->rbuf + c->rpos, c->rlen - c->rpos)) {
+    close(dup);
+    return LT_ENOMEM;
+  }
+  c->rpos = c->rlen;
+  *fd = dup;
+  req->responded = 1;
+  c->srv->requests++;
+  c->inflight = NULL;
+  req->conn = NULL;
+  conn_close(c); /* closes our descriptor only */
+  lt_request_release(req);
+  return 0;
+}
 
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
   int failed = fn(req, &req->resp, ud) != 0;

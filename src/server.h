@@ -58,6 +58,12 @@ int lt_request_stream_start(lt_request *req);
 int lt_request_stream_write(lt_request *req, const void *data, size_t len);
 int lt_request_stream_end(lt_request *req);
 
+/* Hands the request's connection to its new owner (WebSocket): *fd gets a
+ * descriptor of the socket that the caller owns, `trailing` the bytes that
+ * followed the request. The request counts as answered. LT_EBUSY while
+ * earlier answers are still being written. */
+int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing);
+
 /* Runs a C handler on req and sends its answer (500 when it fails; a
  * streamed answer is ended, or cut short on failure). */
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud);

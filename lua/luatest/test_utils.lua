@@ -667,6 +667,41 @@ function TestClient:request(method, path, opts)
   end
 end
 
+--- Opens a WebSocket to path on the server. opts: protocols (a list),
+--- headers, receive_timeout, max_msg_size. The client's cookies go with the
+--- upgrade request.
+function TestClient:ws_connect(path, opts)
+  if self._closed then
+    error("client:ws_connect: attempt to use a closed client", 2)
+  end
+  if not self._client then
+    self:start_server()
+  end
+  opts = opts or {}
+  local lines = {}
+  if opts.headers then
+    multidict.each_pair(opts.headers, function(k, v)
+      lines[#lines + 1] = tostring(k) .. ": " .. tostring(v) .. "\r\n"
+    end)
+  end
+  local cookie = next(self.cookie_jar._cookies) and cookie_header(self.cookie_jar, path)
+  if cookie then
+    lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n"
+  end
+  local ws, err = core.ws_connect(self.host, self.port, path, {
+    protocols = opts.protocols and table.concat(opts.protocols, ", ") or nil,
+    headers = table.concat(lines),
+    max_msg_size = opts.max_msg_size,
+  })
+  if not ws then
+    error(format("client:ws_connect: %s (%s:%d%s)", err, self.host, self.port, path), 2)
+  end
+  local wrapped = require("luatest.websocket").wrap(ws, opts)
+  self._websockets = self._websockets or {}
+  self._websockets[#self._websockets + 1] = wrapped
+  return wrapped
+end
+
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local method = m:upper()
   TestClient[m] = function(self, path, opts)
@@ -680,6 +715,15 @@ function TestClient:close()
     return
   end
   self._closed = true
+  for _, ws in ipairs(self._websockets or {}) do
+    if not ws.closed then
+      ws:close()
+    end
+    local core_ws = rawget(ws, "_ws")
+    if core_ws then
+      core_ws:_release()
+    end
+  end
   if self._client then
     self._client:close()
     self._client = nil

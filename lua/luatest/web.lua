@@ -431,6 +431,68 @@ function StreamResponse:write_eof(data)
   end
 end
 
+-- ---- WebSockets ------------------------------------------------------------------------
+
+local websocket = require "luatest.websocket"
+local WebSocketResponse = setmetatable({}, { __index = websocket.WebSocket })
+
+local ws_fields = { closed = true, close_code = true, protocol = true }
+WebSocketResponse.__index = function(self, key)
+  if ws_fields[key] then
+    return websocket.WebSocket.__index(self, key)
+  end
+  return WebSocketResponse[key]
+end
+WebSocketResponse.__name = "WebSocketResponse"
+
+--- The server side of a WebSocket: `local ws = web.WebSocketResponse(opts);
+--- ws:prepare(request)`. opts: protocols, receive_timeout, max_msg_size.
+function web.WebSocketResponse(opts)
+  opts = opts or {}
+  return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
+end
+
+--- Completes the upgrade. A request that is not a WebSocket upgrade is
+--- refused with 400, as aiohttp does; the first of the client's offered
+--- protocols that opts.protocols lists is chosen.
+function WebSocketResponse:prepare(request)
+  if rawget(self, "_ws") then
+    return self
+  end
+  local upgrade = request.headers["Upgrade"]
+  if not upgrade or upgrade:lower() ~= "websocket" then
+    error(web.HTTPBadRequest { text = "400: Bad Request\n\nNo WebSocket UPGRADE hdr: " .. tostring(upgrade) })
+  end
+  local chosen
+  local offered = request.headers["Sec-WebSocket-Protocol"]
+  if offered and self._opts.protocols then
+    for p in offered:gmatch("[^,%s]+") do
+      for _, mine in ipairs(self._opts.protocols) do
+        if p == mine and not chosen then
+          chosen = p
+        end
+      end
+    end
+  end
+  for _ = 1, 100 do
+    local ws, err = request:_ws_upgrade { protocol = chosen, max_msg_size = self._opts.max_msg_size }
+    if ws then
+      rawset(self, "_ws", ws)
+      rawset(self, "_request", request)
+      return self
+    end
+    if not err:find("^EBUSY") then
+      error("ws:prepare: " .. err, 2)
+    end
+    core.sleep(0.001) -- earlier answers on the connection are still being written
+  end
+  error("ws:prepare: the connection stayed busy", 2)
+end
+
+function web.is_websocket(x)
+  return getmetatable(x) == WebSocketResponse
+end
+
 --- A JSON response (lua-cjson; cjson.null for null).
 function web.json_response(data, opts)
   opts = opts or {}
@@ -1176,6 +1238,17 @@ local function content_type_header(resp)
 end
 
 local function send(request, resp)
+  if getmetatable(resp) == WebSocketResponse then
+    -- The handler is done with the WebSocket: close it if still open.
+    if not resp.closed then
+      resp:close()
+    end
+    local ws = rawget(resp, "_ws")
+    if ws then
+      ws:_release()
+    end
+    return true
+  end
   if resp == nil and request:_answered() then
     return true
   end

@@ -1,0 +1,141 @@
+--- WebSocket message API shared by the server side (web.WebSocketResponse)
+--- and the client side (client:ws_connect): receive, messages, send_str,
+--- send_bytes, send_json, ping, close, and the fields closed, close_code,
+--- protocol. Messages are {type = "text"|"binary"|"close"|"closed"|...,
+--- data =, extra =} as aiohttp's WSMessage.
+local cjson = require "cjson"
+
+local M = {}
+
+local type_names = { [1] = "text", [2] = "binary", [8] = "close", [9] = "ping", [10] = "pong", [0] = "closed" }
+
+local WebSocket = {}
+M.WebSocket = WebSocket
+
+local fields = {
+  closed = function(self)
+    local core = rawget(self, "_ws")
+    if not core then
+      return true
+    end
+    local state = core:_state()
+    return state == "closed" or state == "closing" or rawget(self, "_closing") == true
+  end,
+  close_code = function(self)
+    local core = rawget(self, "_ws")
+    if not core then
+      return rawget(self, "_close_code")
+    end
+    local _, code = core:_state()
+    return code ~= 0 and code or nil
+  end,
+  protocol = function(self)
+    local core = rawget(self, "_ws")
+    local p = core and select(3, core:_state()) or rawget(self, "_protocol")
+    return p ~= "" and p or nil
+  end,
+}
+
+WebSocket.__index = function(self, key)
+  local f = fields[key]
+  if f then
+    return f(self)
+  end
+  return WebSocket[key]
+end
+
+local function core_ws(self, call)
+  local ws = rawget(self, "_ws")
+  if not ws then
+    error(call .. ": the WebSocket is not open (call prepare first, or it was released)", 3)
+  end
+  return ws
+end
+
+--- The next message; `timeout` seconds (default: the receive_timeout
+--- option, else none) raise an error when nothing arrives.
+function WebSocket:receive(timeout)
+  local ws = core_ws(self, "ws:receive")
+  timeout = timeout or rawget(self, "_receive_timeout")
+  local kind, data, code = ws:_receive(timeout)
+  if kind == nil then
+    error(string.format("ws:receive: timed out after %gs", timeout), 2)
+  end
+  local name = type_names[kind] or "error"
+  if name == "close" then
+    return { type = "close", data = code, extra = data }
+  elseif name == "closed" then
+    return { type = "closed", data = code ~= 0 and code or nil }
+  end
+  return { type = name, data = data }
+end
+
+--- Iterates text and binary messages until the connection closes.
+function WebSocket:messages()
+  return function()
+    local msg = self:receive()
+    if msg.type == "close" or msg.type == "closed" or msg.type == "error" then
+      return nil
+    end
+    return msg
+  end
+end
+
+local function send(self, call, kind, data)
+  local ws = core_ws(self, call)
+  local ok, err = ws:_send(kind, data)
+  if not ok then
+    error(call .. ": " .. err, 3)
+  end
+end
+
+function WebSocket:send_str(s)
+  if type(s) ~= "string" then
+    error("ws:send_str: expected a string, got " .. type(s), 2)
+  end
+  send(self, "ws:send_str", 1, s)
+end
+
+function WebSocket:send_bytes(b)
+  if type(b) ~= "string" then
+    error("ws:send_bytes: expected a string, got " .. type(b), 2)
+  end
+  send(self, "ws:send_bytes", 2, b)
+end
+
+function WebSocket:send_json(value)
+  send(self, "ws:send_json", 1, cjson.encode(value))
+end
+
+function WebSocket:ping(data)
+  send(self, "ws:ping", 9, data or "")
+end
+
+--- Starts the closing handshake ({code = 1000, message = ""}) and waits
+--- for the peer's answer; true when this call closed the connection.
+function WebSocket:close(opts)
+  local ws = rawget(self, "_ws")
+  if not ws then
+    return false
+  end
+  opts = opts or {}
+  local started = ws:_close(opts.code or 1000, opts.message or "")
+  rawset(self, "_closing", true)
+  if started then
+    -- Drain until lws reports the connection closed.
+    for _ = 1, 1000 do
+      local kind = ws:_receive(5)
+      if kind == nil or kind == 0 then
+        break
+      end
+    end
+  end
+  return started
+end
+
+function M.wrap(core_ws, opts)
+  opts = opts or {}
+  return setmetatable({ _ws = core_ws, _receive_timeout = opts.receive_timeout }, WebSocket)
+end
+
+return M

@@ -1,0 +1,173 @@
+-- WebSockets on libwebsockets, on the same loop: the server side adopted
+-- from our HTTP server after it parsed the upgrade request, and the client.
+local core = require "luatest.core"
+local cjson = require "cjson"
+local web = require "luatest.web"
+
+local function ws_app(log)
+  local app = web.Application()
+  app.router:add_get("/echo", function(request)
+    local ws = web.WebSocketResponse { protocols = { "chat.v2", "chat.v1" } }
+    ws:prepare(request)
+    for msg in ws:messages() do
+      if msg.type == "text" then
+        if msg.data == "close please" then
+          ws:close { code = 4001, message = "server bye" }
+        elseif msg.data:sub(1, 1) == "{" then
+          ws:send_json { got = cjson.decode(msg.data) }
+        else
+          ws:send_str("echo: " .. msg.data)
+        end
+      elseif msg.type == "binary" then
+        ws:send_bytes(msg.data)
+      end
+    end
+    if log then
+      log.close_code = ws.close_code
+    end
+    return ws
+  end)
+  app.router:add_get("/hello", function()
+    return "plain http"
+  end)
+  app.router:add_get("/cookie", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    ws:send_str("cookie=" .. tostring(request.cookies.sid) .. " header=" .. tostring(request.headers["X-Token"]))
+    ws:receive()
+    return ws
+  end)
+  return app
+end
+
+function test_text_binary_and_json_echo(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo")
+  ws:send_str("hello")
+  local msg = ws:receive()
+  assert(msg.type == "text" and msg.data == "echo: hello")
+  ws:send_bytes("\0\1\2\255")
+  msg = ws:receive()
+  assert(msg.type == "binary" and msg.data == "\0\1\2\255")
+  ws:send_json { n = 1 }
+  assert(cjson.decode(ws:receive().data).got.n == 1)
+  assert(ws:close() == true)
+  assert(ws.closed)
+end
+
+function test_one_mebibyte_both_ways(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo")
+  local big = string.rep("abcdefgh", 128 * 1024)
+  ws:send_bytes(big)
+  local msg = ws:receive(10)
+  assert(msg.type == "binary" and #msg.data == #big and msg.data == big)
+  ws:close()
+end
+
+function test_server_initiated_close_code_and_reason(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo")
+  ws:send_str("close please")
+  local msg = ws:receive(5)
+  assert(msg.type == "close", msg.type)
+  assert(msg.data == 4001 and msg.extra == "server bye", tostring(msg.data) .. " " .. tostring(msg.extra))
+  assert(ws.close_code == 4001)
+end
+
+function test_client_close_code_seen_by_the_server(aiohttp_client)
+  local log = {}
+  local client = aiohttp_client(ws_app(log))
+  local ws = client:ws_connect("/echo")
+  ws:send_str("x")
+  ws:receive()
+  ws:close { code = 4000, message = "client bye" }
+  for _ = 1, 100 do
+    if log.close_code then
+      break
+    end
+    core.sleep(0.01)
+  end
+  assert(log.close_code == 4000, tostring(log.close_code))
+end
+
+function test_subprotocol_negotiation(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo", { protocols = { "chat.v1", "chat.v2" } })
+  assert(ws.protocol == "chat.v1", tostring(ws.protocol))
+  ws:close()
+  ws = client:ws_connect("/echo", { protocols = { "unknown" } })
+  assert(ws.protocol == nil)
+  ws:close()
+end
+
+function test_headers_and_cookies_go_with_the_upgrade(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  client.cookie_jar:update_cookies { sid = "abc" }
+  local ws = client:ws_connect("/cookie", { headers = { ["X-Token"] = "t1" } })
+  assert(ws:receive().data == "cookie=abc header=t1")
+  ws:close()
+end
+
+function test_plain_request_is_refused_with_400_and_http_still_works(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local resp = client:get("/echo")
+  assert(resp.status == 400 and resp:text():find("No WebSocket UPGRADE", 1, true))
+  assert(client:get("/hello"):text() == "plain http")
+  require("luatest.test_utils").take_handler_errors()
+end
+
+function test_http_then_upgrade_on_one_keep_alive_connection(aiohttp_server)
+  local server = aiohttp_server(ws_app())
+  local got = core.tcp_exchange("127.0.0.1", server.port,
+    "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" ..
+    "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" ..
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" ..
+    -- a masked text frame "hi" right behind the request
+    "\129\130\0\0\0\0hi", { timeout = 1 })
+  assert(got:find("^HTTP/1.1 200 OK"), got)
+  assert(got:find("plain http", 1, true))
+  assert(got:find("HTTP/1.1 101 Switching Protocols", 1, true), got)
+  assert(got:find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 1, true))
+  assert(got:find("echo: hi", 1, true), got)
+end
+
+function test_python_websockets_client_against_our_server(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local script = [[
+import asyncio, sys, websockets
+async def main(url):
+    async with websockets.connect(url, subprotocols=["chat.v2"]) as ws:
+        await ws.send("from python")
+        print(await ws.recv())
+        await ws.send(b"\x00\x01")
+        print(repr(await ws.recv()))
+        print(ws.subprotocol)
+asyncio.run(main(sys.argv[1]))
+]]
+  local url = string.format("ws://127.0.0.1:%d/echo", client.port)
+  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
+  assert(result.status == 0, result.stderr)
+  assert(result.stdout == "echo: from python\nb'\\x00\\x01'\nchat.v2\n", result.stdout)
+end
+
+function test_python_aiohttp_ws_client_against_our_server(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local script = [[
+import asyncio, sys, aiohttp
+async def main(url):
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url) as ws:
+            await ws.send_str("from aiohttp")
+            msg = await ws.receive()
+            print(msg.data)
+            await ws.send_str("close please")
+            msg = await ws.receive()
+            print(msg.type.name, msg.data, msg.extra)
+asyncio.run(main(sys.argv[1]))
+]]
+  local url = string.format("http://127.0.0.1:%d/echo", client.port)
+  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
+  assert(result.status == 0, result.stderr)
+  assert(result.stdout == "echo: from aiohttp\nCLOSE 4001 server bye\n", result.stdout)
+end

@@ -1,0 +1,284 @@
+/* The WebSocket userdata: a core WebSocket (server side, adopted from an
+ * upgrade request; or client side) whose receive suspends the calling task
+ * until a message arrives. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http.h"
+#include "lua_core.h"
+#include "server.h"
+#include "ws.h"
+
+#define WEBSOCKET "luatest.WebSocket"
+
+typedef struct lws_box {
+  lt_ws *ws;
+  ltl_task *waiter;
+  unsigned waiter_gen;
+  int self_ref;
+  int timed_out;
+} lws_box;
+
+static void on_ws_event(lt_ws *ws, void *ud) {
+  lws_box *box = ud;
+  (void)ws;
+  ltl_task *t = box->waiter;
+  if (t && t->gen == box->waiter_gen) {
+    box->waiter = NULL;
+    ltl_wake(t, 0);
+  }
+}
+
+static lws_box *push_box(lua_State *L) {
+  lws_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+  memset(box, 0, sizeof *box);
+  box->self_ref = LUA_NOREF;
+  luaL_setmetatable(L, WEBSOCKET);
+  return box;
+}
+
+static lws_box *check(lua_State *L) {
+  return luaL_checkudata(L, 1, WEBSOCKET);
+}
+
+static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
+  memset(o, 0, sizeof *o);
+  if (!lua_istable(L, idx))
+    return;
+  if (lua_getfield(L, idx, "protocol") == LUA_TSTRING)
+    o->protocol = lua_tostring(L, -1);
+  if (lua_getfield(L, idx, "protocols") == LUA_TSTRING)
+    o->protocols = lua_tostring(L, -1);
+  if (lua_getfield(L, idx, "headers") == LUA_TSTRING)
+    o->headers = lua_tostring(L, -1);
+  if (lua_getfield(L, idx, "max_msg_size") == LUA_TNUMBER)
+    o->max_msg_size = (size_t)lua_tointeger(L, -1);
+  lua_pop(L, 4); /* the strings stay alive in the options table */
+}
+
+/* request:_ws_upgrade{protocol=, max_msg_size=} -> WebSocket, or nil and a
+ * message. The request head goes to libwebsockets again, without any
+ * Sec-WebSocket-Protocol (the subprotocol is ours to choose). */
+static int l_ws_upgrade(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  lt_request *req = ltl_check_request(L, 1);
+  lt_ws_opts opts;
+  get_opts(L, 2, &opts);
+  lt_msg *m = &req->msg;
+  lt_buf head = {0};
+  lt_buf_puts(&head, lt_request_method(req));
+  lt_buf_append(&head, " ", 1);
+  lt_buf_append(&head, lt_msg_str(m, m->url), m->url_len);
+  lt_buf_puts(&head, " HTTP/1.1\r\n");
+  for (int i = 0; i < m->nhdrs; i++) {
+    const char *name = lt_msg_str(m, m->hdrs[i].name);
+    if (!strcasecmp(name, "Sec-WebSocket-Protocol"))
+      continue;
+    lt_buf_append(&head, name, m->hdrs[i].name_len);
+    lt_buf_append(&head, ": ", 2);
+    lt_buf_append(&head, lt_msg_str(m, m->hdrs[i].value), m->hdrs[i].value_len);
+    lt_buf_append(&head, "\r\n", 2);
+  }
+  lt_buf_append(&head, "\r\n", 2);
+  lt_server *srv = req->server;
+  int fd;
+  int r = lt_request_detach(req, &fd, &head);
+  if (r) {
+    lt_buf_free(&head);
+    return ltl_fail(L, r, "handing the connection over");
+  }
+  lws_box *box = push_box(L);
+  box->ws = lt_ws_adopt(S->loop, fd, head.data, head.len, &opts, on_ws_event, box);
+  lt_buf_free(&head);
+  if (!box->ws)
+    return ltl_fail(L, LT_EPARSE, "the WebSocket handshake failed");
+  ltl_track(L, -1, "websocket");
+  ltl_server_add_ws(L, srv, -1);
+  return 1;
+}
+
+static void cancel_wait(ltl_task *t) {
+  lws_box *box = t->op;
+  ltl_timer_stop(t);
+  box->waiter = NULL;
+}
+
+static void on_wait_timeout(uv_timer_t *h) {
+  ltl_task *t = h->data;
+  lws_box *box = t->op;
+  box->waiter = NULL;
+  box->timed_out = 1;
+  ltl_wake(t, 0);
+}
+
+/* Suspends the task until the WebSocket has news (or the timeout). */
+static int wait_event(lua_State *L, lws_box *box, const char *what, lua_KFunction k) {
+  ltl_task *t = ltl_need_task(L, what);
+  box->waiter = t;
+  box->waiter_gen = t->gen;
+  return ltl_waitk(L, t, what, cancel_wait, box, 0, k);
+}
+
+/* Pushes type, data, code of the next message, or of the end. 0 when
+ * nothing is there yet. */
+static int try_receive(lua_State *L, lws_box *box) {
+  lt_ws_msg *msg = lt_ws_pop(box->ws);
+  if (msg) {
+    lua_pushinteger(L, msg->type);
+    lua_pushlstring(L, msg->data, msg->len);
+    lua_pushinteger(L, msg->code);
+    lt_ws_msg_free(msg);
+    return 3;
+  }
+  if (lt_ws_state(box->ws) == LT_WS_CLOSED) {
+    lua_pushinteger(L, 0); /* closed: nothing more will come */
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, lt_ws_close_code(box->ws));
+    return 3;
+  }
+  return 0;
+}
+
+static int receive_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  lws_box *box = check(L);
+  ltl_task *t = ltl_current(L);
+  int n = box->ws ? try_receive(L, box) : 0;
+  if (n || box->timed_out || !box->ws) {
+    ltl_timer_stop(t);
+    if (n)
+      return n;
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  return wait_event(L, box, "ws:receive", receive_k);
+}
+
+/* ws:_receive(timeout) -> type, data, code (type 0: closed); or nil and
+ * "timeout". */
+static int l_receive(lua_State *L) {
+  lws_box *box = check(L);
+  if (!box->ws)
+    return luaL_error(L, "ws:receive: attempt to use a closed WebSocket");
+  int n = try_receive(L, box);
+  if (n)
+    return n;
+  if (box->waiter)
+    return luaL_error(L, "ws:receive: another task is already receiving");
+  double timeout = luaL_optnumber(L, 2, 0);
+  lua_settop(L, 1);
+  ltl_task *t = ltl_need_task(L, "ws:receive");
+  box->timed_out = 0;
+  if (timeout > 0)
+    ltl_timer_start(t, timeout, on_wait_timeout);
+  return wait_event(L, box, "ws:receive", receive_k);
+}
+
+static int open_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  lws_box *box = check(L);
+  int state = lt_ws_state(box->ws);
+  if (state == LT_WS_CONNECTING)
+    return wait_event(L, box, "ws_connect", open_k);
+  ltl_timer_stop(ltl_current(L));
+  if (state == LT_WS_CLOSED) {
+    lua_pushnil(L);
+    lua_pushstring(L, lt_ws_error(box->ws)[0] ? lt_ws_error(box->ws) : "handshake failed");
+    return 2;
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* core.ws_connect(host, port, path, {protocols=, headers=, max_msg_size=})
+ * -> WebSocket once open, or nil and a message. */
+static int l_ws_connect(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  const char *host = luaL_checkstring(L, 1);
+  int port = (int)luaL_checkinteger(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  lt_ws_opts opts;
+  get_opts(L, 4, &opts);
+  ltl_need_task(L, "ws_connect");
+  lua_settop(L, 4);
+  lws_box *box = push_box(L);
+  lua_replace(L, 1); /* the box is argument 1 for the continuation */
+  box->ws = lt_ws_connect(S->loop, host, port, path, &opts, on_ws_event, box);
+  if (!box->ws)
+    return ltl_fail(L, LT_ENOMEM, "ws_connect");
+  ltl_track(L, 1, "websocket");
+  lua_settop(L, 1);
+  return open_k(L, LUA_OK, 0);
+}
+
+static int l_send(lua_State *L) {
+  lws_box *box = check(L);
+  int type = (int)luaL_checkinteger(L, 2);
+  size_t len;
+  const char *data = luaL_optlstring(L, 3, "", &len);
+  if (!box->ws)
+    return ltl_fail(L, LT_ECLOSED, "send");
+  int r = lt_ws_send(box->ws, type, data, len);
+  if (r)
+    return ltl_fail(L, r, "send");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  lws_box *box = check(L);
+  int code = (int)luaL_optinteger(L, 2, 1000);
+  const char *reason = luaL_optstring(L, 3, "");
+  lua_pushboolean(L, box->ws && lt_ws_close(box->ws, code, reason) == 0);
+  return 1;
+}
+
+static int l_state(lua_State *L) {
+  lws_box *box = check(L);
+  static const char *const names[] = {"connecting", "open", "closing", "closed"};
+  lua_pushstring(L, box->ws ? names[lt_ws_state(box->ws)] : "closed");
+  lua_pushinteger(L, box->ws ? lt_ws_close_code(box->ws) : 0);
+  lua_pushstring(L, box->ws ? lt_ws_protocol(box->ws) : "");
+  return 3;
+}
+
+/* ws:_release(): lets go of the connection (dropping it if still open). */
+static int l_release(lua_State *L) {
+  lws_box *box = check(L);
+  if (box->ws) {
+    lt_ws_release(box->ws);
+    box->ws = NULL;
+    ltl_untrack(ltl_S(L), box);
+  }
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+    {"_receive", l_receive}, {"_send", l_send},       {"_close", l_close},
+    {"_state", l_state},     {"_release", l_release}, {NULL, NULL},
+};
+
+static const luaL_Reg meta[] = {
+    {"__gc", l_release},
+    {"__close", l_release},
+    {NULL, NULL},
+};
+
+static const luaL_Reg funcs[] = {
+    {"ws_connect", l_ws_connect},
+    {NULL, NULL},
+};
+
+void ltl_open_ws(lua_State *L) {
+  ltl_newclass(L, WEBSOCKET, meta, methods);
+  ltl_setfuncs(L, funcs);
+  /* The upgrade is a request method. */
+  luaL_getmetatable(L, "luatest.Request");
+  lua_getfield(L, -1, "__index");
+  lua_getupvalue(L, -1, 2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  lua_pushcclosure(L, l_ws_upgrade, 1);
+  lua_setfield(L, -2, "_ws_upgrade");
+  lua_pop(L, 3);
+}

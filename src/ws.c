@@ -1,0 +1,451 @@
+/* libwebsockets on our loop: one context per loop, created on first use and
+ * destroyed (in the two steps lws needs on a foreign loop) when the loop is
+ * freed. Callbacks only record what happened and queue a notification; the
+ * owner reads messages from the loop's queue. */
+#include <fcntl.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <libwebsockets.h>
+#include "luatest.h"
+#include "ws.h"
+
+struct lt_ws {
+  lt_loop *loop;
+  struct lws *wsi;
+  int state;
+  int client;
+  lt_ws_msg *in_head, *in_tail;
+  lt_ws_msg *out_head, *out_tail; /* data: LWS_PRE bytes of headroom first */
+  char *frag;
+  size_t frag_len, frag_cap;
+  int frag_type;
+  size_t max_msg_size;
+  int close_code;
+  int want_close, want_code;
+  char want_reason[124];
+  char protocol[64];
+  char *headers;
+  char error[128];
+  lt_ws_event_cb cb;
+  void *ud;
+  int released;
+  lt_task event;
+};
+
+typedef struct ws_ctx {
+  struct lws_context *ctx;
+  struct lws_vhost *vhost;
+  lt_ws *adopting; /* the handshake runs inside the adopt call */
+} ws_ctx;
+
+/* ---- messages ------------------------------------------------------------------- */
+
+static lt_ws_msg *msg_new(int type, const void *data, size_t len, size_t headroom) {
+  lt_ws_msg *m = calloc(1, sizeof *m + headroom + len + 1);
+  if (!m)
+    return NULL;
+  m->type = type;
+  m->len = len;
+  m->data = (char *)(m + 1) + headroom;
+  if (len)
+    memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  return m;
+}
+
+void lt_ws_msg_free(lt_ws_msg *m) {
+  free(m);
+}
+
+static void push(lt_ws_msg **head, lt_ws_msg **tail, lt_ws_msg *m) {
+  m->next = NULL;
+  if (*tail)
+    (*tail)->next = m;
+  else
+    *head = m;
+  *tail = m;
+}
+
+static lt_ws_msg *pop(lt_ws_msg **head, lt_ws_msg **tail) {
+  lt_ws_msg *m = *head;
+  if (m) {
+    *head = m->next;
+    if (!*head)
+      *tail = NULL;
+  }
+  return m;
+}
+
+static void on_event(lt_task *t) {
+  lt_ws *ws = (lt_ws *)((char *)t - offsetof(lt_ws, event));
+  if (!ws->released && ws->cb)
+    ws->cb(ws, ws->ud);
+}
+
+static void notify(lt_ws *ws) {
+  lt_loop_defer(ws->loop, &ws->event);
+}
+
+static void ws_free(lt_ws *ws) {
+  lt_loop_undefer(ws->loop, &ws->event);
+  lt_ws_msg *m;
+  while ((m = pop(&ws->in_head, &ws->in_tail)))
+    free(m);
+  while ((m = pop(&ws->out_head, &ws->out_tail)))
+    free(m);
+  free(ws->frag);
+  free(ws->headers);
+  free(ws);
+}
+
+static void set_closed(lt_ws *ws, int code) {
+  if (ws->state == LT_WS_CLOSED)
+    return;
+  if (!ws->close_code)
+    ws->close_code = code;
+  ws->state = LT_WS_CLOSED;
+  lt_ws_msg *m = msg_new(LT_WS_CLOSE, NULL, 0, 0);
+  if (m) {
+    m->code = ws->close_code;
+    push(&ws->in_head, &ws->in_tail, m);
+  }
+  notify(ws);
+}
+
+/* ---- the lws callback -------------------------------------------------------------- */
+
+static int receive(lt_ws *ws, struct lws *wsi, const void *in, size_t len) {
+  if (lws_is_first_fragment(wsi)) {
+    ws->frag_len = 0;
+    ws->frag_type = lws_frame_is_binary(wsi) ? LT_WS_BINARY : LT_WS_TEXT;
+  }
+  if (ws->max_msg_size && ws->frag_len + len > ws->max_msg_size) {
+    lt_ws_close(ws, 1009, "message too big");
+    return 0;
+  }
+  if (ws->frag_len + len > ws->frag_cap) {
+    size_t cap = ws->frag_cap ? ws->frag_cap * 2 : 4096;
+    while (cap < ws->frag_len + len)
+      cap *= 2;
+    char *p = realloc(ws->frag, cap);
+    if (!p)
+      return -1;
+    ws->frag = p;
+    ws->frag_cap = cap;
+  }
+  memcpy(ws->frag + ws->frag_len, in, len);
+  ws->frag_len += len;
+  if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+    lt_ws_msg *m = msg_new(ws->frag_type, ws->frag, ws->frag_len, 0);
+    if (!m)
+      return -1;
+    push(&ws->in_head, &ws->in_tail, m);
+    ws->frag_len = 0;
+    notify(ws);
+  }
+  return 0;
+}
+
+static int writeable(lt_ws *ws, struct lws *wsi) {
+  if (ws->want_close) {
+    /* Debian's lws 4.1 sends no close frame when a callback returns -1; a
+     * close reason and an immediate timeout do. */
+    lws_close_reason(wsi, (enum lws_close_status)ws->want_code, (unsigned char *)ws->want_reason,
+                     strlen(ws->want_reason));
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    return 0;
+  }
+  lt_ws_msg *m = pop(&ws->out_head, &ws->out_tail);
+  if (!m)
+    return 0;
+  enum lws_write_protocol kind = m->type == LT_WS_BINARY ? LWS_WRITE_BINARY
+                                 : m->type == LT_WS_PING ? LWS_WRITE_PING
+                                                         : LWS_WRITE_TEXT;
+  int n = lws_write(wsi, (unsigned char *)m->data, m->len, kind);
+  free(m);
+  if (n < 0)
+    return -1;
+  if (ws->out_head)
+    lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len) {
+  (void)user;
+  struct lws_context *ctx = lws_get_context(wsi);
+  ws_ctx *wc = ctx ? lws_context_user(ctx) : NULL;
+  lt_ws *ws = lws_get_opaque_user_data(wsi);
+  switch (reason) {
+  case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+    if (wc && wc->adopting) {
+      lws_set_opaque_user_data(wsi, wc->adopting);
+      wc->adopting->wsi = wsi;
+    }
+    return 0;
+  case LWS_CALLBACK_ADD_HEADERS:
+    if (ws) {
+      struct lws_process_html_args *args = in;
+      unsigned char *p = (unsigned char *)args->p, *end = p + args->max_len;
+      if (ws->protocol[0] &&
+          lws_add_http_header_by_name(wsi, (const unsigned char *)"sec-websocket-protocol:",
+                                      (const unsigned char *)ws->protocol,
+                                      (int)strlen(ws->protocol), &p, end))
+        return -1;
+      args->max_len -= (int)(p - (unsigned char *)args->p);
+      args->p = (char *)p;
+    }
+    return 0;
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+    if (ws && ws->headers) {
+      char **p = in;
+      size_t n = strlen(ws->headers);
+      if (n > len)
+        return -1;
+      memcpy(*p, ws->headers, n);
+      *p += n;
+    }
+    return 0;
+  case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
+    if (ws && lws_hdr_copy(wsi, ws->protocol, sizeof ws->protocol, WSI_TOKEN_PROTOCOL) < 0)
+      ws->protocol[0] = '\0';
+    return 0;
+  case LWS_CALLBACK_ESTABLISHED:
+  case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    if (ws) {
+      ws->state = LT_WS_OPEN;
+      if (ws->out_head || ws->want_close)
+        lws_callback_on_writable(wsi);
+      notify(ws);
+    }
+    return 0;
+  case LWS_CALLBACK_RECEIVE:
+  case LWS_CALLBACK_CLIENT_RECEIVE:
+    return ws ? receive(ws, wsi, in, len) : 0;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+  case LWS_CALLBACK_CLIENT_WRITEABLE:
+    return ws ? writeable(ws, wsi) : 0;
+  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    if (ws) {
+      const unsigned char *b = in;
+      ws->close_code = len >= 2 ? (b[0] << 8 | b[1]) : 1005;
+      lt_ws_msg *m = msg_new(LT_WS_CLOSE, len > 2 ? b + 2 : NULL, len > 2 ? len - 2 : 0, 0);
+      if (m) {
+        m->code = ws->close_code;
+        push(&ws->in_head, &ws->in_tail, m);
+      }
+      ws->state = LT_WS_CLOSING;
+      notify(ws);
+    }
+    return 0;
+  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    if (ws) {
+      snprintf(ws->error, sizeof ws->error, "%s", in ? (const char *)in : "connection failed");
+      set_closed(ws, 1006);
+    }
+    return 0;
+  case LWS_CALLBACK_CLOSED:
+  case LWS_CALLBACK_CLIENT_CLOSED:
+    if (ws)
+      set_closed(ws, ws->want_close ? ws->want_code : 1006);
+    return 0;
+  case LWS_CALLBACK_WSI_DESTROY:
+    if (ws) {
+      lws_set_opaque_user_data(wsi, NULL);
+      ws->wsi = NULL;
+      if (ws->state != LT_WS_CLOSED)
+        set_closed(ws, 1006);
+      if (ws->released)
+        ws_free(ws);
+    }
+    return 0;
+  default:
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"luatest", callback, 0, 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- the context ---------------------------------------------------------------------- */
+
+static void drop_log(int level, const char *line) {
+  (void)level, (void)line;
+}
+
+static void ctx_free(lt_loop *loop) {
+  ws_ctx *wc = loop->ws_ctx;
+  struct lws_context *ctx = wc->ctx;
+  /* On a foreign loop the first destroy only starts closing lws's handles;
+   * the second, once they have closed, frees the context. */
+  lws_context_destroy(ctx);
+  for (int i = 0; i < 8 && uv_run(&loop->uv, UV_RUN_NOWAIT); i++)
+    ;
+  if (wc->ctx)
+    lws_context_destroy(wc->ctx);
+  free(wc);
+  loop->ws_ctx = NULL;
+}
+
+static ws_ctx *get_ctx(lt_loop *loop) {
+  if (loop->ws_ctx)
+    return loop->ws_ctx;
+  ws_ctx *wc = calloc(1, sizeof *wc);
+  if (!wc)
+    return NULL;
+  lws_set_log_level(0, drop_log);
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  void *foreign[1] = {&loop->uv};
+  info.options = LWS_SERVER_OPTION_LIBUV;
+  info.foreign_loops = foreign;
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+  info.protocols = protocols;
+  info.pt_serv_buf_size = 32768;
+  info.max_http_header_data = 16384;
+  info.user = wc;
+  info.pcontext = &wc->ctx;
+  wc->ctx = lws_create_context(&info);
+  if (!wc->ctx) {
+    free(wc);
+    return NULL;
+  }
+  wc->vhost = lws_get_vhost_by_name(wc->ctx, "default");
+  loop->ws_ctx = wc;
+  loop->ws_free = ctx_free;
+  return wc;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static lt_ws *ws_new(lt_loop *loop, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud) {
+  lt_ws *ws = calloc(1, sizeof *ws);
+  if (!ws)
+    return NULL;
+  ws->loop = loop;
+  ws->cb = cb;
+  ws->ud = ud;
+  ws->event.fn = on_event;
+  ws->state = LT_WS_CONNECTING;
+  if (opts) {
+    ws->max_msg_size = opts->max_msg_size;
+    if (opts->protocol)
+      snprintf(ws->protocol, sizeof ws->protocol, "%s", opts->protocol);
+    if (opts->headers && *opts->headers)
+      ws->headers = strdup(opts->headers);
+  }
+  return ws;
+}
+
+lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const lt_ws_opts *opts,
+                   lt_ws_event_cb cb, void *ud) {
+  ws_ctx *wc = get_ctx(loop);
+  lt_ws *ws = wc ? ws_new(loop, opts, cb, ud) : NULL;
+  if (!ws) {
+    close(fd);
+    return NULL;
+  }
+  wc->adopting = ws;
+  struct lws *wsi = lws_adopt_socket_vhost_readbuf(wc->vhost, fd, head, len);
+  wc->adopting = NULL;
+  if (!wsi) {
+    /* lws closed fd; a connection it destroyed already let go of ws. */
+    if (ws->wsi)
+      ws->released = 1;
+    else
+      ws_free(ws);
+    return NULL;
+  }
+  return ws;
+}
+
+lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path,
+                     const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud) {
+  ws_ctx *wc = get_ctx(loop);
+  lt_ws *ws = wc ? ws_new(loop, opts, cb, ud) : NULL;
+  if (!ws)
+    return NULL;
+  ws->client = 1;
+  char hostport[96];
+  snprintf(hostport, sizeof hostport, "%s:%d", host, port);
+  struct lws_client_connect_info ci;
+  memset(&ci, 0, sizeof ci);
+  ci.context = wc->ctx;
+  ci.address = host;
+  ci.port = port;
+  ci.path = path;
+  ci.host = hostport;
+  ci.origin = hostport;
+  ci.protocol = opts && opts->protocols && *opts->protocols ? opts->protocols : NULL;
+  ci.local_protocol_name = "luatest";
+  ci.opaque_user_data = ws;
+  ci.pwsi = &ws->wsi;
+  if (!lws_client_connect_via_info(&ci) && !ws->wsi) {
+    if (ws->state == LT_WS_CLOSED) {
+      /* The error was reported through the callback already. */
+      return ws;
+    }
+    snprintf(ws->error, sizeof ws->error, "cannot connect to %s", hostport);
+    set_closed(ws, 1006);
+  }
+  return ws;
+}
+
+int lt_ws_state(const lt_ws *ws) {
+  return ws->state;
+}
+
+lt_ws_msg *lt_ws_pop(lt_ws *ws) {
+  return pop(&ws->in_head, &ws->in_tail);
+}
+
+int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
+  if (ws->want_close || ws->state == LT_WS_CLOSING || ws->state == LT_WS_CLOSED)
+    return LT_ECLOSED;
+  lt_ws_msg *m = msg_new(type, data, len, LWS_PRE);
+  if (!m)
+    return LT_ENOMEM;
+  push(&ws->out_head, &ws->out_tail, m);
+  if (ws->wsi && ws->state == LT_WS_OPEN)
+    lws_callback_on_writable(ws->wsi);
+  return 0;
+}
+
+int lt_ws_close(lt_ws *ws, int code, const char *reason) {
+  if (ws->want_close || ws->state == LT_WS_CLOSED)
+    return LT_ECLOSED;
+  ws->want_close = 1;
+  ws->want_code = code;
+  snprintf(ws->want_reason, sizeof ws->want_reason, "%s", reason ? reason : "");
+  if (ws->wsi && ws->state != LT_WS_CONNECTING)
+    lws_callback_on_writable(ws->wsi);
+  return 0;
+}
+
+int lt_ws_close_code(const lt_ws *ws) {
+  return ws->close_code;
+}
+
+const char *lt_ws_protocol(const lt_ws *ws) {
+  return ws->protocol;
+}
+
+const char *lt_ws_error(const lt_ws *ws) {
+  return ws->error;
+}
+
+void lt_ws_release(lt_ws *ws) {
+  ws->released = 1;
+  lt_loop_undefer(ws->loop, &ws->event);
+  if (!ws->wsi) {
+    ws_free(ws);
+    return;
+  }
+  /* Still connected: drop it now; WSI_DESTROY frees ws. */
+  lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
