@@ -171,3 +171,102 @@ asyncio.run(main(sys.argv[1]))
   assert(result.status == 0, result.stderr)
   assert(result.stdout == "echo: from aiohttp\nCLOSE 4001 server bye\n", result.stdout)
 end
+
+function test_max_msg_size_closes_with_1009(aiohttp_client)
+  local app = web.Application()
+  local seen = {}
+  app.router:add_get("/small", function(request)
+    local ws = web.WebSocketResponse { max_msg_size = 1024 }
+    ws:prepare(request)
+    for msg in ws:messages() do
+      seen[#seen + 1] = #msg.data
+    end
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local ws = client:ws_connect("/small")
+  ws:send_str(string.rep("a", 100))
+  ws:send_str(string.rep("b", 5000))
+  local msg = ws:receive(5)
+  assert(msg.type == "close" and msg.data == 1009, msg.type .. " " .. tostring(msg.data))
+  assert(seen[1] == 100 and seen[2] == nil)
+end
+
+function test_abnormal_drop_is_1006(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/drop", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    ws:send_str("bye")
+    return nil -- the handler ends without closing: the connection is dropped
+  end)
+  local client = aiohttp_client(app)
+  local ws = client:ws_connect("/drop")
+  assert(ws:receive(5).data == "bye")
+  local msg = ws:receive(5)
+  assert((msg.type == "close" or msg.type == "closed") and msg.data == 1006, msg.type .. " " .. tostring(msg.data))
+  require("luatest.test_utils").take_handler_errors()
+end
+
+function test_ping_is_answered(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo")
+  ws:ping("are you there")
+  ws:send_str("after ping")
+  assert(ws:receive(5).data == "echo: after ping")
+  ws:close()
+end
+
+function test_our_client_against_python_websockets_server()
+  local script = [[
+import asyncio, websockets
+async def echo(ws, path=None):
+    async for message in ws:
+        if message == "fragments":
+            await ws.send(iter(["frag", "mented ", "reply"]))
+        elif message == "close":
+            await ws.close(4002, "python bye")
+        else:
+            await ws.send("py: " + (message if isinstance(message, str) else message.hex()))
+async def main():
+    async with websockets.serve(echo, "127.0.0.1", 0, subprotocols=["chat.v1"]) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.sleep(30)
+asyncio.run(main())
+]]
+  local portfile, scriptfile = os.tmpname(), os.tmpname()
+  local f = assert(io.open(scriptfile, "w"))
+  f:write(script)
+  f:close()
+  local task = core.spawn(core.exec, { "sh", "-c", string.format("exec /usr/bin/python3 %s > %s", scriptfile, portfile) },
+    { timeout = 60 })
+  local port
+  for _ = 1, 300 do
+    local f = io.open(portfile)
+    port = f and tonumber(f:read("l") or "")
+    if f then
+      f:close()
+    end
+    if port then
+      break
+    end
+    core.sleep(0.02)
+  end
+  assert(port, "the python server did not start")
+  local ws = assert(core.ws_connect("127.0.0.1", port, "/", { protocols = "chat.v1" }))
+  local wrapped = require("luatest.websocket").wrap(ws)
+  assert(wrapped.protocol == "chat.v1")
+  wrapped:send_str("hi")
+  assert(wrapped:receive(5).data == "py: hi")
+  wrapped:send_bytes("\1\2")
+  assert(wrapped:receive(5).data == "py: 0102")
+  wrapped:send_str("fragments")
+  assert(wrapped:receive(5).data == "fragmented reply")
+  wrapped:send_str("close")
+  local msg = wrapped:receive(5)
+  assert(msg.type == "close" and msg.data == 4002 and msg.extra == "python bye", tostring(msg.data))
+  ws:_release()
+  task:cancel()
+  os.remove(portfile)
+  os.remove(scriptfile)
+end

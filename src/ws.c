@@ -32,6 +32,7 @@ struct lt_ws {
   lt_ws_event_cb cb;
   void *ud;
   int released;
+  int drop; /* released while open: drop once the queued frames are out */
   lt_task event;
 };
 
@@ -160,7 +161,7 @@ static int writeable(lt_ws *ws, struct lws *wsi) {
   }
   lt_ws_msg *m = pop(&ws->out_head, &ws->out_tail);
   if (!m)
-    return 0;
+    return ws->drop ? -1 : 0;
   enum lws_write_protocol kind = m->type == LT_WS_BINARY ? LWS_WRITE_BINARY
                                  : m->type == LT_WS_PING ? LWS_WRITE_PING
                                                          : LWS_WRITE_TEXT;
@@ -168,7 +169,7 @@ static int writeable(lt_ws *ws, struct lws *wsi) {
   free(m);
   if (n < 0)
     return -1;
-  if (ws->out_head)
+  if (ws->out_head || ws->drop)
     lws_callback_on_writable(wsi);
   return 0;
 }
@@ -446,6 +447,12 @@ void lt_ws_release(lt_ws *ws) {
     ws_free(ws);
     return;
   }
-  /* Still connected: drop it now; WSI_DESTROY frees ws. */
+  /* Still connected: drop it once what was sent is out (no close frame:
+   * the peer sees an abnormal closure); WSI_DESTROY frees ws. */
+  if (ws->out_head && ws->state == LT_WS_OPEN) {
+    ws->drop = 1;
+    lws_callback_on_writable(ws->wsi);
+    return;
+  }
   lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }

@@ -478,7 +478,7 @@ function WebSocketResponse:prepare(request)
     local ws, err = request:_ws_upgrade { protocol = chosen, max_msg_size = self._opts.max_msg_size }
     if ws then
       rawset(self, "_ws", ws)
-      rawset(self, "_request", request)
+      request._luatest_ws = self
       return self
     end
     if not err:find("^EBUSY") then
@@ -1250,6 +1250,12 @@ local function send(request, resp)
     return true
   end
   if resp == nil and request:_answered() then
+    -- A handler that prepared a WebSocket and returned nothing: the
+    -- connection is dropped (the peer sees 1006), as aiohttp drops it.
+    local ws = request._luatest_ws
+    if ws and rawget(ws, "_ws") then
+      rawget(ws, "_ws"):_release()
+    end
     return true
   end
   local t = type(resp)
