@@ -5,7 +5,7 @@
 # Debian packages the build and the tests need; missing ones are installed.
 BUILD_DEPS := liblua5.4-dev lua5.4 libuv1-dev node-llhttp libwebsockets-dev \
               libwebsockets-evlib-uv lua-cjson pkg-config
-TEST_DEPS  := curl python3-aiohttp python3-websockets lua-busted nginx-light
+TEST_DEPS  := curl python3-aiohttp python3-websockets lua-busted nginx-light chromium
 BENCH_DEPS := wrk
 
 CC       ?= cc

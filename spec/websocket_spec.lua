@@ -270,3 +270,4 @@ asyncio.run(main())
   os.remove(portfile)
   os.remove(scriptfile)
 end
+

@@ -303,7 +303,7 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   void *foreign[1] = {&loop->uv};
-  info.options = LWS_SERVER_OPTION_LIBUV;
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
   info.foreign_loops = foreign;
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = protocols;
@@ -449,6 +449,8 @@ void lt_ws_release(lt_ws *ws) {
   }
   /* Still connected: drop it once what was sent is out (no close frame:
    * the peer sees an abnormal closure); WSI_DESTROY frees ws. */
+  if (ws->state == LT_WS_CLOSING || ws->want_close)
+    return; /* a closing handshake under way completes by itself */
   if (ws->out_head && ws->state == LT_WS_OPEN) {
     ws->drop = 1;
     lws_callback_on_writable(ws->wsi);
