@@ -411,6 +411,17 @@ int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
   lt_ws_msg *m = msg_new(type, data, len, LWS_PRE);
   if (!m)
     return LT_ENOMEM;
+  /* With nothing queued and room in the socket, write now: waiting for a
+   * writeable callback costs an epoll round trip per message. Sends come
+   * from tasks, never from inside an lws callback. */
+  if (ws->wsi && ws->state == LT_WS_OPEN && !ws->out_head && !lws_send_pipe_choked(ws->wsi)) {
+    enum lws_write_protocol kind = type == LT_WS_BINARY ? LWS_WRITE_BINARY
+                                   : type == LT_WS_PING ? LWS_WRITE_PING
+                                                        : LWS_WRITE_TEXT;
+    int n = lws_write(ws->wsi, (unsigned char *)m->data, m->len, kind);
+    free(m);
+    return n < 0 ? LT_ECLOSED : 0;
+  }
   push(&ws->out_head, &ws->out_tail, m);
   if (ws->wsi && ws->state == LT_WS_OPEN)
     lws_callback_on_writable(ws->wsi);
