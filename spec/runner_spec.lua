@@ -1,5 +1,7 @@
 -- The runner: discovery, definition order, fixtures and their teardown,
--- hooks, the command line, exit codes and the text report. Most tests run
+-- hooks, the command line, exit codes, the reports (text, TAP, JUnit,
+-- JSON), selection and order (-k, --lf, --shard, --shuffle), time limits,
+-- worker processes (-j) and .luatest.lua. Most tests run
 -- the luatest binary (LUATEST_BIN, default ./luatest) on the sample files
 -- under spec/data/runner/, whose names the discovery patterns do not match.
 local luatest = require "luatest"
@@ -18,15 +20,23 @@ local function last_line(s)
   return s:match("([^\n]*)\n?$")
 end
 
--- Runs the binary with the given arguments (a list); returns a table with
--- out, err, code and last (the last line of stdout).
-local function run(args, env_prefix)
+-- Runs the binary with the given arguments (a list), in the directory
+-- `dir` if given; returns a table with out, err, code and last (the last
+-- line of stdout).
+local function run(args, env_prefix, dir)
   local parts = {}
   for i, a in ipairs(args) do
     parts[i] = quote(a)
   end
   local errfile = os.tmpname()
-  local cmd = (env_prefix or "") .. quote(BIN) .. " " .. table.concat(parts, " ") .. " 2>" .. quote(errfile)
+  local bin = BIN
+  if dir and bin:sub(1, 1) ~= "/" then
+    local p = assert(io.popen("pwd"))
+    bin = p:read("l") .. "/" .. bin
+    p:close()
+  end
+  local cmd = (dir and ("cd " .. quote(dir) .. " && ") or "") .. (env_prefix or "") .. quote(bin) .. " "
+    .. table.concat(parts, " ") .. " 2>" .. quote(errfile)
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   local _, _, code = p:close()
@@ -59,6 +69,61 @@ luatest.fixture("tree", function()
     os.execute("rm -rf " .. quote(dir))
   end
 end, { scope = "file" })
+
+-- An empty temporary directory for one test.
+luatest.fixture("tmpdir", function()
+  local base = os.tmpname()
+  os.remove(base)
+  local dir = base .. ".dir"
+  assert(os.execute("mkdir -p " .. quote(dir)))
+  return dir, function()
+    os.execute("rm -rf " .. quote(dir))
+  end
+end)
+
+-- Six spec files holding 1 to 6 tests, for --shard and --shuffle.
+luatest.fixture("many", function()
+  local base = os.tmpname()
+  os.remove(base)
+  local dir = base .. ".many"
+  assert(os.execute("mkdir -p " .. quote(dir)))
+  for i = 1, 6 do
+    local lines = {}
+    for j = 1, i do
+      lines[j] = string.format("function test_%d_%d() end", i, j)
+    end
+    write_file(string.format("%s/m%d_spec.lua", dir, i), table.concat(lines, "\n") .. "\n")
+  end
+  return dir, function()
+    os.execute("rm -rf " .. quote(dir))
+  end
+end, { scope = "file" })
+
+local function lines_of(s)
+  local out = {}
+  for line in s:gmatch("[^\n]+") do
+    out[#out + 1] = line
+  end
+  return out
+end
+
+local function sorted(list)
+  local copy = table.move(list, 1, #list, 1, {})
+  table.sort(copy)
+  return copy
+end
+
+-- The ids of the failures a text report lists, sorted.
+local function failure_ids(out)
+  local ids = {}
+  for line in out:gmatch("[^\n]+") do
+    local id = line:match("^FAIL (.+)$") or line:match("^ERROR (.+)$")
+    if id then
+      ids[#ids + 1] = id
+    end
+  end
+  return sorted(ids)
+end
 
 local function before(s, a, b)
   local i, j = s:find(a, 1, true), s:find(b, 1, true)
@@ -213,8 +278,12 @@ describe("tasks", function()
     contains(r.out, "the test left 1 object open:\n  task created at " .. DATA .. "sample_misc.lua:99\n")
   end)
 
-  it("fails a test that waits on something that can never happen", function()
-    contains(r.out, "ERROR " .. DATA .. "sample_misc.lua::test_waits_forever")
+  it("fails a test that waits on something that can never happen, naming what and where", function()
+    -- At once ("nothing is left that could wake it") when the core sees
+    -- that no handle is left, else when the file's time limit passes.
+    local id = DATA .. "sample_misc.lua::test_waits_forever ("
+    assert(r.out:find("ERROR " .. id, 1, true) or r.out:find("FAIL " .. id, 1, true), r.out)
+    match(r.out, DATA:gsub("%p", "%%%0") .. "sample_misc%.lua:71: [^\n]* wait[a-z]* on task:wait")
   end)
 end)
 
@@ -323,7 +392,13 @@ describe("the command line", function()
   it("documents every flag in --help", function()
     local r = run { "--help" }
     eq(r.code, 0)
-    for _, flag in ipairs { "-k PATTERN", "-x", "--list", "-v", "-q", "--no-color", "--env", "--version", "--help" } do
+    local flags = { "-k PATTERN", "-x", "--list", "-v", "-q", "--no-color", "--env", "--version", "--help",
+      "--output FORMAT", "--junit-xml FILE", "--durations N", "--shuffle", "--seed N", "--lf", "--timeout S",
+      "-j N", "--shard K/N", ".luatest.lua" }
+    for _, flag in ipairs(require("luatest.runner").FLAGS) do
+      flags[#flags + 1] = flag
+    end
+    for _, flag in ipairs(flags) do
       contains(r.out, flag)
     end
   end)
@@ -343,6 +418,425 @@ describe("the command line", function()
     local r = run({ "--no-color", tree }, "NO_COLOR=1 ")
     assert(not r.out:find("\27[", 1, true))
     eq(r.last, "3 passed, 0 failed")
+  end)
+end)
+
+-- ---- readable failures ------------------------------------------------------------------
+
+describe("the report of a failed plain assert", function()
+  local r
+  before_each(function()
+    r = r or run { DATA .. "sample_values.lua" }
+  end)
+
+  it("shows the fields the line reads from its variables", function()
+    contains(r.out, '   11 | assert(resp.status == 200 and resp.headers["Content-Type"] == "text/html")\n'
+      .. "    resp.status = 500\n"
+      .. '    resp.headers["Content-Type"] = "text/plain"\n')
+  end)
+
+  it("shows upvalues as well as locals", function()
+    contains(r.out, DATA .. 'sample_values.lua:16: too many\n   16 | assert(count <= limit, "too many")\n'
+      .. "    count = 5\n    limit = 3\n")
+  end)
+
+  it("shows the variable when the field cannot be read, and tells errors from failures", function()
+    contains(r.out, "\nERROR " .. DATA .. "sample_values.lua::test_nil\n")
+    contains(r.out, "   21 | assert(resp.status == 200)\n    resp = nil\n")
+    contains(r.out, "\nFAIL " .. DATA .. "sample_values.lua::test_fields\n")
+  end)
+
+  it("does not call methods to show values", function()
+    contains(r.out, '    resp.body = "oops"\n')
+    assert(not r.out:find("\n    resp:text", 1, true), r.out)
+    eq(r.last, "0 passed, 4 failed")
+  end)
+end)
+
+-- ---- reports -----------------------------------------------------------------------------
+
+-- What python3's ElementTree reads in a JUnit file, as a Lua table.
+local function read_junit(path)
+  local script = [[
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+def counts(e):
+    return [e.tag] + [int(e.get(k)) for k in ("tests", "failures", "errors", "skipped")] + [float(e.get("time"))]
+suites = []
+for s in root:
+    cases = []
+    for c in s:
+        kids = [{"tag": k.tag, "message": k.get("message"), "type": k.get("type"), "text": k.text} for k in c]
+        cases.append({"classname": c.get("classname"), "name": c.get("name"), "file": c.get("file"),
+                      "line": c.get("line"), "time": float(c.get("time")), "kids": kids})
+    suites.append({"name": s.get("name"), "counts": counts(s), "cases": cases})
+print(json.dumps({"counts": counts(root), "suites": suites}))
+]]
+  local p = assert(io.popen("python3 -c " .. quote(script) .. " " .. quote(path) .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  assert(ok, "python3 could not read the JUnit XML: " .. out)
+  return require("cjson").decode(out)
+end
+
+describe("--output tap", function()
+  it("writes TAP 13: a line per test, YAML under failures, skips as directives, the plan", function()
+    local r = run { "--output", "tap", DATA .. "sample_mixed.lua" }
+    eq(r.code, 1)
+    local p = DATA .. "sample_mixed.lua::"
+    eq(r.out:match("^[^\n]*"), "TAP version 13")
+    contains(r.out, "\nok 1 - " .. p .. "test_pass\n")
+    contains(r.out, "\nnot ok 3 - " .. p .. "block > fails with eq\n  ---\n  message: \"" .. DATA
+      .. "sample_mixed.lua:14: eq: values differ\\n  left:  41\\n  right: 42\"\n  severity: fail\n"
+      .. "  at:\n    file: \"" .. DATA .. "sample_mixed.lua\"\n    line: 14\n")
+    contains(r.out, "\nnot ok 5 - " .. p .. "test_error\n  ---\n")
+    contains(r.out, "  severity: error\n")
+    contains(r.out, "\nok 6 - " .. p .. "test_skipped # SKIP not today\n")
+    contains(r.out, "\n1..7\n")
+    eq(r.last, "# 2 passed, 4 failed, 1 skipped")
+    for _, line in ipairs(lines_of(r.out)) do
+      assert(line == "TAP version 13" or line:find("^ok %d") or line:find("^not ok %d") or line:find("^#")
+        or line:find("^1%.%.%d+$") or line:find("^  "), "not TAP: " .. line)
+    end
+  end)
+
+  it("bails out when a file does not load", function()
+    local r = run { "--output", "tap", DATA .. "sample_syntax.lua" }
+    eq(r.code, 2)
+    contains(r.out, "\nBail out! cannot load " .. DATA .. "sample_syntax.lua: " .. DATA .. "sample_syntax.lua:2:")
+  end)
+end)
+
+describe("JUnit XML", function()
+  it("has a testsuite per file and escapes what it holds (--output junit)", function()
+    local r = run { "--output", "junit", DATA .. "sample_report.lua", DATA .. "sample_mixed.lua" }
+    eq(r.code, 1)
+    eq(r.out:sub(1, 38), '<?xml version="1.0" encoding="UTF-8"?>')
+    local path = os.tmpname()
+    write_file(path, r.out)
+    local doc = read_junit(path)
+    os.remove(path)
+    eq(doc.counts[1], "testsuites")
+    same({ table.unpack(doc.counts, 2, 5) }, { 11, 4, 2, 2 })
+    eq(#doc.suites, 2)
+    local suite = doc.suites[1]
+    eq(suite.name, DATA .. "sample_report.lua")
+    same({ table.unpack(suite.counts, 2, 5) }, { 4, 1, 1, 1 })
+    local class = (DATA:gsub("^%./", ""):gsub("/", ".")) .. "sample_report"
+    local pass, fail, err, skip = table.unpack(suite.cases)
+    same({ pass.classname, pass.name, pass.file, pass.line, #pass.kids }, { class, "test_pass", DATA
+      .. "sample_report.lua", "4", 0 })
+    eq(fail.name, 'names with <tags> & "quotes" > fails with \'special\' characters')
+    eq(fail.kids[1].tag, "failure")
+    contains(fail.kids[1].message, DATA .. "sample_report.lua:8: eq: values differ\n  left:  "
+      .. '"<a href=\\"x\\">&amp;</a>"\n  right: "\\1\\27[31m\u{FFFD}"')
+    contains(fail.kids[1].text, "stack traceback:")
+    eq(err.kids[1].tag, "error")
+    contains(err.kids[1].message, "plain error")
+    eq(skip.kids[1].tag, "skipped")
+    eq(skip.kids[1].message, "skipped: <because> & so")
+    eq(doc.suites[2].name, DATA .. "sample_mixed.lua")
+  end)
+
+  it("goes to a file as well as the text report with --junit-xml", function(tmpdir)
+    local path = tmpdir .. "/junit.xml"
+    local r = run { "--junit-xml", path, DATA .. "sample_mixed.lua" }
+    eq(r.code, 1)
+    eq(r.last, "2 passed, 4 failed, 1 skipped")
+    local doc = read_junit(path)
+    same({ table.unpack(doc.suites[1].counts, 2, 5) }, { 7, 3, 1, 1 })
+    r = run { "--junit-xml", tmpdir .. "/no/such/dir/x.xml", DATA .. "sample_mixed.lua" }
+    eq(r.code, 2)
+    contains(r.err, "--junit-xml: cannot write")
+  end)
+end)
+
+describe("--output json", function()
+  local r, doc
+  before_each(function()
+    if not r then
+      r = run { "--output", "json", DATA .. "sample_mixed.lua", DATA .. "sample_order.lua" }
+      doc = require("cjson").decode(r.out) -- the whole of stdout is one document
+    end
+  end)
+
+  it("lists every test with id, file, line, status, duration and message", function()
+    eq(#doc.tests, 11)
+    local by_id = {}
+    for _, t in ipairs(doc.tests) do
+      by_id[t.id] = t
+      assert(type(t.duration) == "number" and t.duration >= 0)
+    end
+    local t = by_id[DATA .. "sample_mixed.lua::block > fails with eq"]
+    same({ t.file, t.name, t.line, t.status }, { DATA .. "sample_mixed.lua", "block > fails with eq", 12, "failed" })
+    contains(t.message, DATA .. "sample_mixed.lua:14: eq: values differ")
+    contains(t.details, "    got = 41")
+    eq(by_id[DATA .. "sample_mixed.lua::test_error"].status, "error")
+    eq(by_id[DATA .. "sample_mixed.lua::test_skipped"].status, "skipped")
+    eq(by_id[DATA .. "sample_mixed.lua::test_skipped"].message, "not today")
+    eq(by_id[DATA .. "sample_mixed.lua::test_pass"].status, "passed")
+  end)
+
+  it("has the totals and the exit code, and sends what tests print to stderr", function()
+    same(doc.totals, { passed = 5, failed = 5, skipped = 1, deselected = 0, total = 11 })
+    eq(doc.exit_code, 1)
+    eq(r.code, 1)
+    contains(r.err, "LOG<setup base")
+    assert(not r.out:find("LOG<", 1, true))
+  end)
+end)
+
+-- ---- time limits ---------------------------------------------------------------------------
+
+describe("time limits", function()
+  local r, took
+  before_each(function()
+    if not r then
+      local core = require "luatest.core"
+      local t0 = core.hrtime()
+      r = run { "-v", "--durations", "2", DATA .. "sample_timeout.lua" }
+      took = core.hrtime() - t0
+    end
+  end)
+
+  it("fail a test still waiting at its limit, naming where and on what", function()
+    contains(r.out, "\nFAIL " .. DATA .. "sample_timeout.lua::test_slow_request\n" .. DATA .. "sample_timeout.lua:20: "
+      .. 'timeout: the test did not finish within 0.3 s; it was waiting on client:get("/slow")\n'
+      .. '   20 | local resp = client:get("/slow")\n')
+  end)
+
+  it("are set per file with luatest.timeout and per test with it's options", function()
+    contains(r.out, DATA .. "sample_timeout.lua:26: timeout: the test did not finish within 0.1 s; it was waiting "
+      .. "on sleep(5)")
+    contains(r.out, "PASS " .. DATA .. "sample_timeout.lua::block > may take longer than the file's limit (")
+  end)
+
+  it("still run the after_each hooks and teardowns, and the run goes on", function()
+    eq(select(2, r.out:gsub("AFTER EACH ran\n", "")), 2)
+    contains(r.out, "TEARDOWN log\n")
+    contains(r.out, "PASS " .. DATA .. "sample_timeout.lua::test_after_the_timeouts (")
+    assert(not r.out:find("left %d+ objects? open"), r.out)
+    eq(r.code, 1)
+    eq(r.last, "2 passed, 2 failed")
+    assert(took < 5, "the run took " .. took .. " s")
+  end)
+
+  it("--durations lists the slowest tests", function()
+    match(r.out, "\nslowest 2 tests:\n +%d+%.%d+ ms  [^\n]*::block > may take longer than the file's limit\n"
+      .. " +%d+%.%d+ ms  [^\n]*::test_slow_request\n")
+  end)
+
+  it("come from --timeout otherwise, 0 meaning none", function(tmpdir)
+    local path = tmpdir .. "/nap_spec.lua"
+    write_file(path, 'function test_nap() require("luatest").sleep(0.1) end\n')
+    local r1 = run { "--timeout", "0.02", path }
+    eq(r1.code, 1)
+    contains(r1.out, path .. ":1: timeout: the test did not finish within 0.02 s; it was waiting on sleep(0.1)")
+    eq(run({ "--timeout", "0", path }).last, "1 passed, 0 failed")
+    eq(run({ "--timeout=1", path }).last, "1 passed, 0 failed")
+    local bad = run { "--timeout", "-1", path }
+    eq(bad.code, 2)
+    contains(bad.err, "option --timeout: expected a number of seconds >= 0, got '-1'")
+  end)
+end)
+
+-- ---- selection and order -------------------------------------------------------------------
+
+describe("--shuffle and --seed", function()
+  it("shuffle files and the tests of each file, the same way for the same seed", function(many)
+    local plain = lines_of(run({ "--list", many }).out)
+    local a = lines_of(run({ "--list", "--seed", "42", many }).out)
+    same(lines_of(run({ "--list", "--seed", "42", many }).out), a)
+    same(sorted(a), sorted(plain))
+    assert(table.concat(a, " ") ~= table.concat(plain, " "))
+    assert(table.concat(a, " ") ~= table.concat(lines_of(run({ "--list", "--seed", "43", many }).out), " "))
+    -- The files are in another order, each file's tests still together.
+    local files, seen = {}, {}
+    for _, id in ipairs(a) do
+      local file = id:match("^(.*)::")
+      if files[#files] ~= file then
+        assert(not seen[file], "the tests of " .. file .. " are not together")
+        seen[file] = true
+        files[#files + 1] = file
+      end
+    end
+    eq(#files, 6)
+    assert(table.concat(files, " ") ~= table.concat(sorted(files), " "))
+  end)
+
+  it("print the seed first, and the seed replays the order", function(many)
+    local function order(out)
+      local ids = {}
+      for id in out:gmatch("\nPASS ([^\n]-) %(") do
+        ids[#ids + 1] = id
+      end
+      return ids
+    end
+    local r = run { "-v", "--shuffle", many }
+    local seed = r.out:match("^seed: (%d+) %(tests shuffled; replay this order with %-%-seed %d+%)\n")
+    assert(seed, r.out)
+    eq(r.last, "21 passed, 0 failed")
+    local again = run { "-v", "--seed", seed, many }
+    contains(again.out, "seed: " .. seed .. " (")
+    same(order(again.out), order(r.out))
+    eq(#order(r.out), 21)
+  end)
+end)
+
+describe("--lf", function()
+  it("reruns what failed last time, and everything when nothing did", function(tmpdir)
+    write_file(tmpdir .. "/a_spec.lua", "function test_ok() end\nfunction test_bad() assert(os.getenv('FIXED')) end\n")
+    write_file(tmpdir .. "/b_spec.lua", "function test_other() end\n")
+    local r = run({ "--lf", "." }, nil, tmpdir)
+    contains(r.out, "run-last-failure: no previously failed tests, running all of them\n")
+    eq(r.last, "2 passed, 1 failed")
+    local f = assert(io.open(tmpdir .. "/.luatest_cache/lastfailed"))
+    contains(f:read("a"), '"a_spec.lua::test_bad": true')
+    f:close()
+    r = run({ "--lf", "-v", "." }, nil, tmpdir)
+    contains(r.out, "run-last-failure: rerunning 1 test that failed last time\n")
+    contains(r.out, "FAIL a_spec.lua::test_bad (")
+    eq(r.last, "0 passed, 1 failed")
+    r = run({ "--lf", "." }, "FIXED=1 ", tmpdir)
+    eq(r.last, "1 passed, 0 failed")
+    r = run({ "--lf", "." }, "FIXED=1 ", tmpdir)
+    contains(r.out, "no previously failed tests")
+    eq(r.last, "3 passed, 0 failed")
+  end)
+
+  it("reruns a file that did not load", function(tmpdir)
+    write_file(tmpdir .. "/a_spec.lua", "function test_a() end\n")
+    write_file(tmpdir .. "/c_spec.lua", "function test_c( end\n")
+    eq(run({ "." }, nil, tmpdir).code, 2)
+    write_file(tmpdir .. "/c_spec.lua", "function test_c() end\nfunction test_d() end\n")
+    local r = run({ "--lf", "--list", "." }, nil, tmpdir)
+    eq(r.out, "c_spec.lua::test_c\nc_spec.lua::test_d\n")
+  end)
+end)
+
+describe("--shard", function()
+  it("splits the suite into even parts by file, whose union is the whole", function(many)
+    local all = lines_of(run({ "--list", many }).out)
+    local seen, counts = {}, {}
+    for k = 1, 3 do
+      local r = run { "--list", "--shard", k .. "/3", many }
+      eq(r.code, 0)
+      local files = {}
+      for _, id in ipairs(lines_of(r.out)) do
+        assert(not seen[id], "in two shards: " .. id)
+        seen[id] = k
+        files[id:match("^(.*)::")] = true
+      end
+      counts[k] = #lines_of(r.out)
+      for file in pairs(files) do
+        for _, id in ipairs(all) do
+          if id:match("^(.*)::") == file then
+            eq(seen[id], k) -- a file is never split
+          end
+        end
+      end
+    end
+    for _, id in ipairs(all) do
+      assert(seen[id], "in no shard: " .. id)
+    end
+    same(counts, { 7, 7, 7 })
+  end)
+
+  it("runs one part, and refuses bad values", function(many)
+    local r = run { "--shard", "2/3", many }
+    contains(r.out, "shard 2/3: 7 tests in 2 files\n")
+    eq(r.last, "7 passed, 0 failed")
+    for _, v in ipairs { "0/3", "4/3", "1/0", "x", "1/2/3", "" } do
+      local bad = run { "--shard", v, many }
+      eq(bad.code, 2)
+      contains(bad.err, "option --shard: expected K/N with 1 <= K <= N")
+    end
+  end)
+end)
+
+-- ---- worker processes ------------------------------------------------------------------------
+
+describe("-j", function()
+  local files = { DATA .. "sample_mixed.lua", DATA .. "sample_case.lua", DATA .. "sample_web.lua",
+    DATA .. "sample_values.lua", DATA .. "sample_misc.lua" }
+
+  it("runs the files in workers and merges their results into one report", function()
+    local serial = run(files)
+    local par = run { "-j", "2", table.unpack(files) }
+    eq(par.code, serial.code)
+    eq(par.last, serial.last)
+    same(failure_ids(par.out), failure_ids(serial.out))
+    eq(select(2, par.out:gsub("\n%d+ passed, %d+ failed", "")), 1)
+    contains(par.out, DATA .. "sample_mixed.lua ..FFEsF\n")
+    contains(par.out, "    resp.status = 500\n")
+    contains(par.out, "handler errors:\n    GET /boom: " .. DATA .. "sample_web.lua:8: handler boom")
+  end)
+
+  it("fails the test whose worker died, and the other tests still run", function()
+    local r = run { "-j", "2", DATA .. "sample_crash.lua", DATA .. "sample_mixed.lua" }
+    eq(r.code, 1)
+    contains(r.out, "\nERROR " .. DATA .. "sample_crash.lua::test_exit\n")
+    contains(r.out, "the worker process running this test exited with status 3\n")
+    contains(r.out, "\nERROR " .. DATA .. "sample_crash.lua::test_killed\n")
+    -- (Under AddressSanitizer the worker reports the SEGV itself and exits.)
+    assert(r.out:find("the worker process running this test was killed by signal 11 (SIGSEGV)\n", 1, true)
+      or r.out:find("the worker process running this test exited with status %d+\nits stderr ended with:\n.-"
+        .. "AddressSanitizer: SEGV"), r.out)
+    contains(r.out, "about to exit\n")
+    eq(r.last, "5 passed, 6 failed, 1 skipped")
+  end)
+
+  it("works with the other reports and -x", function()
+    local r = run { "-j", "2", "--output", "json", table.unpack(files) }
+    local doc = require("cjson").decode(r.out)
+    eq(#doc.tests, doc.totals.total)
+    eq(doc.exit_code, 1)
+    r = run { "-j", "2", "-x", DATA .. "sample_mixed.lua" }
+    eq(r.code, 1)
+    contains(r.out, "stopped after the first failure (-x)\n")
+    eq(r.last, "2 passed, 1 failed")
+  end)
+
+  it("refuses a number of workers that is not one or more", function()
+    for _, v in ipairs { "0", "x", "-1" } do
+      local r = run { "-j", v, DATA .. "sample_mixed.lua" }
+      eq(r.code, 2)
+      contains(r.err, "expected a whole number >= 1")
+    end
+  end)
+end)
+
+-- ---- .luatest.lua ------------------------------------------------------------------------------
+
+describe(".luatest.lua", function()
+  it("gives defaults that the command line overrides", function(tmpdir)
+    write_file(tmpdir .. "/t_spec.lua", "function test_a() end\nfunction test_b() end\n")
+    write_file(tmpdir .. "/.luatest.lua", 'return { paths = {"t_spec.lua"}, keywords = "test_A", verbose = true }\n')
+    local r = run({}, nil, tmpdir)
+    contains(r.out, "PASS t_spec.lua::test_a (")
+    eq(r.last, "1 passed, 0 failed")
+    r = run({ "-q", "-k", "test_b" }, nil, tmpdir)
+    eq(r.out, ".\n1 passed, 0 failed\n")
+    write_file(tmpdir .. "/.luatest.lua", 'return { paths = "t_spec.lua", k = {"nothing", "TEST_B"}, timeout = 5 }\n')
+    eq(run({}, nil, tmpdir).last, "1 passed, 0 failed")
+  end)
+
+  it("stops with exit 2 and the reason when it does not load or is wrong", function(tmpdir)
+    write_file(tmpdir .. "/t_spec.lua", "function test_a() end\n")
+    for text, reason in pairs {
+      ["return {"] = ".luatest.lua:1: unexpected symbol near <eof>",
+      ['error("no config today")'] = ".luatest.lua:1: no config today",
+      ["return { bogus = 1 }"] = "unknown option 'bogus'",
+      ["return { timeout = 'soon' }"] = "option 'timeout': expected a number of seconds >= 0",
+      ["return { no_color = 1 }"] = "option 'no_color' must be true or false",
+      ["return 1"] = "must return a table of options",
+    } do
+      write_file(tmpdir .. "/.luatest.lua", text)
+      local r = run({ "t_spec.lua" }, nil, tmpdir)
+      eq(r.code, 2)
+      eq(r.out, "")
+      contains(r.err, reason)
+    end
   end)
 end)
 
@@ -395,6 +889,11 @@ function test_misuse_is_an_error_not_a_failure()
   contains(raises(function() luatest.fixture("x", function() end, { scope = "module" }) end),
     "scope must be \"function\", \"file\" or \"session\"")
   contains(raises(function() luatest.it("late", function() end) end), "it: must be called while luatest loads")
+  contains(raises(function() luatest.it("x", function() end, { timeout = -1 }) end),
+    "it: expected a number of seconds >= 0 (0 = no limit), got -1")
+  contains(raises(function() luatest.it("x", function() end, { time = 1 }) end), "it: unknown option 'time'")
+  contains(raises(function() luatest.timeout("soon") end), "timeout: expected a number of seconds >= 0")
+  contains(raises(function() luatest.timeout(1) end), "timeout: must be called while luatest loads")
 end
 
 function test_web_and_test_utils_are_fields()

@@ -333,6 +333,10 @@ static int l_run_with_timeout(lua_State *L) {
     return luaL_error(L, "loop:run_with_timeout: out of memory");
   uv_timer_init(&S->loop->uv, timer);
   timer->data = &tr;
+  /* The deadline must not keep the loop alive (a task nothing can wake is
+   * reported at once), and counts from now, not from the last loop turn. */
+  uv_unref((uv_handle_t *)timer);
+  uv_update_time(&S->loop->uv);
   uv_timer_start(timer, on_run_timeout, (uint64_t)(seconds * 1000 + 0.5), 0);
   int base = lua_gettop(L);
   while (!tr.r.finished && !tr.expired) {

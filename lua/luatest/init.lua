@@ -49,15 +49,48 @@ function M.describe(name, fn)
   collector("describe"):describe(name, fn)
 end
 
---- it(name, fn): a test inside the current describe block (or the file).
-function M.it(name, fn)
+-- Checks a time limit given to `call`; raises at the caller's caller.
+local function check_seconds(call, s)
+  if type(s) ~= "number" or s ~= s or s < 0 or s == math.huge then
+    error(format("%s: expected a number of seconds >= 0 (0 = no limit), got %s", call,
+      type(s) == "number" and tostring(s) or type(s)), 3)
+  end
+end
+
+--- it(name, fn, opts): a test inside the current describe block (or the
+--- file). opts.timeout: this test's time limit in seconds (0 = none), in
+--- place of the file's (luatest.timeout) and the command line's.
+function M.it(name, fn, opts)
   if type(name) ~= "string" then
     error("it: expected a name string as argument 1, got " .. type(name), 2)
   end
   if type(fn) ~= "function" then
     error("it: expected a function as argument 2, got " .. type(fn), 2)
   end
-  collector("it"):it(name, fn, 3)
+  local timeout
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("it: expected an options table as argument 3, got " .. type(opts), 2)
+    end
+    for k in pairs(opts) do
+      if k ~= "timeout" then
+        error(format("it: unknown option '%s' (known: timeout)", tostring(k)), 2)
+      end
+    end
+    timeout = opts.timeout
+    if timeout ~= nil then
+      check_seconds("it", timeout)
+    end
+  end
+  collector("it"):it(name, fn, 3, timeout)
+end
+
+--- timeout(seconds): the time limit of each test of the spec file being
+--- loaded (0 = none), in place of the command line's --timeout. A test
+--- that runs longer fails, naming where it was waiting.
+function M.timeout(seconds)
+  check_seconds("timeout", seconds)
+  collector("timeout"):set_timeout(seconds)
 end
 
 --- before_each(fn): runs fn before every test of the current block.

@@ -1,19 +1,23 @@
---- luatest.runner: the command line. Finds the spec files, loads each in
---- its own environment collecting its tests in definition order, runs every
---- test in one task with its fixtures, hooks and teardowns, checks that it
---- left nothing open, and emits events for the report (report/text.lua).
+--- luatest.runner: the command line. Takes the options (.luatest.lua, then
+--- the arguments), finds the spec files, loads each in its own environment
+--- collecting its tests in definition order, selects and orders them (-k,
+--- --lf, --shard, --shuffle), runs every test in one task with its fixtures,
+--- hooks, teardowns and time limit, checks that it left nothing open, and
+--- emits events for the reports (report/*.lua). With -j N the files run in
+--- worker processes (luatest.parallel) whose events are replayed here.
 local core = require "luatest.core"
 local luatest = require "luatest"
 local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 
-local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring =
-  type, error, string.format, pcall, xpcall, setmetatable, rawget, rawset, tostring
+local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber =
+  type, error, string.format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber
 local unpack, sort, concat = table.unpack, table.sort, table.concat
-local getinfo, getlocal, getupvalue, traceback = debug.getinfo, debug.getlocal, debug.getupvalue, debug.traceback
-local run_until_complete, open_objects, hrtime = core.run_until_complete, core.open_objects, core.hrtime
-local is_skip, is_failure, error_text, repr = assertions.is_skip, assertions.is_failure, assertions.error_text,
-  assertions.repr
+local tointeger, huge = math.tointeger, math.huge
+local getinfo, traceback = debug.getinfo, debug.traceback
+local run_until_complete, run_with_timeout, open_objects, hrtime, step, loop_time = core.run_until_complete,
+  core.run_with_timeout, core.open_objects, core.hrtime, core.step, core.time
+local is_skip, is_failure, error_text = assertions.is_skip, assertions.is_failure, assertions.error_text
 
 local rt = luatest._runtime
 
@@ -23,6 +27,9 @@ end
 local C_ASSERT = assert
 
 local M = {}
+
+--- The file of defaults read from the current directory.
+M.CONFIG = ".luatest.lua"
 
 -- ---- the command line -----------------------------------------------------------------------
 
@@ -34,51 +41,200 @@ Runs the tests of every *_spec.lua and test_*.lua file below the paths
 name. Tests are global test_* functions, it() blocks inside describe(), and
 the test_* methods of AioHTTPTestCase classes, in definition order.
 
-options:
-  -k PATTERN   run only the tests whose id (path::name) contains PATTERN,
-               ignoring case; repeat it to keep tests matching any pattern
-  -x           stop after the first failed test
-  --list       print the ids of the collected tests, one a line, and exit
-  -v           verbose: one line per test with its time, skip reasons and
-               the tracebacks of handler errors
-  -q           quiet: progress characters and failures only
-  --no-color   no colours (they are used only when stdout is a terminal and
-               NO_COLOR is unset)
-  --env        print the LUA_PATH and LUA_CPATH exports that let a stock
-               lua5.4 load the luatest modules
-  --version    print the version
-  -h, --help   print this help
+selection and order:
+  -k PATTERN        run only the tests whose id (path::name) contains
+                    PATTERN, ignoring case; repeat it to keep tests matching
+                    any pattern
+  --lf, --last-failed
+                    run only the tests that failed in the last run (all of
+                    them when none did); the state is kept in .luatest_cache/
+                    of the current directory
+  --shard K/N       run the K-th of N parts of the suite (1-based): whole
+                    files, balanced by test count, the same split on every
+                    machine
+  --shuffle         run the files, and the tests of each file, in a random
+                    order; the seed is printed so that the order can be
+                    replayed
+  --seed N          shuffle with this seed (implies --shuffle)
+  -x, --exitfirst   stop after the first failed test
+  --list            print the ids of the selected tests, one a line, and exit
 
-exit status: 0 all tests passed, 1 some failed, 2 bad usage or a spec file
-that does not load, 5 no test was collected.
+running:
+  --timeout S       fail a test still running after S seconds (default 30,
+                    0 = no limit); the report shows where it was waiting.
+                    A spec file sets its own with luatest.timeout(S), one
+                    test with it(name, fn, {timeout = S})
+  -j N, --jobs N    run the files in N worker processes; a worker that dies
+                    fails the test it was running and the others go on
+
+output:
+  -v, --verbose     one line per test with its time, skip reasons and the
+                    tracebacks of handler errors
+  -q, --quiet       progress characters and failures only
+  --output FORMAT   the report on stdout: text (default), tap (TAP 13),
+                    junit (JUnit XML) or json (one JSON document)
+  --junit-xml FILE  also write a JUnit XML report to FILE
+  --durations N     list the N slowest tests (0: all of them) after the run
+  --no-color        no colours (they are used only when stdout is a terminal
+                    and NO_COLOR is unset)
+
+other:
+  --env             print the LUA_PATH and LUA_CPATH exports that let a stock
+                    lua5.4 load the luatest modules
+  --version         print the version
+  -h, --help        print this help
+  --worker          internal: the worker process of -j (reads its job on
+                    stdin)
+
+Defaults may be set in .luatest.lua in the current directory, a Lua file
+returning a table with any of the keys paths, keywords (or k), lf, shard,
+shuffle, seed, exitfirst, timeout, jobs, verbose, quiet, output, junit_xml,
+durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+options given on the command line win.
+
+exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or
+.luatest.lua that does not load, 5 no test was collected.
 ]]
 
-local FLAGS = {
-  ["-x"] = "exitfirst",
-  ["--list"] = "list",
-  ["-v"] = "verbose",
-  ["-q"] = "quiet",
-  ["--no-color"] = "no_color",
-  ["--env"] = "env",
-  ["--version"] = "version",
-  ["-h"] = "help",
-  ["--help"] = "help",
+local OUTPUTS = { text = true, tap = true, junit = true, json = true }
+
+local function to_integer(v)
+  local n = tonumber(v)
+  return n and tointeger(n)
+end
+
+local function check_count(v)
+  local n = to_integer(v)
+  if not n or n < 0 then
+    return nil, "expected a whole number >= 0"
+  end
+  return n
+end
+
+local function check_jobs(v)
+  local n = to_integer(v)
+  if not n or n < 1 then
+    return nil, "expected a whole number >= 1"
+  end
+  return n
+end
+
+local function check_seconds(v)
+  local n = tonumber(v)
+  if not n or n ~= n or n < 0 or n == huge then
+    return nil, "expected a number of seconds >= 0"
+  end
+  return n
+end
+
+local function check_output(v)
+  if OUTPUTS[v] then
+    return v
+  end
+  return nil, "expected text, tap, junit or json"
+end
+
+local function check_file(v)
+  if type(v) ~= "string" or v == "" then
+    return nil, "expected a file name"
+  end
+  return v
+end
+
+local function check_pattern(v)
+  if type(v) ~= "string" or v == "" then
+    return nil, "needs a non-empty pattern"
+  end
+  return v:lower()
+end
+
+local function check_shard(v)
+  local k, n
+  if type(v) == "string" then
+    k, n = v:match("^(%d+)/(%d+)$")
+    k, n = to_integer(k), to_integer(n)
+  end
+  if not k or not n or n < 1 or k < 1 or k > n then
+    return nil, "expected K/N with 1 <= K <= N"
+  end
+  return { k, n }
+end
+
+-- The options: key in the options table, flags, the name of the value if
+-- one follows, its check, and whether .luatest.lua may set it.
+local OPTIONS = {
+  { key = "keywords", flags = { "-k" }, arg = "PATTERN", check = check_pattern, list = true, config = true },
+  { key = "lf", flags = { "--lf", "--last-failed" }, config = true },
+  { key = "shard", flags = { "--shard" }, arg = "K/N", check = check_shard, config = true },
+  { key = "shuffle", flags = { "--shuffle" }, config = true },
+  { key = "seed", flags = { "--seed" }, arg = "N", check = check_count, config = true },
+  { key = "exitfirst", flags = { "-x", "--exitfirst" }, config = true },
+  { key = "list", flags = { "--list" } },
+  { key = "timeout", flags = { "--timeout" }, arg = "S", check = check_seconds, config = true },
+  { key = "jobs", flags = { "-j", "--jobs" }, arg = "N", check = check_jobs, config = true },
+  { key = "verbose", flags = { "-v", "--verbose" }, config = true },
+  { key = "quiet", flags = { "-q", "--quiet" }, config = true },
+  { key = "output", flags = { "--output" }, arg = "FORMAT", check = check_output, config = true },
+  { key = "junit_xml", flags = { "--junit-xml" }, arg = "FILE", check = check_file, config = true },
+  { key = "durations", flags = { "--durations" }, arg = "N", check = check_count, config = true },
+  { key = "no_color", flags = { "--no-color" }, config = true },
+  { key = "env", flags = { "--env" } },
+  { key = "version", flags = { "--version" } },
+  { key = "help", flags = { "-h", "--help" } },
+  { key = "worker", flags = { "--worker" } },
 }
 
---- parse_args(args): the options table, or nil and a message.
+local BY_FLAG = {}
+for _, spec in ipairs(OPTIONS) do
+  for _, f in ipairs(spec.flags) do
+    BY_FLAG[f] = spec
+  end
+end
+
+--- The flags the command line accepts (for --help and its test).
+M.FLAGS = {}
+for _, spec in ipairs(OPTIONS) do
+  for _, f in ipairs(spec.flags) do
+    M.FLAGS[#M.FLAGS + 1] = f
+  end
+end
+
+local function set_option(o, spec, v)
+  local key = spec.key
+  if spec.list then
+    local list = o[key]
+    if not list then
+      list = {}
+      o[key] = list
+    end
+    list[#list + 1] = v
+  elseif key == "verbose" then
+    o.verbosity = 1
+  elseif key == "quiet" then
+    o.verbosity = -1
+  else
+    o[key] = v
+  end
+end
+
+local function option_value(o, spec, flag, v)
+  if v == nil then
+    return format("option %s needs a value (%s)", flag, spec.arg)
+  end
+  local value, why = spec.check(v)
+  if value == nil then
+    return format("option %s: %s, got '%s'", flag, why, v)
+  end
+  set_option(o, spec, value)
+end
+
+--- parse_args(args): the options given on the command line, or nil and a
+--- message. Only what was given is set, except `paths` (always a list);
+--- -v and -q set `verbosity` (1, -1); repeated -k make the `keywords` list.
 function M.parse_args(args)
-  local o = { paths = {}, keywords = {}, verbosity = 0 }
+  local o = { paths = {} }
   local i, n = 1, #args
   local only_paths = false
-  local function flag(name)
-    if name == "verbose" then
-      o.verbosity = 1
-    elseif name == "quiet" then
-      o.verbosity = -1
-    else
-      o[name] = true
-    end
-  end
   while i <= n do
     local a = args[i]
     if type(a) ~= "string" then
@@ -88,30 +244,99 @@ function M.parse_args(args)
       o.paths[#o.paths + 1] = a
     elseif a == "--" then
       only_paths = true
-    elseif FLAGS[a] then
-      flag(FLAGS[a])
-    elseif a:sub(1, 2) == "-k" then
-      local v = a:sub(3)
-      if v == "" then
-        i = i + 1
-        v = args[i]
+    elseif a:sub(1, 2) == "--" then
+      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
+      flag = flag or a
+      local spec = BY_FLAG[flag]
+      if not spec then
+        return nil, format("unknown option '%s'", flag)
       end
-      if v == nil or v == "" then
-        return nil, "option -k needs a non-empty pattern"
-      end
-      o.keywords[#o.keywords + 1] = v:lower()
-    elseif a:find("^%-%a%a+$") then
-      for c in a:sub(2):gmatch(".") do
-        local name = FLAGS["-" .. c]
-        if not name then
-          return nil, format("unknown option '-%s' (in '%s')", c, a)
+      if spec.arg then
+        if value == nil then
+          i = i + 1
+          value = args[i]
         end
-        flag(name)
+        local err = option_value(o, spec, flag, value)
+        if err then
+          return nil, err
+        end
+      elseif value ~= nil then
+        return nil, format("option %s takes no value", flag)
+      else
+        set_option(o, spec, true)
       end
     else
-      return nil, format("unknown option '%s'", a)
+      -- Short options, which may be grouped (-xv) and take their value
+      -- attached or as the next argument (-kfoo, -k foo, -j4).
+      local j = 2
+      while j <= #a do
+        local c = a:sub(j, j)
+        local spec = BY_FLAG["-" .. c]
+        if not spec then
+          return nil, format("unknown option '-%s' (in '%s')", c, a)
+        end
+        if spec.arg then
+          local value = a:sub(j + 1)
+          if value == "" then
+            i = i + 1
+            value = args[i]
+          end
+          local err = option_value(o, spec, "-" .. c, value)
+          if err then
+            return nil, err
+          end
+          break
+        end
+        set_option(o, spec, true)
+        j = j + 1
+      end
     end
     i = i + 1
+  end
+  return o
+end
+
+--- load_config(path): the defaults in a .luatest.lua (see luatest.config),
+--- checked; an empty table when there is no such file; nil and a message
+--- when it does not load or is wrong.
+function M.load_config(path)
+  local f = io.open(path, "r")
+  if not f then
+    return {}
+  end
+  f:close()
+  return require("luatest.config").load(path, OPTIONS)
+end
+
+local function random_seed()
+  return (os.time() * 1000003 + math.floor(hrtime() * 1e9)) % 4294967296
+end
+
+--- resolve(cli, config): the options of a run: the command line's, then the
+--- config file's, then the defaults (timeout 30, jobs 1, output text).
+--- --seed implies --shuffle; --shuffle alone draws a seed.
+function M.resolve(cli, config)
+  local o = {}
+  for _, spec in ipairs(OPTIONS) do
+    local v = cli[spec.key]
+    if v == nil and spec.config then
+      v = config[spec.key]
+    end
+    o[spec.key] = v
+  end
+  o.verbose, o.quiet = nil, nil
+  o.paths = (#cli.paths > 0 and cli.paths) or config.paths or {}
+  o.keywords = o.keywords or {}
+  o.verbosity = cli.verbosity or config.verbosity or 0
+  if o.timeout == nil then
+    o.timeout = 30
+  end
+  o.jobs = o.jobs or 1
+  o.output = o.output or "text"
+  if o.seed then
+    o.shuffle = true
+  elseif o.shuffle then
+    o.seed = random_seed()
   end
   return o
 end
@@ -197,14 +422,7 @@ local function is_internal(source)
   return source:sub(1, 9) == "=luatest/" or source:find("/lua/luatest/", 1, true) ~= nil
 end
 
-local KEYWORDS = {}
-for w in ([[and break do else elseif end false for function goto if in local nil not or repeat return then
-  true until while]]):gmatch("%a+") do
-  KEYWORDS[w] = true
-end
-
 local file_lines = {}
-local MAX_LOCAL = 200
 
 local function source_line(source, line)
   if source:sub(1, 1) ~= "@" then
@@ -227,57 +445,12 @@ local function source_line(source, line)
   return lines and lines[line]
 end
 
--- The values of the locals and upvalues named on a source line, as a list
--- of "name = value" strings. `level` is the frame's level for this function.
-local function named_values(level, func, line)
-  local order, wanted = {}, {}
-  for pos, name in line:gsub("%-%-.*$", ""):gmatch("()([%a_][%w_]*)") do
-    local prev = pos > 1 and line:sub(pos - 1, pos - 1) or ""
-    if prev ~= "." and prev ~= ":" and not KEYWORDS[name] and not wanted[name] then
-      wanted[name] = true
-      order[#order + 1] = name
-    end
-  end
-  if #order == 0 then
-    return nil
-  end
-  local values, found = {}, {}
-  for i = 1, 250 do
-    local name, value = getlocal(level, i)
-    if not name then
-      break
-    end
-    if wanted[name] then
-      values[name], found[name] = value, true
-    end
-  end
-  if func then
-    for i = 1, 250 do
-      local name, value = getupvalue(func, i)
-      if not name then
-        break
-      end
-      if wanted[name] and not found[name] then
-        values[name], found[name] = value, true
-      end
-    end
-  end
-  local modules = {}
-  for _, mod in pairs(package.loaded) do
-    modules[mod] = true
-  end
-  local out = {}
-  for _, name in ipairs(order) do
-    local v = values[name]
-    if found[name] and type(v) ~= "function" and not modules[v] then
-      local s = repr(v)
-      if #s > MAX_LOCAL then
-        s = s:sub(1, MAX_LOCAL - 3) .. "..."
-      end
-      out[#out + 1] = name .. " = " .. s
-    end
-  end
-  return #out > 0 and out or nil
+local function index(t, k)
+  return t[k]
+end
+
+local function seconds_text(s)
+  return format("%g s", s)
 end
 
 -- The xpcall message handler of tests, hooks and fixtures: runs where the
@@ -299,7 +472,7 @@ local function handler(err)
       local line = source_line(ar.source, ar.currentline)
       if line then
         info.source = format("%5d | %s", ar.currentline, (line:gsub("^%s+", "")))
-        info.locals = named_values(level + 1, ar.func, line)
+        info.locals = require("luatest.values").named(level, ar.func, line)
       end
       break
     end
@@ -311,7 +484,6 @@ local function handler(err)
   return info
 end
 M.handler = handler
-
 -- ---- collection --------------------------------------------------------------------------------
 
 local Collector = {}
@@ -331,7 +503,7 @@ function Collector:describe(name, fn)
   self.block = parent
 end
 
-function Collector:it(name, fn, level)
+function Collector:it(name, fn, level, timeout)
   local block = self.block
   local full = block.prefix and (block.prefix .. " > " .. name) or name
   local ar = getinfo(level, "l")
@@ -344,7 +516,12 @@ function Collector:it(name, fn, level)
     block = block,
     file = self.file,
     line = ar and ar.currentline or getinfo(fn, "S").linedefined,
+    timeout = timeout,
   }
+end
+
+function Collector:set_timeout(seconds)
+  self.file.timeout = seconds
 end
 
 function Collector:hook(kind, fn)
@@ -382,10 +559,6 @@ local function collect_case(fstate, gname, class, items)
       line = type(fn) == "function" and getinfo(fn, "S").linedefined or 0,
     }
   end
-end
-
-local function index(t, k)
-  return t[k]
 end
 
 local function finalize(fstate, env, order)
@@ -426,9 +599,11 @@ end
 
 --- load_spec(path): loads a spec file in its own environment and returns
 --- its state { path, layer (fixtures), items (tests in definition order),
---- skipped (reason, when the file called skip) }, or nil and a message.
+--- skipped (reason, when the file called skip) and skip_item (the entry
+--- that reports it), timeout (set by luatest.timeout) }, or nil and a
+--- message.
 function M.load_spec(path)
-  local fstate = { path = path, layer = {}, items = nil, skipped = nil }
+  local fstate = { path = path, layer = {}, items = nil, skipped = nil, skip_item = nil, timeout = nil }
   local order, seen = {}, {}
   -- busted's names are globals of every spec file, as in busted.
   local env = setmetatable({
@@ -464,6 +639,7 @@ function M.load_spec(path)
       return nil, lerr
     end
     fstate.skipped = lerr.reason
+    fstate.skip_item = { kind = "file", name = "", id = path, file = fstate, line = 0 }
   end
   local fok, items = pcall(finalize, fstate, env, order)
   if not fok then
@@ -539,20 +715,55 @@ local function hook_chain(block)
   return chain
 end
 
-local function teardown_task(scope, res)
-  fixtures.teardown(scope, handler, record_teardown, res)
+-- "No time limit" for run_with_timeout, in seconds.
+local NO_LIMIT = 1e9
+M.NO_LIMIT = NO_LIMIT
+
+--- time_limit(item, o): a test's time limit in seconds: its own (the
+--- timeout option of it()), its file's (luatest.timeout), or o.timeout; NO_LIMIT
+--- for none. A test that waits longer is stopped. (A test busy in Lua code
+--- that never waits cannot be interrupted; with -j its worker is stopped
+--- once the limits of its tests have all passed.)
+function M.time_limit(item, o)
+  local s = item.timeout
+  if s == nil then
+    s = item.file.timeout
+  end
+  if s == nil then
+    s = o.timeout
+  end
+  if s == nil or s <= 0 or s >= NO_LIMIT then
+    return NO_LIMIT
+  end
+  return s
+end
+
+-- Runs the after_each hooks still due: the levels from progress.after_from
+-- down, each counted as done before it starts (a hook that hung is not
+-- called again).
+local function run_after_hooks(res, ctx, chain, progress)
+  local i = progress.after_from or 0
+  while i >= 1 do
+    progress.after_from = i - 1
+    local afters = chain[i].after
+    for j = 1, #afters do
+      call_with_fixtures(res, ctx, afters[j], "an after_each hook")
+    end
+    i = i - 1
+  end
 end
 
 -- The body of a test's task: hooks, the test, hooks, fixture teardown.
-local function test_task(item, ctx, res)
+-- `progress` says what is left to undo if the task is stopped.
+local function test_task(item, ctx, res, progress)
   local kind = item.kind
   if kind == "function" then
     call_with_fixtures(res, ctx, item.fn, item.name)
   elseif kind == "it" then
     local chain = hook_chain(item.block)
-    local started, ok = 0, true
+    local ok = true
     for i = 1, #chain do
-      started = i
+      progress.after_from = i
       local befores = chain[i].before
       for j = 1, #befores do
         if not call_with_fixtures(res, ctx, befores[j], "a before_each hook") then
@@ -567,22 +778,19 @@ local function test_task(item, ctx, res)
     if ok then
       call_with_fixtures(res, ctx, item.fn, item.name)
     end
-    for i = started, 1, -1 do
-      local afters = chain[i].after
-      for j = 1, #afters do
-        call_with_fixtures(res, ctx, afters[j], "an after_each hook")
-      end
-    end
+    run_after_hooks(res, ctx, chain, progress)
   else
     local class = item.case
     local ok, inst = xpcall(class._case_setup, handler, class)
     if not ok then
       record(res, inst, "setup")
     else
+      progress.inst = inst
       local ok2, info = xpcall(inst[item.method], handler, inst)
       if not ok2 then
         record(res, info, "call")
       end
+      progress.inst = nil
       local ok3, info3 = xpcall(class._case_teardown, handler, inst)
       if not ok3 then
         record(res, info3, "teardown")
@@ -592,6 +800,50 @@ local function test_task(item, ctx, res)
   if ctx.func then
     fixtures.teardown(ctx.func, handler, record_teardown, res)
   end
+end
+
+-- After a test's task was stopped (time limit, or waiting on nothing): the
+-- after_each hooks still due, the test case's teardown, fixture teardowns.
+local function finish_task(item, ctx, res, progress)
+  if item.kind == "it" then
+    run_after_hooks(res, ctx, hook_chain(item.block), progress)
+  elseif progress.inst then
+    local inst = progress.inst
+    progress.inst = nil
+    local ok, info = xpcall(item.case._case_teardown, handler, inst)
+    if not ok then
+      record(res, info, "teardown")
+    end
+  end
+  if ctx.func then
+    fixtures.teardown(ctx.func, handler, record_teardown, res)
+  end
+end
+
+-- The failure of a task that run_with_timeout stopped; `who` names what
+-- ran in it ("the test", "its teardown", ...).
+local function stopped_info(info, limit, who)
+  local where = info.where
+  if where == "?" then
+    where = nil
+  end
+  local out = { where = where, traceback = info.traceback, assertion = info.timeout and true or false,
+    timeout = info.timeout and true or nil }
+  if info.timeout then
+    out.message = format("timeout: %s did not finish within %s; it was waiting on %s", who, seconds_text(limit),
+      info.waiting_on or "?")
+  else
+    out.message = format("%s waits on %s, and nothing is left that could wake it", who, info.waiting_on or "nothing")
+  end
+  if where then
+    local path, line = where:match("^(.*):(%d+)$")
+    line = to_integer(line)
+    local text = path and source_line("@" .. path, line)
+    if text then
+      out.source = format("%5d | %s", line, (text:gsub("^%s+", "")))
+    end
+  end
+  return out
 end
 
 local function take_handler_errors()
@@ -662,21 +914,36 @@ local function check_leaks(res, before)
   pcall(run_task, close_objects, objs)
 end
 
-local function run_test(item, ctx_file, session, emit)
+local function run_test(item, ctx_file, session, emit, o)
   emit("test_start", item)
   take_handler_errors()
   local before = open_objects()
   local res = { test = item, status = "pass" }
   local ctx = fixtures.new_context(ctx_file, session, item.file.layer)
+  local limit = M.time_limit(item, o)
+  local progress = {}
+  if o.seed then
+    math.randomseed(o.seed)
+  end
+  -- The loop's clock stands still while nothing runs it (a test may block
+  -- in io.popen): a non-blocking turn brings it up to date, so that the
+  -- limit counts from now.
   local t0 = hrtime()
-  local ok, err = pcall(run_task, test_task, item, ctx, res)
-  if not ok then
-    record(res, { value = err, message = error_text(err) }, "call")
-    if ctx.func and #ctx.func.teardowns > 0 then
-      local tok, terr = pcall(run_task, teardown_task, ctx.func, res)
-      if not tok then
-        record(res, { value = terr, message = error_text(terr) }, "teardown")
-      end
+  if t0 - loop_time() > 0.005 then
+    step(false)
+  end
+  local ok, done, info = pcall(run_with_timeout, limit, test_task, item, ctx, res, progress)
+  if not ok or not done then
+    if not ok then
+      record(res, { value = done, message = error_text(done) }, "call")
+    else
+      record(res, stopped_info(info, limit, "the test"), "call")
+    end
+    local ok2, done2, info2 = pcall(run_with_timeout, limit, finish_task, item, ctx, res, progress)
+    if not ok2 then
+      record(res, { value = done2, message = error_text(done2) }, "teardown")
+    elseif not done2 then
+      record(res, stopped_info(info2, limit, "its teardown"), "teardown")
     end
   end
   check_leaks(res, before)
@@ -689,18 +956,30 @@ local function run_test(item, ctx_file, session, emit)
   return res
 end
 
--- Tears down a file or session scope; returns the list of failures.
-local function close_scope(scope, label)
+-- Tears down a file or session scope, within the run's time limit (each
+-- teardown that hangs is abandoned and the next one runs); returns the
+-- list of failures.
+local function close_scope(scope, label, o)
   local failures = {}
   local function report(info, name)
     info.fixture = name
     info.phase = "teardown"
     failures[#failures + 1] = info
   end
-  if #scope.teardowns > 0 then
-    local ok, err = pcall(run_task, fixtures.teardown, scope, handler, report)
+  local limit = M.time_limit({ file = {} }, o)
+  local list = scope.teardowns
+  while #list > 0 do
+    local names = {}
+    for i, entry in ipairs(list) do
+      names[i] = entry.name
+    end
+    local ok, done, info = pcall(run_with_timeout, limit, fixtures.teardown, scope, handler, report)
     if not ok then
-      failures[#failures + 1] = { value = err, message = error_text(err), phase = "teardown" }
+      failures[#failures + 1] = { value = done, message = error_text(done), phase = "teardown" }
+      break
+    elseif not done then
+      local name = names[#list + 1]
+      report(stopped_info(info, limit, format("the teardown of %s fixture '%s'", label, name)), name)
     end
   end
   if #scope.objects > 0 then
@@ -729,24 +1008,115 @@ local function close_scope(scope, label)
   return failures
 end
 
--- ---- the run -----------------------------------------------------------------------------------
-
-local function selected(items, keywords)
-  if #keywords == 0 then
-    return items
-  end
-  local out = {}
-  for _, item in ipairs(items) do
-    local id = item.id:lower()
-    for k = 1, #keywords do
-      if id:find(keywords[k], 1, true) then
-        out[#out + 1] = item
+--- run_plan(plan, o, emit): runs a plan (a list of { fstate =, items =,
+--- skip = } in order) in this process with the options o (timeout,
+--- exitfirst, seed), sending the events to emit(name, data). Returns true
+--- when -x stopped it.
+function M.run_plan(plan, o, emit)
+  local session = fixtures.new_scope("session")
+  local stop = false
+  for _, entry in ipairs(plan) do
+    local fstate, items = entry.fstate, entry.items
+    emit("file_start", { file = fstate.path, count = #items })
+    if entry.skip then
+      local item = fstate.skip_item
+      emit("test_start", item)
+      emit("test_end", { test = item, status = "skip", reason = fstate.skipped, duration = 0 })
+    end
+    local scope = fixtures.new_scope("file")
+    for i = 1, #items do
+      local res = run_test(items[i], scope, session, emit, o)
+      if o.exitfirst and (res.status == "fail" or res.status == "error") then
+        stop = true
         break
       end
+    end
+    for _, info in ipairs(close_scope(scope, "file", o)) do
+      emit("scope_error", { scope = "file", file = fstate.path, failure = info })
+    end
+    emit("file_end", { file = fstate.path })
+    if stop then
+      break
+    end
+  end
+  for _, info in ipairs(close_scope(session, "session", o)) do
+    emit("scope_error", { scope = "session", failure = info })
+  end
+  return stop
+end
+-- ---- selection and order ------------------------------------------------------------------
+
+local function matches(id, keywords)
+  if #keywords == 0 then
+    return true
+  end
+  id = id:lower()
+  for k = 1, #keywords do
+    if id:find(keywords[k], 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
+-- A new list of the items whose id passes keep(id).
+local function filter(items, keep)
+  local out = {}
+  for _, item in ipairs(items) do
+    if keep(item.id) then
+      out[#out + 1] = item
     end
   end
   return out
 end
+
+local function weight(entry)
+  return #entry.items + (entry.skip and 1 or 0)
+end
+
+--- select(specs, o): the plan of a run, a list of { fstate =, items =,
+--- skip = } in the order to run, after -k, --lf, --shard and --shuffle;
+--- and { total =, deselected =, notes = {lines for the report header} }.
+function M.select(specs, o)
+  local entries, collected, notes = {}, 0, {}
+  local keywords = o.keywords or {}
+  for _, fstate in ipairs(specs) do
+    collected = collected + #fstate.items + (fstate.skipped and 1 or 0)
+    entries[#entries + 1] = {
+      fstate = fstate,
+      items = filter(fstate.items, function(id)
+        return matches(id, keywords)
+      end),
+      skip = fstate.skipped ~= nil and matches(fstate.path, keywords),
+    }
+  end
+  if o.lf then
+    local note
+    entries, note = require("luatest.cache").keep_failed(entries, weight, filter)
+    notes[#notes + 1] = note
+  end
+  if o.shard then
+    entries = require("luatest.order").shard(entries, o.shard[1], o.shard[2], weight)
+  end
+  local plan, total = {}, 0
+  for _, e in ipairs(entries) do
+    local w = weight(e)
+    if w > 0 then
+      plan[#plan + 1] = e
+      total = total + w
+    end
+  end
+  if o.shard then
+    notes[#notes + 1] = format("shard %d/%d: %d test%s in %d file%s", o.shard[1], o.shard[2], total,
+      total == 1 and "" or "s", #plan, #plan == 1 and "" or "s")
+  end
+  if o.shuffle then
+    require("luatest.order").shuffle_plan(plan, o.seed)
+  end
+  return plan, { total = total, deselected = collected - total, notes = notes }
+end
+
+-- ---- the run -----------------------------------------------------------------------------------
 
 local function use_color(o)
   if o.no_color then
@@ -764,11 +1134,44 @@ local function usage_error(msg)
   return 2
 end
 
---- run(o, reporters): runs the collected files with the parsed options o,
---- sending events to each reporter (a table of event handlers); returns the
---- exit code.
+-- The command that starts a worker: this binary (LUATEST_BIN overrides).
+local function worker_command()
+  local bin = os.getenv("LUATEST_BIN")
+  if bin == nil or bin == "" then
+    bin = "/proc/self/exe"
+  end
+  if not core.stat(bin) then
+    return nil, format("cannot find the luatest binary (%s) to start workers; set LUATEST_BIN", bin)
+  end
+  return { bin, "--worker" }
+end
+
+--- run(o, reporters): runs the collected files with the resolved options o,
+--- sending events to each reporter (a table of event handlers: run_start,
+--- file_start, test_start, test_end, scope_error, file_end, collect_error,
+--- list_end, run_end); returns the exit code. Records the failures for --lf.
 function M.run(o, reporters)
+  local counts = { passed = 0, failed = 0, skipped = 0, deselected = 0, files = 0, total = 0 }
+  local tracker = not o.list and require("luatest.cache").tracker() or nil
   local function emit(name, data)
+    if name == "test_end" then
+      local status = data.status
+      if status == "pass" then
+        counts.passed = counts.passed + 1
+      elseif status == "skip" then
+        counts.skipped = counts.skipped + 1
+      else
+        counts.failed = counts.failed + 1
+      end
+    elseif name == "scope_error" then
+      counts.failed = counts.failed + 1
+    end
+    if tracker then
+      local f = tracker[name]
+      if f then
+        f(tracker, data)
+      end
+    end
     for i = 1, #reporters do
       local r = reporters[i]
       local f = r[name]
@@ -776,6 +1179,17 @@ function M.run(o, reporters)
         f(r, data)
       end
     end
+  end
+  local function finish(rc)
+    counts.exit_code = rc
+    emit("run_end", counts)
+    if tracker then
+      local ok, err = tracker:save()
+      if not ok then
+        io.stderr:write("luatest: ", err, "\n")
+      end
+    end
+    return rc
   end
 
   local paths = #o.paths > 0 and o.paths or { "spec/" }
@@ -785,95 +1199,98 @@ function M.run(o, reporters)
   end
 
   -- Collection: every file is loaded before any test runs.
-  local specs, load_errors, total, deselected = {}, 0, 0, 0
+  local specs, load_errors = {}, 0
   for _, path in ipairs(files) do
     local fstate, lerr = M.load_spec(path)
     if not fstate then
       load_errors = load_errors + 1
       emit("collect_error", { file = path, message = lerr })
     else
-      local items = selected(fstate.items, o.keywords)
-      deselected = deselected + #fstate.items - #items
-      fstate.selected = items
-      if fstate.skipped and #selected({ { id = path } }, o.keywords) == 0 then
-        fstate.skipped = nil
-      end
-      total = total + #items + (fstate.skipped and 1 or 0)
       specs[#specs + 1] = fstate
+      if tracker then
+        tracker:loaded(path)
+      end
     end
   end
+  local plan, sel = M.select(specs, o)
 
   if o.list then
     if load_errors == 0 then
-      for _, fstate in ipairs(specs) do
-        for _, item in ipairs(fstate.selected) do
+      for _, e in ipairs(plan) do
+        if e.skip then
+          io.stdout:write(e.fstate.path, "\n")
+        end
+        for _, item in ipairs(e.items) do
           io.stdout:write(item.id, "\n")
         end
       end
     end
     emit("list_end", { errors = load_errors })
-    return load_errors > 0 and 2 or (total == 0 and 5 or 0)
+    return load_errors > 0 and 2 or (sel.total == 0 and 5 or 0)
   end
 
-  local counts = { passed = 0, failed = 0, skipped = 0, deselected = deselected, files = #specs, total = total }
-  emit("run_start", counts)
+  counts.total, counts.deselected, counts.files = sel.total, sel.deselected, #plan
+  counts.seed = o.shuffle and o.seed or nil
+  emit("run_start", {
+    total = sel.total,
+    deselected = sel.deselected,
+    files = #plan,
+    seed = counts.seed,
+    notes = sel.notes,
+    jobs = o.jobs,
+  })
   if load_errors > 0 then
     counts.interrupted = load_errors
-    emit("run_end", counts)
-    return 2
+    return finish(2)
   end
-  if total == 0 then
-    emit("run_end", counts)
-    return 5
+  if sel.total == 0 then
+    return finish(5)
   end
 
   local t0 = hrtime()
-  local session = fixtures.new_scope("session")
-  local stop = false
-  for _, fstate in ipairs(specs) do
-    local items = fstate.selected
-    if #items > 0 or fstate.skipped then
-      emit("file_start", { file = fstate.path, count = #items })
-      if fstate.skipped then
-        local item = { kind = "file", name = "", id = fstate.path, file = fstate, line = 0 }
-        emit("test_start", item)
-        counts.skipped = counts.skipped + 1
-        emit("test_end", { test = item, status = "skip", reason = fstate.skipped, duration = 0 })
-      end
-      local scope = fixtures.new_scope("file")
-      for i = 1, #items do
-        local res = run_test(items[i], scope, session, emit)
-        local status = res.status
-        if status == "pass" then
-          counts.passed = counts.passed + 1
-        elseif status == "skip" then
-          counts.skipped = counts.skipped + 1
-        else
-          counts.failed = counts.failed + 1
-          if o.exitfirst then
-            stop = true
-            break
-          end
-        end
-      end
-      for _, info in ipairs(close_scope(scope, "file")) do
-        counts.failed = counts.failed + 1
-        emit("scope_error", { scope = "file", file = fstate.path, failure = info })
-      end
-      emit("file_end", { file = fstate.path })
+  if o.jobs > 1 then
+    local command, cerr = worker_command()
+    local ok, stopped
+    if command then
+      ok, stopped = require("luatest.parallel").run(M, plan, o, emit, command)
     end
-    if stop then
-      counts.stopped = true
-      break
+    if not ok then
+      io.stderr:write("luatest: -j: ", cerr or stopped, "\n")
+      counts.interrupted = 1
+      counts.duration = hrtime() - t0
+      return finish(2)
     end
-  end
-  for _, info in ipairs(close_scope(session, "session")) do
-    counts.failed = counts.failed + 1
-    emit("scope_error", { scope = "session", failure = info })
+    counts.stopped = stopped or nil
+  else
+    counts.stopped = M.run_plan(plan, o, emit) or nil
   end
   counts.duration = hrtime() - t0
-  emit("run_end", counts)
-  return counts.failed > 0 and 1 or 0
+  return finish(counts.failed > 0 and 1 or 0)
+end
+
+-- While a machine-readable report owns stdout, what the tests print (with
+-- print, io.write or io.stdout) goes to stderr. Returns the function that
+-- puts things back.
+local function stdout_to_stderr()
+  local stdout, output, print = io.stdout, io.output(), _G.print
+  local err = io.stderr
+  io.stdout = err
+  io.output(err)
+  _G.print = function(...)
+    local n = select("#", ...)
+    for i = 1, n do
+      if i > 1 then
+        err:write("\t")
+      end
+      err:write(tostring((select(i, ...))))
+    end
+    err:write("\n")
+  end
+  return function()
+    io.stdout = stdout
+    io.output(output)
+    _G.print = print
+  end
 end
 
 --- main(args): the command line (args = list of strings); returns the
@@ -883,19 +1300,19 @@ function M.main(args)
   -- the heap has grown 20% rather than doubled keeps peak memory near the
   -- live size at no measurable cost in time.
   collectgarbage("incremental", 120, 200)
-  local o, perr = M.parse_args(args or {})
-  if not o then
+  local cli, perr = M.parse_args(args or {})
+  if not cli then
     return usage_error(perr)
   end
-  if o.help then
+  if cli.help then
     io.stdout:write(M.HELP)
     return 0
   end
-  if o.version then
+  if cli.version then
     io.stdout:write("luatest ", tostring(core.version), "\n")
     return 0
   end
-  if o.env then
+  if cli.env then
     local dir = core.srcdir
     if not dir then
       io.stderr:write("luatest: --env: this build does not know its source directory\n")
@@ -905,14 +1322,48 @@ function M.main(args)
     io.stdout:write(format("export LUA_CPATH='%s/lib/?.so;;'\n", dir))
     return 0
   end
-  local text = require("luatest.report.text").new {
-    out = io.stdout,
-    verbosity = o.verbosity,
-    color = use_color(o),
-    tty = core.isatty(1),
-  }
-  local ok, rc = xpcall(M.run, traceback, o, { text })
+  if cli.worker then
+    return require("luatest.parallel").worker(M)
+  end
+  local config, cerr = M.load_config(M.CONFIG)
+  if not config then
+    io.stderr:write("luatest: ", cerr, "\n")
+    return 2
+  end
+  local o = M.resolve(cli, config)
+  local reporters = {}
+  if o.output == "text" or o.list then
+    reporters[1] = require("luatest.report.text").new {
+      out = io.stdout,
+      verbosity = o.verbosity,
+      color = use_color(o),
+      tty = core.isatty(1),
+      durations = o.durations,
+    }
+  else
+    reporters[1] = require("luatest.report." .. o.output).new { out = io.stdout }
+  end
+  local junit_file
+  if o.junit_xml and not o.list then
+    local f, ferr = io.open(o.junit_xml, "w")
+    if not f then
+      return usage_error("--junit-xml: cannot write " .. tostring(ferr))
+    end
+    junit_file = f
+    reporters[#reporters + 1] = require("luatest.report.junit").new { out = f }
+  end
+  local restore
+  if o.output ~= "text" and not o.list then
+    restore = stdout_to_stderr()
+  end
+  local ok, rc = xpcall(M.run, traceback, o, reporters)
+  if restore then
+    restore()
+  end
   io.stdout:flush()
+  if junit_file then
+    junit_file:close()
+  end
   if not ok then
     io.stderr:write("luatest: internal error: ", tostring(rc), "\n")
     return 2

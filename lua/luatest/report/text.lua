@@ -1,9 +1,11 @@
---- luatest.report.text: the text report, an event subscriber. A progress
---- character per test (`.` `F` `E` `s`), or one line per test under -v; then
---- each failure with its id, position, message, source line, locals and
---- traceback (luatest's own frames trimmed); the last line is always
---- `N passed, N failed[, N skipped]`.
-local format, concat = string.format, table.concat
+--- luatest.report.text: the text report, an event subscriber. A header
+--- (the shuffle seed, --lf and --shard notes), a progress character per
+--- test (`.` `F` `E` `s`), or one line per test under -v; then each failure
+--- with its id, position, message, source line, locals and traceback
+--- (luatest's own frames trimmed), the slowest tests (--durations); the
+--- last line is always `N passed, N failed[, N skipped]`. The other reports
+--- use its failure text (failure_lines) and summary.
+local format, concat, sort = string.format, table.concat, table.sort
 
 local M = {}
 
@@ -17,7 +19,8 @@ local COLOR = { pass = "32", fail = "31", error = "31", skip = "33" }
 
 --- new(opts): a text reporter. opts.out (a file, default io.stdout),
 --- opts.verbosity (-1 quiet, 0 default, 1 verbose), opts.color (ANSI colours),
---- opts.tty (flush after each progress character).
+--- opts.tty (flush after each progress character), opts.durations (list
+--- that many slowest tests at the end; 0 all, nil none).
 function M.new(opts)
   opts = opts or {}
   return setmetatable({
@@ -25,6 +28,8 @@ function M.new(opts)
     verbosity = opts.verbosity or 0,
     color = opts.color and true or false,
     tty = opts.tty and true or false,
+    durations = opts.durations,
+    timings = opts.durations and {} or nil,
     failures = {},
     collect_errors = {},
     column = 0,
@@ -97,6 +102,20 @@ function Text:write(...)
   self.out:write(...)
 end
 
+function Text:run_start(e)
+  if e.seed then
+    self:write(format("seed: %d (tests shuffled; replay this order with --seed %d)\n", e.seed, e.seed))
+  end
+  if self.verbosity >= 0 and e.notes then
+    for _, note in ipairs(e.notes) do
+      self:write(note, "\n")
+    end
+  end
+  if self.verbosity > 0 and e.jobs and e.jobs > 1 then
+    self:write(format("running %d test%s in %d worker processes\n", e.total, e.total == 1 and "" or "s", e.jobs))
+  end
+end
+
 function Text:file_start(e)
   if self.verbosity == 0 then
     self:write(e.file, " ")
@@ -131,6 +150,9 @@ function Text:test_end(r)
   if status == "fail" or status == "error" then
     self.failures[#self.failures + 1] = r
   end
+  if self.timings and status ~= "skip" then
+    self.timings[#self.timings + 1] = r
+  end
 end
 
 function Text:file_end()
@@ -144,7 +166,7 @@ function Text:scope_error(e)
   self.failures[#self.failures + 1] = {
     status = "error",
     scope = e.scope,
-    test = { id = e.file and (e.file .. " (file fixtures)") or "session fixtures" },
+    test = M.scope_test(e),
     failure = e.failure,
   }
 end
@@ -159,8 +181,11 @@ function Text:list_end()
   end
 end
 
--- The lines describing one failure (an info table from the runner).
-function Text:failure_lines(info, test, lines)
+--- failure_lines(info, test, lines): appends to `lines` the plain lines
+--- describing one failure (an info table from the runner): the phase, the
+--- position and message, the source line and the values it names, the
+--- traceback without luatest's own frames. `test` (or nil) is its test.
+local function failure_lines(info, test, lines)
   local message = info.message or "?"
   if info.phase == "setup" then
     lines[#lines + 1] = "error in fixture setup:"
@@ -203,15 +228,18 @@ function Text:failure_lines(info, test, lines)
   end
 end
 
-function Text:print_failure(r)
+M.failure_lines = failure_lines
+
+--- failure_text(r): the plain text of a failed result (a test_end or
+--- scope_error event): its failure, what failed after it, and the
+--- tracebacks of handler errors; without the header line.
+function M.failure_text(r)
   local lines = {}
-  local header = format("%s %s", WORD[r.status], r.test.id)
-  lines[1] = self:paint(r.status, header)
-  self:failure_lines(r.failure, r.test, lines)
+  failure_lines(r.failure, r.test, lines)
   if r.extra then
     for _, info in ipairs(r.extra) do
       lines[#lines + 1] = "then:"
-      self:failure_lines(info, nil, lines)
+      failure_lines(info, nil, lines)
     end
   end
   if r.handler_errors then
@@ -220,15 +248,83 @@ function Text:print_failure(r)
       lines[#lines + 1] = indent(trim_traceback_text(tb), "    ")
     end
   end
-  self:write(concat(lines, "\n"), "\n\n")
+  return concat(lines, "\n")
 end
 
+--- failure_message(info): the message of a failure, with its position
+--- (file:line) in front when it has one.
+function M.failure_message(info)
+  local message = info.message or "?"
+  if info.where and not message:find("^[^\n:]+:%d+: ") then
+    message = info.where .. ": " .. message
+  end
+  return message
+end
+
+function Text:print_failure(r)
+  local header = format("%s %s", WORD[r.status], r.test.id)
+  self:write(self:paint(r.status, header), "\n", M.failure_text(r), "\n\n")
+end
+
+--- summary(counts): `N passed, N failed[, N skipped]`.
 local function summary(c)
   local s = format("%d passed, %d failed", c.passed, c.failed)
   if c.skipped > 0 then
     s = s .. format(", %d skipped", c.skipped)
   end
   return s
+end
+M.summary = summary
+
+--- scope_test(e): the pseudo test of a scope_error event (file or session
+--- fixtures), for reports that list results per test.
+function M.scope_test(e)
+  if e.file then
+    return { id = e.file .. " (file fixtures)", name = "(file fixtures)", file = { path = e.file }, line = 0 }
+  end
+  return { id = "session fixtures", name = "(session fixtures)", file = { path = "" }, line = 0 }
+end
+
+--- utf8_clean(s): s with each byte that is not part of valid UTF-8 (and
+--- U+FFFE, U+FFFF) replaced by U+FFFD, for formats that require UTF-8.
+function M.utf8_clean(s)
+  if not utf8.len(s) then
+    local out, i, n = {}, 1, #s
+    while i <= n do
+      local len, bad = utf8.len(s, i)
+      if len then
+        out[#out + 1] = s:sub(i)
+        break
+      end
+      out[#out + 1] = s:sub(i, bad - 1)
+      out[#out + 1] = "\u{FFFD}"
+      i = bad + 1
+    end
+    s = concat(out)
+  end
+  if s:find("\xEF\xBF[\xBE\xBF]") then
+    s = s:gsub("\xEF\xBF[\xBE\xBF]", "\u{FFFD}")
+  end
+  return s
+end
+
+function Text:print_durations()
+  local list = self.timings
+  sort(list, function(a, b)
+    if a.duration ~= b.duration then
+      return (a.duration or 0) > (b.duration or 0)
+    end
+    return a.test.id < b.test.id
+  end)
+  local n = self.durations
+  if n == 0 or n > #list then
+    n = #list
+  end
+  self:write(format("slowest %d test%s:\n", n, n == 1 and "" or "s"))
+  for i = 1, n do
+    local r = list[i]
+    self:write(format("%10s  %s\n", format_time(r.duration or 0), r.test.id))
+  end
 end
 
 function Text:run_end(c)
@@ -255,6 +351,9 @@ function Text:run_end(c)
     else
       self:write("no tests collected\n")
     end
+  end
+  if self.timings and #self.timings > 0 then
+    self:print_durations()
   end
   if c.stopped then
     self:write("stopped after the first failure (-x)\n")

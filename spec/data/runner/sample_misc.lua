@@ -100,3 +100,4 @@ function test_left_sleeping()
     luatest.sleep(30)
   end)
 end
+luatest.timeout(0.1)

@@ -1,0 +1,102 @@
+--- luatest.report.json: the run as one JSON document (lua-cjson), written
+--- when the run ends, as an event subscriber:
+---   {"tool": "luatest", "version": ..., "seed": N or null,
+---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
+---      error, skipped), "duration" (seconds), "message" (the failure's
+---      message with its position, the skip reason, or null), "details"
+---      (the full failure report)}, ...],
+---    "errors": [{"file", "scope" (load, file, session), "message"}],
+---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
+---    "duration", "exit_code"}
+--- Every string is valid UTF-8.
+local cjson = require "cjson"
+local text = require "luatest.report.text"
+
+local format, concat = string.format, table.concat
+
+local M = {}
+
+local Json = {}
+Json.__index = Json
+
+local STATUS = { pass = "passed", fail = "failed", error = "error", skip = "skipped" }
+
+--- new(opts): a JSON reporter writing to opts.out (default io.stdout).
+function M.new(opts)
+  opts = opts or {}
+  return setmetatable({ out = opts.out or io.stdout, tests = {}, errors = {}, seed = nil }, Json)
+end
+
+local function str(s)
+  if s == nil then
+    return cjson.null
+  end
+  return text.utf8_clean(tostring(s))
+end
+
+function Json:run_start(e)
+  self.seed = e.seed
+end
+
+function Json:test_end(r)
+  local t = r.test
+  local message, details = cjson.null, cjson.null
+  if r.status == "skip" then
+    message = str(r.reason)
+  elseif r.failure then
+    message = str(text.failure_message(r.failure))
+    details = str(text.failure_text(r))
+  end
+  self.tests[#self.tests + 1] = cjson.encode({
+    id = str(t.id),
+    file = str(t.file.path),
+    name = str(t.name),
+    line = t.line or 0,
+    status = STATUS[r.status] or r.status,
+    duration = r.duration or 0,
+    message = message,
+    details = details,
+  })
+end
+
+function Json:scope_error(e)
+  self.errors[#self.errors + 1] = cjson.encode({
+    file = str(e.file),
+    scope = e.scope,
+    message = str(text.failure_text({ test = text.scope_test(e), failure = e.failure })),
+  })
+end
+
+function Json:collect_error(e)
+  self.errors[#self.errors + 1] = cjson.encode({
+    file = str(e.file),
+    scope = "load",
+    message = str(text.trim_traceback_text(tostring(e.message))),
+  })
+end
+
+local function list(items)
+  if #items == 0 then
+    return "[]"
+  end
+  return "[\n  " .. concat(items, ",\n  ") .. "\n]"
+end
+
+function Json:run_end(c)
+  local core = require "luatest.core"
+  local totals = cjson.encode({
+    passed = c.passed,
+    failed = c.failed,
+    skipped = c.skipped,
+    deselected = c.deselected or 0,
+    total = c.total or 0,
+  })
+  local doc = format('{"tool": "luatest", "version": %s, "seed": %s,\n"tests": %s,\n"errors": %s,\n'
+    .. '"totals": %s, "duration": %s, "exit_code": %s}\n',
+    cjson.encode(tostring(core.version)), c.seed and format("%d", c.seed) or "null", list(self.tests),
+    list(self.errors), totals, format("%.6f", c.duration or 0), c.exit_code and format("%d", c.exit_code) or "null")
+  self.out:write(doc)
+  self.out:flush()
+end
+
+return M

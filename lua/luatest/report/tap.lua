@@ -1,0 +1,118 @@
+--- luatest.report.tap: the Test Anything Protocol, version 13, as an event
+--- subscriber. `TAP version 13`, one `ok` / `not ok` line per test (and per
+--- fixture scope whose teardown failed) as it ends, a YAML block under each
+--- failure (message, severity, position, duration, the full report, as
+--- quoted one-line strings), skips
+--- as `# SKIP reason`, files that do not load as `Bail out!`, and the plan
+--- `1..N` at the end (TAP allows it last, which stays right under -x).
+local text = require "luatest.report.text"
+
+local format, concat = string.format, table.concat
+
+local M = {}
+
+local Tap = {}
+Tap.__index = Tap
+
+--- new(opts): a TAP reporter writing to opts.out (default io.stdout).
+function M.new(opts)
+  opts = opts or {}
+  return setmetatable({ out = opts.out or io.stdout, n = 0, collect_errors = {} }, Tap)
+end
+
+-- A description or directive on one line, with `#` escaped as TAP asks.
+local function one_line(s)
+  return (tostring(s):gsub("[\r\n]+", " "):gsub("\\", "\\\\"):gsub("#", "\\#"))
+end
+
+local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+-- s as a double-quoted YAML scalar on one line, the form every YAML
+-- reader of TAP (TAP::Parser's YAMLish included) takes.
+local function quoted(s)
+  return '"' .. text.utf8_clean(tostring(s)):gsub('[%c\\"]', function(c)
+    return ESCAPES[c] or format("\\x%02X", c:byte())
+  end) .. '"'
+end
+
+local function field(lines, key, s)
+  lines[#lines + 1] = "  " .. key .. ": " .. quoted(s)
+end
+
+function Tap:run_start(e)
+  self.out:write("TAP version 13\n")
+  if e.seed then
+    self.out:write(format("# seed %d (replay this order with --seed %d)\n", e.seed, e.seed))
+  end
+  for _, note in ipairs(e.notes or {}) do
+    self.out:write("# ", one_line(note), "\n")
+  end
+end
+
+function Tap:result(r, severity)
+  self.n = self.n + 1
+  local desc = one_line(r.test.id)
+  local out = self.out
+  if r.status == "pass" then
+    out:write(format("ok %d - %s\n", self.n, desc))
+  elseif r.status == "skip" then
+    local reason = r.reason and r.reason ~= "" and (" " .. one_line(r.reason)) or ""
+    out:write(format("ok %d - %s # SKIP%s\n", self.n, desc, reason))
+  else
+    out:write(format("not ok %d - %s\n", self.n, desc))
+    local lines = { "  ---" }
+    local info = r.failure or {}
+    field(lines, "message", text.failure_message(info))
+    lines[#lines + 1] = "  severity: " .. (severity or (r.status == "fail" and "fail" or "error"))
+    if info.where then
+      local file, line = info.where:match("^(.*):(%d+)$")
+      if file then
+        lines[#lines + 1] = "  at:"
+        lines[#lines + 1] = "    file: " .. quoted(file)
+        lines[#lines + 1] = "    line: " .. line
+      end
+    end
+    if r.duration then
+      lines[#lines + 1] = format("  duration_ms: %.3f", r.duration * 1000)
+    end
+    field(lines, "details", text.failure_text(r))
+    lines[#lines + 1] = "  ..."
+    out:write(concat(lines, "\n"), "\n")
+  end
+end
+
+function Tap:test_end(r)
+  self:result(r)
+end
+
+function Tap:scope_error(e)
+  self:result({ test = text.scope_test(e), status = "error", failure = e.failure }, "error")
+end
+
+function Tap:collect_error(e)
+  self.collect_errors[#self.collect_errors + 1] = e
+end
+
+function Tap:run_end(c)
+  local out = self.out
+  if #self.collect_errors > 0 then
+    for _, e in ipairs(self.collect_errors) do
+      local first = tostring(e.message):match("^[^\n]*")
+      out:write(format("Bail out! cannot load %s: %s\n", one_line(e.file), one_line(first)))
+    end
+    out:flush()
+    return
+  end
+  if c.stopped then
+    out:write("# stopped after the first failure (-x)\n")
+  end
+  if self.n == 0 then
+    out:write("1..0 # SKIP no tests collected\n")
+  else
+    out:write(format("1..%d\n", self.n))
+  end
+  out:write("# ", text.summary(c), "\n")
+  out:flush()
+end
+
+return M
