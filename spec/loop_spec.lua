@@ -134,3 +134,15 @@ function test_run_with_timeout_says_what_and_where_it_waited()
   assert(lines[2] == "true\t42", lines[2])
   assert(lines[3] == "0", lines[3])
 end
+
+function test_a_test_busy_in_lua_is_stopped_by_its_timeout()
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local t0 = core.hrtime()
+  local result = assert(core.exec({ bin, "--timeout", "0.3", "--no-color",
+    core.srcdir .. "/spec/data/runner/sample_busy.lua" }, { timeout = 30 }))
+  assert(core.hrtime() - t0 < 10, "the busy test was not stopped")
+  assert(result.status == 1, result.stdout .. result.stderr)
+  assert(result.stdout:find("timeout: busy in Lua for more than 1.3 s without waiting on anything", 1, true),
+    result.stdout)
+  assert(result.stdout:match("1 passed, 1 failed\n$"), result.stdout)
+end

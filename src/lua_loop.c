@@ -3,9 +3,11 @@
  * records what it waits for and yields; the I/O callback pushes the results
  * on the coroutine and queues it. Also: the loop object, sleep, spawn, and
  * the table of open objects used for leak reports. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include "lua_core.h"
 
 #define MAX_FREE_TASKS 64
@@ -99,6 +101,10 @@ static void task_finish(ltl_task *t, int status, int nres) {
   task_release(t, status == LUA_OK);
 }
 
+/* The coroutine running right now, for the busy-loop watchdog. */
+static lua_State *volatile running;
+static volatile double busy_limit;
+
 static void task_run(lt_task *lt) {
   ltl_task *t = (ltl_task *)lt;
   if (t->state != T_READY || t->S->closing)
@@ -110,7 +116,9 @@ static void task_run(lt_task *lt) {
   int nres = 0;
   int nargs = t->nargs;
   t->nargs = 0;
+  running = t->co;
   int status = lua_resume(t->co, NULL, nargs, &nres);
+  running = NULL;
   if (status == LUA_YIELD) {
     if (t->state == T_RUNNING) {
       /* A plain coroutine.yield() at the task's top level: give the loop a
@@ -292,6 +300,49 @@ static int l_run_until_complete(lua_State *L) {
   return r.nres;
 }
 
+/* ---- the busy-loop watchdog ------------------------------------------------------ */
+
+/* A task that never waits cannot be stopped by a loop timer; a real-time
+ * alarm sets a hook on the running coroutine instead, as lua.c does for
+ * Ctrl-C (lua_sethook is safe in a signal handler). */
+static void busy_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  char limit[32];
+  snprintf(limit, sizeof limit, "%g", busy_limit);
+  luaL_error(L, "timeout: busy in Lua for more than %s s without waiting on anything", limit);
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  lua_State *L = running;
+  if (L)
+    lua_sethook(L, busy_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void watchdog(double seconds) {
+  static int installed;
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    installed = 1;
+  }
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  if (seconds > 0) {
+    busy_limit = seconds;
+    it.it_value.tv_sec = (time_t)seconds;
+    it.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
+    if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+      it.it_value.tv_usec = 1;
+  }
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* On expiry of a run's timeout: what the task waited on and where, then
  * the task is cancelled. */
 typedef struct timed_root {
@@ -338,12 +389,19 @@ static int l_run_with_timeout(lua_State *L) {
   uv_unref((uv_handle_t *)timer);
   uv_update_time(&S->loop->uv);
   uv_timer_start(timer, on_run_timeout, (uint64_t)(seconds * 1000 + 0.5), 0);
+  /* A second later than the loop's deadline: that one reports where the
+   * task waited; this one only stops a task that never waits. */
+  int guarded = seconds < 1e6;
+  if (guarded)
+    watchdog(seconds + 1.0);
   int base = lua_gettop(L);
   while (!tr.r.finished && !tr.expired) {
     int alive = lt_loop_step_until(S->loop, 1, &tr.r.finished);
     if (!tr.r.finished && !tr.expired && !alive)
       break;
   }
+  if (guarded)
+    watchdog(0);
   uv_close((uv_handle_t *)timer, on_timer_closed);
   if (tr.r.finished) {
     if (tr.r.status != LUA_OK)
