@@ -152,13 +152,7 @@ local function make_class(name, fold)
       return self._n
     end,
     __pairs = function(self)
-      local i = 0
-      return function()
-        i = i + 1
-        if i <= self._n then
-          return self._k[i], self._v[i]
-        end
-      end, self, nil
+      return methods.items(self), self, nil
     end,
     __tostring = function(self)
       local parts = {}

@@ -103,21 +103,17 @@ local function to_integer(v)
   return n and tointeger(n)
 end
 
-local function check_count(v)
-  local n = to_integer(v)
-  if not n or n < 0 then
-    return nil, "expected a whole number >= 0"
+local function whole_at_least(min)
+  return function(v)
+    local n = to_integer(v)
+    if not n or n < min then
+      return nil, "expected a whole number >= " .. min
+    end
+    return n
   end
-  return n
 end
 
-local function check_jobs(v)
-  local n = to_integer(v)
-  if not n or n < 1 then
-    return nil, "expected a whole number >= 1"
-  end
-  return n
-end
+local check_count, check_jobs = whole_at_least(0), whole_at_least(1)
 
 local function check_seconds(v)
   local n = tonumber(v)
