@@ -15,8 +15,8 @@ local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring
 local unpack, sort, concat = table.unpack, table.sort, table.concat
 local tointeger, huge = math.tointeger, math.huge
 local getinfo, traceback = debug.getinfo, debug.traceback
-local run_until_complete, run_with_timeout, open_objects, hrtime, step, loop_time = core.run_until_complete,
-  core.run_with_timeout, core.open_objects, core.hrtime, core.step, core.time
+local run_until_complete, run_with_timeout, open_objects, hrtime = core.run_until_complete,
+  core.run_with_timeout, core.open_objects, core.hrtime
 local is_skip, is_failure, error_text = assertions.is_skip, assertions.is_failure, assertions.error_text
 
 local rt = luatest._runtime
@@ -921,13 +921,9 @@ local function run_test(item, ctx_file, session, emit, o)
   if o.seed then
     math.randomseed(o.seed)
   end
-  -- The loop's clock stands still while nothing runs it (a test may block
-  -- in io.popen): a non-blocking turn brings it up to date, so that the
-  -- limit counts from now.
+  -- run_with_timeout counts the limit from now, even after a test blocked
+  -- outside the loop (io.popen).
   local t0 = hrtime()
-  if t0 - loop_time() > 0.005 then
-    step(false)
-  end
   local ok, done, info = pcall(run_with_timeout, limit, test_task, item, ctx, res, progress)
   if not ok or not done then
     if not ok then

@@ -185,6 +185,17 @@ end
 --- describing one failure (an info table from the runner): the phase, the
 --- position and message, the source line and the values it names, the
 --- traceback without luatest's own frames. `test` (or nil) is its test.
+-- Appends a traceback's frames (luatest's own trimmed) under a heading.
+local function add_frames(lines, heading, tb)
+  local frames = tb and M.trim_traceback(tb) or {}
+  if #frames > 0 then
+    lines[#lines + 1] = heading
+    for _, f in ipairs(frames) do
+      lines[#lines + 1] = "    " .. f
+    end
+  end
+end
+
 local function failure_lines(info, test, lines)
   local message = info.message or "?"
   if info.phase == "setup" then
@@ -208,24 +219,8 @@ local function failure_lines(info, test, lines)
       end
     end
   end
-  if info.traceback then
-    local frames = M.trim_traceback(info.traceback)
-    if #frames > 0 then
-      lines[#lines + 1] = "stack traceback:"
-      for _, f in ipairs(frames) do
-        lines[#lines + 1] = "    " .. f
-      end
-    end
-  end
-  if info.task_traceback then
-    local frames = M.trim_traceback(info.task_traceback)
-    if #frames > 0 then
-      lines[#lines + 1] = "raised in a spawned task, at:"
-      for _, f in ipairs(frames) do
-        lines[#lines + 1] = "    " .. f
-      end
-    end
-  end
+  add_frames(lines, "stack traceback:", info.traceback)
+  add_frames(lines, "raised in a spawned task, at:", info.task_traceback)
 end
 
 M.failure_lines = failure_lines
