@@ -146,3 +146,34 @@ function test_a_test_busy_in_lua_is_stopped_by_its_timeout()
     result.stdout)
   assert(result.stdout:match("1 passed, 1 failed\n$"), result.stdout)
 end
+
+function test_run_with_timeout_counts_from_now_after_blocking_outside_the_loop()
+  local script = [[
+    local core = require "luatest.core"
+    core.run_until_complete(function() core.sleep(0) end)
+    os.execute("sleep 0.4");
+    print(core.run_with_timeout(0.3, function() core.sleep(0.05) core.sleep(0.05) return "in time" end))
+  ]]
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local result = assert(core.exec({ "sh", "-c", string.format('eval "$(%q --env)"; lua5.4 -e %q', bin, script) },
+    { timeout = 20 }))
+  assert(result.stdout == "true\tin time\n", result.stdout .. result.stderr)
+end
+
+function test_run_with_timeout_reports_a_task_nothing_can_wake_at_once()
+  local script = [[
+    local core = require "luatest.core"
+    local t0 = core.hrtime()
+    local a, b
+    local ok, info = core.run_with_timeout(20, function()
+      a = core.spawn(function() while not b do core.sleep(0) end b:join() end)
+      b = core.spawn(function() a:join() end)
+      a:join()
+    end)
+    print(ok, info.timeout, info.waiting_on, core.hrtime() - t0 < 5)
+  ]]
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local result = assert(core.exec({ "sh", "-c", string.format('eval "$(%q --env)"; lua5.4 -e %q', bin, script) },
+    { timeout = 40 }))
+  assert(result.stdout == "false\tfalse\ttask:wait\ttrue\n", result.stdout .. result.stderr)
+end
