@@ -1,0 +1,171 @@
+/* The client-frame checker: every RFC 6455 violation gets its close code,
+ * whole or fed a byte at a time, and valid streams pass through unchanged. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "check.h"
+#include "wsframe.h"
+
+typedef struct sink {
+  char out[4096];
+  size_t len;
+  int controls;
+  int last_opcode;
+  char last_payload[126];
+  size_t last_payload_len;
+} sink;
+
+static void on_pass(void *ud, const char *p, size_t n) {
+  sink *s = ud;
+  memcpy(s->out + s->len, p, n);
+  s->len += n;
+}
+
+static void on_control(void *ud, int opcode, const char *payload, size_t n, const char *raw,
+                       size_t raw_len) {
+  sink *s = ud;
+  (void)raw, (void)raw_len;
+  s->controls++;
+  s->last_opcode = opcode;
+  memcpy(s->last_payload, payload, n);
+  s->last_payload_len = n;
+}
+
+/* Appends a frame; mask 0 sends it unmasked. */
+static size_t frame(char *at, int first, const char *payload, size_t n, int masked) {
+  static const uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
+  uint8_t *p = (uint8_t *)at;
+  size_t h = 0;
+  p[h++] = (uint8_t)first;
+  uint8_t m = masked ? 0x80 : 0;
+  if (n < 126) {
+    p[h++] = m | (uint8_t)n;
+  } else {
+    p[h++] = m | 126;
+    p[h++] = (uint8_t)(n >> 8);
+    p[h++] = (uint8_t)n;
+  }
+  if (masked) {
+    memcpy(p + h, key, 4);
+    h += 4;
+  }
+  for (size_t i = 0; i < n; i++)
+    p[h + i] = (uint8_t)payload[i] ^ (masked ? key[i & 3] : 0);
+  return h + n;
+}
+
+/* Feeds the stream whole and byte by byte; both must agree. */
+static int run(const char *stream, size_t n, sink *whole, int hold_pings) {
+  lt_wsframe a, b;
+  sink bytewise;
+  memset(whole, 0, sizeof *whole);
+  memset(&bytewise, 0, sizeof bytewise);
+  lt_wsframe_init(&a);
+  lt_wsframe_init(&b);
+  a.on_pass = b.on_pass = on_pass;
+  a.on_control = b.on_control = on_control;
+  a.hold_pings = b.hold_pings = hold_pings;
+  a.ud = whole;
+  b.ud = &bytewise;
+  int ra = lt_wsframe_feed(&a, stream, n);
+  int rb = 0;
+  for (size_t i = 0; i < n && !rb; i++)
+    rb = lt_wsframe_feed(&b, stream + i, 1);
+  CHECK(ra == rb);
+  /* Byte by byte may pass the start of the offending frame; never more. */
+  CHECK(bytewise.len >= whole->len);
+  CHECK(!memcmp(bytewise.out, whole->out, whole->len));
+  CHECK(bytewise.controls == whole->controls);
+  return ra;
+}
+
+static void test_valid_streams_pass_unchanged(void) {
+  char s[2048];
+  size_t n = 0;
+  sink out;
+  n += frame(s + n, 0x81, "hello", 5, 1);
+  n += frame(s + n, 0x82, "\0\1\2\377", 4, 1);
+  n += frame(s + n, 0x01, "h\xc3", 2, 1); /* UTF-8 split across fragments */
+  n += frame(s + n, 0x89, "ping", 4, 1);  /* a control frame between them */
+  n += frame(s + n, 0x80, "\xa9!", 2, 1);
+  char big[300];
+  memset(big, 'x', sizeof big);
+  n += frame(s + n, 0x81, big, sizeof big, 1);
+  n += frame(s + n, 0x88,
+             "\x03\xe8"
+             "bye",
+             5, 1);
+  CHECK(run(s, n, &out, 0) == 0);
+  CHECK(out.len == n && !memcmp(out.out, s, n));
+  CHECK(out.controls == 0);
+}
+
+static void test_violations_and_their_codes(void) {
+  struct {
+    int first;
+    const char *payload;
+    size_t n;
+    int masked;
+    int code;
+  } cases[] = {
+      {0x81, "hi", 2, 0, 1002},           /* unmasked */
+      {0x83, "x", 1, 1, 1002},            /* reserved opcode */
+      {0x8B, "x", 1, 1, 1002},            /* reserved control opcode */
+      {0xC1, "x", 1, 1, 1002},            /* RSV1 with no extension */
+      {0x09, "x", 1, 1, 1002},            /* fragmented ping */
+      {0x80, "x", 1, 1, 1002},            /* continuation with no message */
+      {0x81, "\xff\xfe", 2, 1, 1007},     /* not UTF-8 */
+      {0x81, "\xed\xa0\x80", 3, 1, 1007}, /* a surrogate */
+      {0x81, "\xc0\xaf", 2, 1, 1007},     /* overlong */
+      {0x81, "ab\xe2\x82", 4, 1, 1007},   /* ends inside a sequence */
+      {0x88, "\x03", 1, 1, 1002},         /* one-byte close payload */
+      {0x88, "\x03\xed", 2, 1, 1002},     /* close code 1005 may not be sent */
+      {0x88, "\x03\xe8\xff", 3, 1, 1007}, /* close reason not UTF-8 */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char s[256];
+    size_t n = frame(s, 0x81, "ok", 2, 1);
+    size_t good = n;
+    n += frame(s + n, cases[i].first, cases[i].payload, cases[i].n, cases[i].masked);
+    sink out;
+    int code = run(s, n, &out, 0);
+    if (code != cases[i].code)
+      fprintf(stderr, "case %zu: got %d\n", i, code);
+    CHECK(code == cases[i].code);
+    /* The good frame before it went on; nothing of the bad one did. */
+    CHECK(out.len == good);
+  }
+  /* An oversized control frame: 126 bytes need the 16-bit length. */
+  char s[256], payload[126];
+  memset(payload, 'p', sizeof payload);
+  size_t n = frame(s, 0x89, payload, sizeof payload, 1);
+  sink out;
+  CHECK(run(s, n, &out, 0) == 1002);
+  CHECK(out.len == 0);
+  /* A new message inside a fragmented one. */
+  n = frame(s, 0x01, "a", 1, 1);
+  n += frame(s + n, 0x81, "b", 1, 1);
+  CHECK(run(s, n, &out, 0) == 1002);
+}
+
+static void test_held_pings_are_taken_out(void) {
+  char s[256];
+  size_t n = 0;
+  n += frame(s + n, 0x81, "one", 3, 1);
+  size_t first = n;
+  n += frame(s + n, 0x89, "are you there", 13, 1);
+  size_t ping_end = n;
+  n += frame(s + n, 0x81, "two", 3, 1);
+  sink out;
+  CHECK(run(s, n, &out, 1) == 0);
+  CHECK(out.controls == 1 && out.last_opcode == 9);
+  CHECK(out.last_payload_len == 13 && !memcmp(out.last_payload, "are you there", 13));
+  CHECK(out.len == n - (ping_end - first));
+  CHECK(!memcmp(out.out, s, first) && !memcmp(out.out + first, s + ping_end, n - ping_end));
+}
+
+int main(void) {
+  test_valid_streams_pass_unchanged();
+  test_violations_and_their_codes();
+  test_held_pings_are_taken_out();
+  return check_done("test_wsframe");
+}

@@ -1,0 +1,225 @@
+/* RFC 6455 checks on client frames, incrementally over any split of the
+ * byte stream. UTF-8 is checked across the frames of a text message, with
+ * the byte ranges of RFC 3629 (no overlongs, surrogates or values past
+ * U+10FFFF). */
+#include <string.h>
+#include "wsframe.h"
+
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+
+void lt_wsframe_init(lt_wsframe *f) {
+  memset(f, 0, sizeof *f);
+  f->hdr_need = 2;
+}
+
+static int utf8_scan(lt_wsframe *f, const uint8_t *p, size_t n, const uint8_t mask[4],
+                     unsigned pos) {
+  for (size_t k = 0; k < n; k++) {
+    uint8_t b = p[k] ^ mask[(pos + k) & 3];
+    if (f->utf8_need) {
+      if (b < f->utf8_lo || b > f->utf8_hi)
+        return -1;
+      f->utf8_lo = 0x80, f->utf8_hi = 0xBF;
+      f->utf8_need--;
+    } else if (b < 0x80) {
+      continue;
+    } else {
+      f->utf8_lo = 0x80, f->utf8_hi = 0xBF;
+      if (b >= 0xC2 && b <= 0xDF)
+        f->utf8_need = 1;
+      else if (b == 0xE0)
+        f->utf8_need = 2, f->utf8_lo = 0xA0;
+      else if (b == 0xED)
+        f->utf8_need = 2, f->utf8_hi = 0x9F;
+      else if (b >= 0xE1 && b <= 0xEF)
+        f->utf8_need = 2;
+      else if (b == 0xF0)
+        f->utf8_need = 3, f->utf8_lo = 0x90;
+      else if (b == 0xF4)
+        f->utf8_need = 3, f->utf8_hi = 0x8F;
+      else if (b >= 0xF1 && b <= 0xF3)
+        f->utf8_need = 3;
+      else
+        return -1;
+    }
+  }
+  return 0;
+}
+
+static int fail(lt_wsframe *f, int code, const char *reason) {
+  f->failed = code;
+  f->reason = reason;
+  return code;
+}
+
+/* The first byte of a frame. */
+static int check_first(lt_wsframe *f, uint8_t b) {
+  f->fin = b >> 7;
+  f->opcode = b & 0x0F;
+  if (b & 0x70)
+    return fail(f, 1002, "reserved bits set");
+  switch (f->opcode) {
+  case OP_CONT:
+    if (!f->in_message)
+      return fail(f, 1002, "continuation frame outside a message");
+    return 0;
+  case OP_TEXT:
+  case OP_BINARY:
+    if (f->in_message)
+      return fail(f, 1002, "new message inside a fragmented one");
+    f->message_text = f->opcode == OP_TEXT;
+    f->utf8_need = 0;
+    return 0;
+  case OP_CLOSE:
+  case OP_PING:
+  case OP_PONG:
+    if (!f->fin)
+      return fail(f, 1002, "fragmented control frame");
+    return 0;
+  default:
+    return fail(f, 1002, "reserved opcode");
+  }
+}
+
+/* The header is complete: length and mask. */
+static int check_header(lt_wsframe *f) {
+  uint8_t len7 = f->hdr[1] & 0x7F;
+  const uint8_t *ext = f->hdr + 2;
+  uint64_t len = len7;
+  if (len7 == 126) {
+    len = (uint64_t)ext[0] << 8 | ext[1];
+    ext += 2;
+  } else if (len7 == 127) {
+    if (ext[0] & 0x80)
+      return fail(f, 1002, "frame length over 63 bits");
+    len = 0;
+    for (int i = 0; i < 8; i++)
+      len = len << 8 | ext[i];
+    ext += 8;
+  }
+  memcpy(f->mask, ext, 4);
+  f->mask_pos = 0;
+  f->left = len;
+  if (f->opcode == OP_CLOSE && len == 1)
+    return fail(f, 1002, "close frame with a one-byte payload");
+  return 0;
+}
+
+static int valid_close_code(unsigned code) {
+  if (code < 1000 || code >= 5000)
+    return 0;
+  if (code >= 3000)
+    return 1;
+  return code <= 1003 || (code >= 1007 && code <= 1014);
+}
+
+static void unmask(const lt_wsframe *f, const uint8_t *raw, size_t n, uint8_t *out) {
+  for (size_t k = 0; k < n; k++)
+    out[k] = raw[k] ^ f->mask[k & 3];
+}
+
+/* The frame's last byte was scanned. */
+static int frame_end(lt_wsframe *f) {
+  if (f->opcode & 8) {
+    uint8_t payload[125];
+    size_t n = f->ctl_len - f->ctl_hdr;
+    unmask(f, f->ctl + f->ctl_hdr, n, payload);
+    if (f->opcode == OP_CLOSE && n >= 2) {
+      if (!valid_close_code((unsigned)payload[0] << 8 | payload[1]))
+        return fail(f, 1002, "invalid close code");
+      lt_wsframe reason_check;
+      memset(&reason_check, 0, sizeof reason_check);
+      static const uint8_t none[4];
+      if (utf8_scan(&reason_check, payload + 2, n - 2, none, 0) || reason_check.utf8_need)
+        return fail(f, 1007, "close reason is not UTF-8");
+    }
+    if (f->hold && f->on_control)
+      f->on_control(f->ud, f->opcode, (const char *)payload, n, (const char *)f->ctl, f->ctl_len);
+  } else {
+    if (f->fin && f->message_text && f->utf8_need)
+      return fail(f, 1007, "text message ends inside a UTF-8 sequence");
+    f->in_message = !f->fin;
+  }
+  f->hdr_len = 0;
+  f->hdr_need = 2;
+  f->ctl_len = 0;
+  f->hold = 0;
+  return 0;
+}
+
+int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
+  if (f->failed)
+    return f->failed;
+  const uint8_t *p = (const uint8_t *)data;
+  /* Bytes from `run` to `i` are passed on at the next held frame or the
+   * end; while a frame is held, run stays at n. */
+  size_t i = 0, run = f->hold ? n : 0, frame_start = 0;
+  int r = 0;
+  while (i < n && !r) {
+    if (f->hdr_need) {
+      uint8_t b = p[i];
+      if (f->hdr_len == 0) {
+        frame_start = i;
+        if ((r = check_first(f, b)))
+          break;
+        f->hold = ((f->opcode == OP_PING || f->opcode == OP_PONG) && f->hold_pings) ||
+                  (f->opcode == OP_CLOSE && f->hold_close);
+        if (f->hold) {
+          if (i > run && f->on_pass)
+            f->on_pass(f->ud, data + run, i - run);
+          run = n; /* nothing passes until the held frame ends */
+        }
+      } else if (f->hdr_len == 1) {
+        if (!(b & 0x80)) {
+          r = fail(f, 1002, "unmasked client frame");
+          break;
+        }
+        uint8_t len7 = b & 0x7F;
+        if ((f->opcode & 8) && len7 > 125) {
+          r = fail(f, 1002, "control frame longer than 125 bytes");
+          break;
+        }
+        f->hdr_need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
+      }
+      f->hdr[f->hdr_len++] = b;
+      if (f->opcode & 8)
+        f->ctl[f->ctl_len++] = b;
+      i++;
+      if (f->hdr_len == f->hdr_need) {
+        f->hdr_need = 0;
+        f->ctl_hdr = f->ctl_len;
+        if ((r = check_header(f)))
+          break;
+        if (!f->left && (r = frame_end(f)) == 0 && run == n)
+          run = i;
+      }
+      continue;
+    }
+    size_t take = n - i < f->left ? n - i : (size_t)f->left;
+    if (f->opcode & 8) {
+      memcpy(f->ctl + f->ctl_len, p + i, take);
+      f->ctl_len += (unsigned)take;
+    } else if (f->message_text && utf8_scan(f, p + i, take, f->mask, f->mask_pos)) {
+      r = fail(f, 1007, "invalid UTF-8 in a text message");
+      break;
+    }
+    f->mask_pos += (unsigned)take;
+    f->left -= take;
+    i += take;
+    if (!f->left) {
+      int held = f->hold;
+      if ((r = frame_end(f)) == 0 && held)
+        run = i;
+    }
+  }
+  if (r) {
+    /* Nothing of the offending frame goes on from this call. */
+    size_t end = frame_start < i ? frame_start : i;
+    if (end > run && f->on_pass)
+      f->on_pass(f->ud, data + run, end - run);
+    return r;
+  }
+  if (n > run && f->on_pass)
+    f->on_pass(f->ud, data + run, n - run);
+  return 0;
+}

@@ -1,0 +1,46 @@
+/* A checker for the WebSocket frames a client sends, run on the bytes before
+ * libwebsockets sees them: libwebsockets 4.1 accepts unmasked client frames
+ * and drops an oversized control frame without a close frame, so RFC 6455's
+ * checks are made here, with the close code each failure calls for. It can
+ * also hold pings and the close frame back from libwebsockets (autoping and
+ * autoclose off), handing them to the owner instead. */
+#ifndef LT_WSFRAME_H
+#define LT_WSFRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lt_wsframe {
+  /* The owner's choices. */
+  int hold_pings; /* pings and pongs go to on_control, not on to libwebsockets */
+  int hold_close; /* so does the close frame */
+  /* Called with each run of bytes to pass on, and with each held control
+   * frame (payload unmasked; the frame's raw bytes in raw, raw_len). */
+  void (*on_pass)(void *ud, const char *p, size_t n);
+  void (*on_control)(void *ud, int opcode, const char *payload, size_t n, const char *raw,
+                     size_t raw_len);
+  void *ud;
+
+  /* Parser state. */
+  uint8_t hdr[14];
+  unsigned hdr_len, hdr_need;
+  uint64_t left; /* payload bytes still to come in this frame */
+  uint8_t mask[4];
+  unsigned mask_pos;
+  int opcode, fin, hold;
+  int in_message, message_text;
+  unsigned utf8_need;
+  uint8_t utf8_lo, utf8_hi;
+  uint8_t ctl[125 + 14]; /* a held or checked control frame, raw */
+  unsigned ctl_len, ctl_hdr;
+  int failed;
+  const char *reason; /* of the failure, for the close frame */
+} lt_wsframe;
+
+void lt_wsframe_init(lt_wsframe *f);
+/* Scans n more bytes. Returns 0, or the close code of the first violation
+ * (1002 protocol error, 1007 invalid UTF-8); bytes from the offending frame
+ * on are never passed, and every later call returns the same code. */
+int lt_wsframe_feed(lt_wsframe *f, const char *p, size_t n);
+
+#endif
