@@ -53,45 +53,28 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
     o->headers = lua_tostring(L, -1);
   if (lua_getfield(L, idx, "max_msg_size") == LUA_TNUMBER)
     o->max_msg_size = (size_t)lua_tointeger(L, -1);
-  lua_pop(L, 4); /* the strings stay alive in the options table */
+  if (lua_getfield(L, idx, "heartbeat") == LUA_TNUMBER)
+    o->heartbeat = lua_tonumber(L, -1);
+  o->no_autoping = lua_getfield(L, idx, "autoping") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  o->no_autoclose = lua_getfield(L, idx, "autoclose") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 7); /* the strings stay alive in the options table */
 }
 
 /* request:_ws_upgrade{protocol=, max_msg_size=} -> WebSocket, or nil and a
  * message. The request head goes to libwebsockets again, without any
  * Sec-WebSocket-Protocol (the subprotocol is ours to choose). */
 static int l_ws_upgrade(lua_State *L) {
-  ltl_state *S = ltl_S(L);
   lt_request *req = ltl_check_request(L, 1);
   lt_ws_opts opts;
   get_opts(L, 2, &opts);
-  lt_msg *m = &req->msg;
-  lt_buf head = {0};
-  lt_buf_puts(&head, lt_request_method(req));
-  lt_buf_append(&head, " ", 1);
-  lt_buf_append(&head, lt_msg_str(m, m->url), m->url_len);
-  lt_buf_puts(&head, " HTTP/1.1\r\n");
-  for (int i = 0; i < m->nhdrs; i++) {
-    const char *name = lt_msg_str(m, m->hdrs[i].name);
-    if (!strcasecmp(name, "Sec-WebSocket-Protocol"))
-      continue;
-    lt_buf_append(&head, name, m->hdrs[i].name_len);
-    lt_buf_append(&head, ": ", 2);
-    lt_buf_append(&head, lt_msg_str(m, m->hdrs[i].value), m->hdrs[i].value_len);
-    lt_buf_append(&head, "\r\n", 2);
-  }
-  lt_buf_append(&head, "\r\n", 2);
   lt_server *srv = req->server;
-  int fd;
-  int r = lt_request_detach(req, &fd, &head);
-  if (r) {
-    lt_buf_free(&head);
-    return ltl_fail(L, r, "handing the connection over");
-  }
   lws_box *box = push_box(L);
-  box->ws = lt_ws_adopt(S->loop, fd, head.data, head.len, &opts, on_ws_event, box);
-  lt_buf_free(&head);
-  if (!box->ws)
-    return ltl_fail(L, LT_EPARSE, "the WebSocket handshake failed");
+  int r = lt_request_upgrade(req, &opts, on_ws_event, box, &box->ws);
+  if (r == LT_EPARSE)
+    return ltl_fail(L, r, "the WebSocket handshake failed");
+  if (r)
+    return ltl_fail(L, r, "handing the connection over");
+
   ltl_track(L, -1, "websocket");
   ltl_server_add_ws(L, srv, -1);
   return 1;

@@ -263,6 +263,44 @@ int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing) {
   return 0;
 }
 
+int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
+                       lt_ws **out) {
+  *out = NULL;
+  /* The head goes to libwebsockets again without Sec-WebSocket-Protocol:
+   * the subprotocol is ours to choose (opts->protocol). */
+  lt_msg *m = &req->msg;
+  lt_buf head = {0};
+  lt_buf_puts(&head, lt_request_method(req));
+  lt_buf_append(&head, " ", 1);
+  lt_buf_append(&head, lt_msg_str(m, m->url), m->url_len);
+  lt_buf_puts(&head, " HTTP/1.1\r\n");
+  for (int i = 0; i < m->nhdrs; i++) {
+    const char *name = lt_msg_str(m, m->hdrs[i].name);
+    if (!strcasecmp(name, "Sec-WebSocket-Protocol"))
+      continue;
+    lt_buf_append(&head, name, m->hdrs[i].name_len);
+    lt_buf_append(&head, ": ", 2);
+    lt_buf_append(&head, lt_msg_str(m, m->hdrs[i].value), m->hdrs[i].value_len);
+    lt_buf_append(&head, "\r\n", 2);
+  }
+  if (lt_buf_append(&head, "\r\n", 2)) {
+    lt_buf_free(&head);
+    return LT_ENOMEM;
+  }
+  size_t head_len = head.len;
+  lt_loop *loop = req->server->loop;
+  int fd;
+  int r = lt_request_detach(req, &fd, &head);
+  if (r == 0) {
+    *out = lt_ws_adopt(loop, fd, head.data, head_len, head.data + head_len, head.len - head_len,
+                       opts, cb, ud);
+    if (!*out)
+      r = LT_EPARSE;
+  }
+  lt_buf_free(&head);
+  return r;
+}
+
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
   int failed = fn(req, &req->resp, ud) != 0;
   if (req->resp.streaming) {

@@ -7,6 +7,7 @@
 
 #include "loop.h"
 #include "request.h"
+#include "ws.h"
 
 /* Called once per request, outside llhttp. The callee answers, now or later,
  * with lt_request_respond(); the server holds a reference until then. */
@@ -63,6 +64,12 @@ int lt_request_stream_end(lt_request *req);
  * followed the request. The request counts as answered. LT_EBUSY while
  * earlier answers are still being written. */
 int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing);
+
+/* Hands the request's connection to a server WebSocket (lt_ws_adopt) and
+ * sets *out. LT_EBUSY while earlier answers are still being written;
+ * LT_EPARSE when libwebsockets refused the handshake. */
+int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
+                       lt_ws **out);
 
 /* Runs a C handler on req and sends its answer (500 when it fails; a
  * streamed answer is ended, or cut short on failure). */

@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 #include "luatest.h"
 #include "ws.h"
+#include "wsbridge.h"
 
 struct lt_ws {
   lt_loop *loop;
@@ -31,6 +32,15 @@ struct lt_ws {
   char error[128];
   lt_ws_event_cb cb;
   void *ud;
+  lt_wsbridge *bridge; /* server side: the pump in front of lws */
+  int autoping, autoclose;
+  double heartbeat;
+  uv_timer_t *beat; /* heartbeat: ping every `heartbeat` s, expect a pong in half that */
+  int awaiting_pong;
+  int close_pushed;    /* a close message is queued or was delivered */
+  int peer_close_held; /* that message is the client's close, not yet answered */
+  int error_held;      /* an error message waits whose receipt closes */
+  int close_sent;
   int released;
   int drop; /* released while open: drop once the queued frames are out */
   lt_task event;
@@ -40,6 +50,8 @@ typedef struct ws_ctx {
   struct lws_context *ctx;
   struct lws_vhost *vhost;
   lt_ws *adopting; /* the handshake runs inside the adopt call */
+  lt_wsbridge *bridges;
+  char rbuf[65536]; /* the bridges' read buffer */
 } ws_ctx;
 
 /* ---- messages ------------------------------------------------------------------- */
@@ -90,8 +102,22 @@ static void notify(lt_ws *ws) {
   lt_loop_defer(ws->loop, &ws->event);
 }
 
+static void on_beat_closed(uv_handle_t *h) {
+  free(h);
+}
+
+static void stop_heartbeat(lt_ws *ws) {
+  if (ws->beat) {
+    uv_close((uv_handle_t *)ws->beat, on_beat_closed);
+    ws->beat = NULL;
+  }
+}
+
 static void ws_free(lt_ws *ws) {
   lt_loop_undefer(ws->loop, &ws->event);
+  stop_heartbeat(ws);
+  if (ws->bridge)
+    lt_wsbridge_detach(ws->bridge);
   lt_ws_msg *m;
   while ((m = pop(&ws->in_head, &ws->in_tail)))
     free(m);
@@ -102,23 +128,117 @@ static void ws_free(lt_ws *ws) {
   free(ws);
 }
 
-static void set_closed(lt_ws *ws, int code) {
-  if (ws->state == LT_WS_CLOSED)
-    return;
-  if (!ws->close_code)
-    ws->close_code = code;
-  ws->state = LT_WS_CLOSED;
-  lt_ws_msg *m = msg_new(LT_WS_CLOSE, NULL, 0, 0);
+static void push_msg(lt_ws *ws, int type, int code, const void *data, size_t len) {
+  if (type == LT_WS_CLOSE)
+    ws->close_pushed = 1;
+  lt_ws_msg *m = msg_new(type, data, len, 0);
   if (m) {
-    m->code = ws->close_code;
+    m->code = code;
     push(&ws->in_head, &ws->in_tail, m);
   }
   notify(ws);
 }
 
+static void set_closed(lt_ws *ws, int code) {
+  if (ws->state == LT_WS_CLOSED)
+    return;
+  stop_heartbeat(ws);
+  if (!ws->close_code)
+    ws->close_code = code;
+  ws->state = LT_WS_CLOSED;
+  if (!ws->close_pushed)
+    push_msg(ws, LT_WS_CLOSE, ws->close_code, NULL, 0);
+  else
+    notify(ws);
+}
+
+/* Ends the connection without a closing handshake. lws 4.1 does not wake
+ * for a kill timeout set from outside its own callbacks, so the drop is
+ * made from the next writeable callback instead. */
+static void drop_connection(lt_ws *ws) {
+  if (!ws->wsi)
+    return;
+  ws->drop = 1;
+  lws_callback_on_writable(ws->wsi);
+}
+
+/* ---- heartbeat ------------------------------------------------------------------- */
+
+static void on_beat(uv_timer_t *t) {
+  lt_ws *ws = t->data;
+  if (ws->state != LT_WS_OPEN)
+    return;
+  if (ws->awaiting_pong) {
+    /* No pong in time: the peer is gone. Drop the connection as aiohttp
+     * does, with no closing handshake. */
+    ws->close_code = 1006;
+    set_closed(ws, 1006);
+    drop_connection(ws);
+    return;
+  }
+  ws->awaiting_pong = 1;
+  /* Not empty: lws reports no empty pong. */
+  lt_ws_send(ws, LT_WS_PING, "luatest", 7);
+  uv_timer_start(t, on_beat, (uint64_t)(ws->heartbeat * 500), 0);
+}
+
+/* Something arrived from the peer: the next ping is a full period away. */
+static void heard_from_peer(lt_ws *ws) {
+  if (!ws->beat)
+    return;
+  ws->awaiting_pong = 0;
+  uv_timer_start(ws->beat, on_beat, (uint64_t)(ws->heartbeat * 1000), 0);
+}
+
+static void start_heartbeat(lt_ws *ws) {
+  if (ws->heartbeat <= 0 || ws->beat)
+    return;
+  ws->beat = malloc(sizeof *ws->beat);
+  if (!ws->beat)
+    return;
+  uv_timer_init(&ws->loop->uv, ws->beat);
+  ws->beat->data = ws;
+  heard_from_peer(ws);
+}
+
+/* ---- the bridge's events (server side) -------------------------------------------- */
+
+static void held_frame(lt_ws *ws, int opcode, const char *payload, size_t n) {
+  if (opcode == LT_WS_PING || opcode == LT_WS_PONG) {
+    if (!ws->autoping)
+      push_msg(ws, opcode, 0, payload, n);
+    return;
+  }
+  if (opcode == LT_WSBRIDGE_FAILED) {
+    /* The client broke the protocol: the handler gets an error message,
+     * and receiving it sends the close frame with the code (lt_ws_pop). */
+    int code = (unsigned char)payload[0] << 8 | (unsigned char)payload[1];
+    ws->close_code = code;
+    ws->error_held = 1;
+    push_msg(ws, LT_WS_ERROR, code, payload + 2, n - 2);
+    return;
+  }
+  /* The client's close frame is held back until the handler receives it,
+   * so what the handler sends before that still goes out, as with aiohttp.
+   * With autoclose the answer is sent then (lt_ws_pop); without it the
+   * handler may go on sending and answers with lt_ws_close. */
+  int code = n >= 2 ? ((unsigned char)payload[0] << 8 | (unsigned char)payload[1]) : 1005;
+  ws->close_code = code;
+  ws->peer_close_held = 1;
+  push_msg(ws, LT_WS_CLOSE, code, n > 2 ? payload + 2 : NULL, n > 2 ? n - 2 : 0);
+}
+
+static void bridge_gone(void *ud) {
+  lt_ws *ws = ud;
+  ws->bridge = NULL;
+}
+
+static const lt_wsbridge_events bridge_events = {bridge_gone};
+
 /* ---- the lws callback -------------------------------------------------------------- */
 
 static int receive(lt_ws *ws, struct lws *wsi, const void *in, size_t len) {
+  heard_from_peer(ws);
   if (lws_is_first_fragment(wsi)) {
     ws->frag_len = 0;
     ws->frag_type = lws_frame_is_binary(wsi) ? LT_WS_BINARY : LT_WS_TEXT;
@@ -150,22 +270,59 @@ static int receive(lt_ws *ws, struct lws *wsi, const void *in, size_t len) {
   return 0;
 }
 
+static enum lws_write_protocol write_kind(int type) {
+  switch (type) {
+  case LT_WS_BINARY:
+    return LWS_WRITE_BINARY;
+  case LT_WS_PING:
+    return LWS_WRITE_PING;
+  case LT_WS_PONG:
+    return LWS_WRITE_PONG;
+  default:
+    return LWS_WRITE_TEXT;
+  }
+}
+
+/* lws 4.1's private opcode for a close frame through lws_write (its public
+ * header leaves it to lws_close_reason, which cannot wait for the answer in
+ * Debian's build). */
+#define CLOSE_FRAME ((enum lws_write_protocol)4)
+
 static int writeable(lt_ws *ws, struct lws *wsi) {
+  if (ws->want_close && ws->client) {
+    /* The client sends its close frame itself and stays open for the
+     * server's answer, which lws then reports as the peer's close (and
+     * which sets close_code, as aiohttp's client does). */
+    if (ws->close_sent)
+      return 0;
+    unsigned char buf[LWS_PRE + 125];
+    size_t n = strlen(ws->want_reason);
+    if (n > 123)
+      n = 123;
+    buf[LWS_PRE] = (unsigned char)(ws->want_code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)ws->want_code;
+    memcpy(buf + LWS_PRE + 2, ws->want_reason, n);
+    ws->close_sent = 1;
+    if (lws_write(wsi, buf + LWS_PRE, n + 2, CLOSE_FRAME) < 0)
+      return -1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
+    return 0;
+  }
   if (ws->want_close) {
     /* Debian's lws 4.1 sends no close frame when a callback returns -1; a
      * close reason and an immediate timeout do. */
     lws_close_reason(wsi, (enum lws_close_status)ws->want_code, (unsigned char *)ws->want_reason,
                      strlen(ws->want_reason));
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    /* Our close frame is out: the client's, held back, now answers it. */
+    if (ws->bridge)
+      lt_wsbridge_release_close(ws->bridge);
     return 0;
   }
   lt_ws_msg *m = pop(&ws->out_head, &ws->out_tail);
   if (!m)
     return ws->drop ? -1 : 0;
-  enum lws_write_protocol kind = m->type == LT_WS_BINARY ? LWS_WRITE_BINARY
-                                 : m->type == LT_WS_PING ? LWS_WRITE_PING
-                                                         : LWS_WRITE_TEXT;
-  int n = lws_write(wsi, (unsigned char *)m->data, m->len, kind);
+  int n = lws_write(wsi, (unsigned char *)m->data, m->len, write_kind(m->type));
   free(m);
   if (n < 0)
     return -1;
@@ -220,12 +377,26 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       ws->state = LT_WS_OPEN;
       if (ws->out_head || ws->want_close)
         lws_callback_on_writable(wsi);
+      start_heartbeat(ws);
       notify(ws);
     }
     return 0;
   case LWS_CALLBACK_RECEIVE:
   case LWS_CALLBACK_CLIENT_RECEIVE:
     return ws ? receive(ws, wsi, in, len) : 0;
+  case LWS_CALLBACK_RECEIVE_PONG:
+  case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+    if (ws) {
+      heard_from_peer(ws);
+      int opcode;
+      char payload[125];
+      size_t n;
+      if (ws->bridge && lt_wsbridge_held(ws->bridge, in, len, &opcode, payload, &n))
+        held_frame(ws, opcode, payload, n);
+      else if (!ws->autoping)
+        push_msg(ws, LT_WS_PONG, 0, in, len);
+    }
+    return 0;
   case LWS_CALLBACK_SERVER_WRITEABLE:
   case LWS_CALLBACK_CLIENT_WRITEABLE:
     return ws ? writeable(ws, wsi) : 0;
@@ -282,6 +453,7 @@ static void drop_log(int level, const char *line) {
 static void ctx_free(lt_loop *loop) {
   ws_ctx *wc = loop->ws_ctx;
   struct lws_context *ctx = wc->ctx;
+  lt_wsbridge_close_all(&wc->bridges);
   /* On a foreign loop the first destroy only starts closing lws's handles;
    * the second, once they have closed, frees the context. */
   lws_context_destroy(ctx);
@@ -303,7 +475,9 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   void *foreign[1] = {&loop->uv};
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+  /* No VALIDATE_UTF8: 4.1 applies it to control frames between fragments of
+   * a text message too; the bridge checks client text itself. */
+  info.options = LWS_SERVER_OPTION_LIBUV;
   info.foreign_loops = foreign;
   info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   info.protocols = protocols;
@@ -333,7 +507,10 @@ static lt_ws *ws_new(lt_loop *loop, const lt_ws_opts *opts, lt_ws_event_cb cb, v
   ws->ud = ud;
   ws->event.fn = on_event;
   ws->state = LT_WS_CONNECTING;
+  ws->autoping = !(opts && opts->no_autoping);
+  ws->autoclose = !(opts && opts->no_autoclose);
   if (opts) {
+    ws->heartbeat = opts->heartbeat;
     ws->max_msg_size = opts->max_msg_size;
     if (opts->protocol)
       snprintf(ws->protocol, sizeof ws->protocol, "%s", opts->protocol);
@@ -343,25 +520,35 @@ static lt_ws *ws_new(lt_loop *loop, const lt_ws_opts *opts, lt_ws_event_cb cb, v
   return ws;
 }
 
-lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const lt_ws_opts *opts,
-                   lt_ws_event_cb cb, void *ud) {
+lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const char *early,
+                   size_t early_len, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud) {
   ws_ctx *wc = get_ctx(loop);
   lt_ws *ws = wc ? ws_new(loop, opts, cb, ud) : NULL;
-  if (!ws) {
+  int lws_fd = -1;
+  if (ws)
+    ws->bridge =
+        lt_wsbridge_new(&loop->uv, fd, &lws_fd, wc->rbuf, &wc->bridges, &bridge_events, ws);
+  if (!ws || !ws->bridge) {
+    if (ws)
+      ws_free(ws);
     close(fd);
     return NULL;
   }
+  lt_wsbridge_autoping(ws->bridge, ws->autoping);
   wc->adopting = ws;
-  struct lws *wsi = lws_adopt_socket_vhost_readbuf(wc->vhost, fd, head, len);
+  struct lws *wsi = lws_adopt_socket_vhost_readbuf(wc->vhost, lws_fd, head, len);
   wc->adopting = NULL;
   if (!wsi) {
-    /* lws closed fd; a connection it destroyed already let go of ws. */
+    /* lws closed its descriptor, which ends the bridge; a connection it
+     * destroyed already let go of ws. */
     if (ws->wsi)
       ws->released = 1;
     else
       ws_free(ws);
     return NULL;
   }
+  if (ws->bridge && lt_wsbridge_start(ws->bridge, early, early_len))
+    drop_connection(ws);
   return ws;
 }
 
@@ -402,12 +589,27 @@ int lt_ws_state(const lt_ws *ws) {
 }
 
 lt_ws_msg *lt_ws_pop(lt_ws *ws) {
-  return pop(&ws->in_head, &ws->in_tail);
+  lt_ws_msg *m = pop(&ws->in_head, &ws->in_tail);
+  if (m && m->type == LT_WS_CLOSE && ws->peer_close_held) {
+    ws->peer_close_held = 0;
+    if (ws->autoclose && !ws->want_close)
+      lt_ws_close(ws, m->code == 1005 ? 1000 : m->code, "");
+  } else if (m && m->type == LT_WS_ERROR && ws->error_held) {
+    ws->error_held = 0;
+    if (!ws->want_close)
+      lt_ws_close(ws, m->code, m->data);
+    ws->close_code = m->code;
+  }
+  return m;
 }
 
 int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
   if (ws->want_close || ws->state == LT_WS_CLOSING || ws->state == LT_WS_CLOSED)
     return LT_ECLOSED;
+  /* Server side: our frames need nothing of lws (no mask, no state), so
+   * they skip the socketpair and go out through the bridge. */
+  if (ws->bridge && ws->state == LT_WS_OPEN)
+    return lt_wsbridge_send(ws->bridge, type, data, len) ? LT_ECLOSED : 0;
   lt_ws_msg *m = msg_new(type, data, len, LWS_PRE);
   if (!m)
     return LT_ENOMEM;
@@ -415,10 +617,7 @@ int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
    * writeable callback costs an epoll round trip per message. Sends come
    * from tasks, never from inside an lws callback. */
   if (ws->wsi && ws->state == LT_WS_OPEN && !ws->out_head && !lws_send_pipe_choked(ws->wsi)) {
-    enum lws_write_protocol kind = type == LT_WS_BINARY ? LWS_WRITE_BINARY
-                                   : type == LT_WS_PING ? LWS_WRITE_PING
-                                                        : LWS_WRITE_TEXT;
-    int n = lws_write(ws->wsi, (unsigned char *)m->data, m->len, kind);
+    int n = lws_write(ws->wsi, (unsigned char *)m->data, m->len, write_kind(type));
     free(m);
     return n < 0 ? LT_ECLOSED : 0;
   }
@@ -433,6 +632,8 @@ int lt_ws_close(lt_ws *ws, int code, const char *reason) {
     return LT_ECLOSED;
   ws->want_close = 1;
   ws->want_code = code;
+  if (ws->state == LT_WS_OPEN)
+    ws->state = LT_WS_CLOSING;
   snprintf(ws->want_reason, sizeof ws->want_reason, "%s", reason ? reason : "");
   if (ws->wsi && ws->state != LT_WS_CONNECTING)
     lws_callback_on_writable(ws->wsi);
@@ -462,10 +663,9 @@ void lt_ws_release(lt_ws *ws) {
    * the peer sees an abnormal closure); WSI_DESTROY frees ws. */
   if (ws->state == LT_WS_CLOSING || ws->want_close)
     return; /* a closing handshake under way completes by itself */
-  if (ws->out_head && ws->state == LT_WS_OPEN) {
-    ws->drop = 1;
-    lws_callback_on_writable(ws->wsi);
+  if (ws->state == LT_WS_CONNECTING) {
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     return;
   }
-  lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  drop_connection(ws);
 }

@@ -446,7 +446,11 @@ end
 WebSocketResponse.__name = "WebSocketResponse"
 
 --- The server side of a WebSocket: `local ws = web.WebSocketResponse(opts);
---- ws:prepare(request)`. opts: protocols, receive_timeout, max_msg_size.
+--- ws:prepare(request)`. opts: protocols, receive_timeout, max_msg_size,
+--- heartbeat (seconds between pings; no pong within half of it drops the
+--- peer with 1006), autoping (default true; false delivers pings and pongs
+--- as messages, answered with ws:pong), autoclose (default true; false
+--- delivers the peer's close, answered with ws:close).
 function web.WebSocketResponse(opts)
   opts = opts or {}
   return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
@@ -475,7 +479,14 @@ function WebSocketResponse:prepare(request)
     end
   end
   for _ = 1, 100 do
-    local ws, err = request:_ws_upgrade { protocol = chosen, max_msg_size = self._opts.max_msg_size }
+    local opts = self._opts
+    local ws, err = request:_ws_upgrade {
+      protocol = chosen,
+      max_msg_size = opts.max_msg_size,
+      heartbeat = opts.heartbeat,
+      autoping = opts.autoping,
+      autoclose = opts.autoclose,
+    }
     if ws then
       rawset(self, "_ws", ws)
       request._luatest_ws = self

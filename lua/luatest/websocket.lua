@@ -7,7 +7,8 @@ local cjson = require "cjson"
 
 local M = {}
 
-local type_names = { [1] = "text", [2] = "binary", [8] = "close", [9] = "ping", [10] = "pong", [0] = "closed" }
+local type_names = { [1] = "text", [2] = "binary", [8] = "close", [9] = "ping", [10] = "pong", [0] = "closed",
+  [256] = "error" }
 
 local WebSocket = {}
 M.WebSocket = WebSocket
@@ -66,6 +67,9 @@ function WebSocket:receive(timeout)
     return { type = "close", data = code, extra = data }
   elseif name == "closed" then
     return { type = "closed", data = code ~= 0 and code or nil }
+  elseif name == "error" then
+    -- The peer broke the protocol: data says how, extra is the close code sent.
+    return { type = "error", data = data, extra = code }
   end
   return { type = name, data = data }
 end
@@ -109,6 +113,11 @@ end
 
 function WebSocket:ping(data)
   send(self, "ws:ping", 9, data or "")
+end
+
+--- Answers a ping by hand (with autoping = false).
+function WebSocket:pong(data)
+  send(self, "ws:pong", 10, data or "")
 end
 
 --- Starts the closing handshake ({code = 1000, message = ""}) and waits
