@@ -669,32 +669,48 @@ end
 
 --- Opens a WebSocket to path on the server. opts: protocols (a list),
 --- headers, receive_timeout, max_msg_size. The client's cookies go with the
---- upgrade request.
+--- upgrade request. With skip_url_asserts, path may be an absolute
+--- http:// or ws:// URL: host, port and path are then taken from it.
 function TestClient:ws_connect(path, opts)
   if self._closed then
     error("client:ws_connect: attempt to use a closed client", 2)
+  end
+  if type(path) ~= "string" then
+    error("client:ws_connect: path must be a string, got " .. type(path), 2)
   end
   if not self._client then
     self:start_server()
   end
   opts = opts or {}
+  local host, port, target = self.host, self.port, path
+  if path:find("^%a[%w+.-]*://") then
+    if not self.server.skip_url_asserts then
+      error(format("client:ws_connect: expected a path starting with '/', got '%s'", path), 2)
+    end
+    local scheme, h, p, t = split_url(path)
+    scheme = scheme and scheme:lower()
+    if scheme ~= "http" and scheme ~= "ws" then
+      error(format("client:ws_connect: only http:// and ws:// URLs are supported, got '%s'", path), 2)
+    end
+    host, port, target = h, p or 80, t
+  end
   local lines = {}
   if opts.headers then
     multidict.each_pair(opts.headers, function(k, v)
       lines[#lines + 1] = tostring(k) .. ": " .. tostring(v) .. "\r\n"
     end)
   end
-  local cookie = next(self.cookie_jar._cookies) and cookie_header(self.cookie_jar, path)
+  local cookie = next(self.cookie_jar._cookies) and cookie_header(self.cookie_jar, target)
   if cookie then
     lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n"
   end
-  local ws, err = core.ws_connect(self.host, self.port, path, {
+  local ws, err = core.ws_connect(host, port, target, {
     protocols = opts.protocols and table.concat(opts.protocols, ", ") or nil,
     headers = table.concat(lines),
     max_msg_size = opts.max_msg_size,
   })
   if not ws then
-    error(format("client:ws_connect: %s (%s:%d%s)", err, self.host, self.port, path), 2)
+    error(format("client:ws_connect: %s (%s:%d%s)", err, host, port, target), 2)
   end
   local wrapped = require("luatest.websocket").wrap(ws, opts)
   self._websockets = self._websockets or {}
