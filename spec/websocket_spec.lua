@@ -271,3 +271,59 @@ asyncio.run(main())
   os.remove(scriptfile)
 end
 
+
+function test_a_refused_upgrade_names_the_status_and_leaves_nothing_open(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/guarded", function(request)
+    if request.headers["X-Token"] ~= "secret" then
+      return web.Response { status = 403, text = "no" }
+    end
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    ws:receive()
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local ok, err = pcall(client.ws_connect, client, "/guarded")
+  assert(not ok and err:find("client:ws_connect: the server answered 403 instead of 101", 1, true), err)
+  -- The runner's leak check fails this test if the refused WebSocket stayed
+  -- open; a good upgrade still works afterwards.
+  local ws = client:ws_connect("/guarded", { headers = { ["X-Token"] = "secret" } })
+  ws:close()
+end
+
+function test_client_heartbeat_detects_a_server_that_stopped_answering(aiohttp_client)
+  local app = web.Application()
+  local seen = {}
+  app.router:add_get("/mute", function(request)
+    -- With autoping off the server leaves pings unanswered.
+    local ws = web.WebSocketResponse { autoping = false }
+    ws:prepare(request)
+    for _ = 1, 3 do
+      local msg = ws:receive(5)
+      seen[#seen + 1] = msg.type
+      if msg.type ~= "ping" then
+        break
+      end
+    end
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local ws = client:ws_connect("/mute", { heartbeat = 0.2 })
+  local started = core.time()
+  local msg = ws:receive(5)
+  local took = core.time() - started
+  assert(msg.type == "close" and msg.data == 1006, msg.type .. " " .. tostring(msg.data))
+  assert(took >= 0.25 and took < 2, took)
+  assert(ws.closed and ws.close_code == 1006)
+  assert(seen[1] == "ping", tostring(seen[1]))
+end
+
+function test_client_autoping_off_sees_pongs(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo", { autoping = false })
+  ws:ping("are you there")
+  local msg = ws:receive(5)
+  assert(msg.type == "pong" and msg.data == "are you there", msg.type)
+  ws:close()
+end

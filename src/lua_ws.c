@@ -166,8 +166,15 @@ static int open_k(lua_State *L, int status, lua_KContext ctx) {
     return wait_event(L, box, "ws_connect", open_k);
   ltl_timer_stop(ltl_current(L));
   if (state == LT_WS_CLOSED) {
+    /* The caller never gets the object: let go of it here. */
+    char err[160];
+    snprintf(err, sizeof err, "%s",
+             lt_ws_error(box->ws)[0] ? lt_ws_error(box->ws) : "handshake failed");
+    lt_ws_release(box->ws);
+    box->ws = NULL;
+    ltl_untrack(ltl_S(L), box);
     lua_pushnil(L);
-    lua_pushstring(L, lt_ws_error(box->ws)[0] ? lt_ws_error(box->ws) : "handshake failed");
+    lua_pushstring(L, err);
     return 2;
   }
   lua_settop(L, 1);

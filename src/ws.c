@@ -415,7 +415,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return 0;
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     if (ws) {
-      snprintf(ws->error, sizeof ws->error, "%s", in ? (const char *)in : "connection failed");
+      unsigned status = lws_http_client_http_response(wsi);
+      if (status && status != 101)
+        snprintf(ws->error, sizeof ws->error,
+                 "the server answered %u instead of 101 Switching Protocols", status);
+      else
+        snprintf(ws->error, sizeof ws->error, "%s", in ? (const char *)in : "connection failed");
       set_closed(ws, 1006);
     }
     return 0;

@@ -708,6 +708,8 @@ function TestClient:ws_connect(path, opts)
     protocols = opts.protocols and table.concat(opts.protocols, ", ") or nil,
     headers = table.concat(lines),
     max_msg_size = opts.max_msg_size,
+    heartbeat = opts.heartbeat,
+    autoping = opts.autoping,
   })
   if not ws then
     error(format("client:ws_connect: %s (%s:%d%s)", err, host, port, target), 2)
