@@ -1,7 +1,8 @@
 /* luatest: a scriptable HTTP/WebSocket test environment on libuv.
  *
  * This is the only public C header. It covers three uses:
- *  - C request handlers, routed from Lua like Lua functions (lt_push_handler);
+ *  - C request handlers, routed from Lua like Lua functions (lt_push_handler),
+ *    which may also accept WebSockets;
  *  - embedding the Lua modules in a host's own lua_State (lt_openlibs,
  *    lt_run, lt_poll);
  *  - the loop and error helpers every C user needs.
@@ -148,6 +149,59 @@ const char *lt_reply_body(const lt_reply *reply, size_t *len);
  * (LT_ECLOSED when the client went away). */
 int lt_response_stream(lt_response *resp);
 int lt_response_write(lt_response *resp, const void *data, size_t len);
+
+/* ---- WebSockets in C handlers ---------------------------------------------- */
+
+typedef struct lt_ws lt_ws;
+
+/* Message types: the frame opcodes, plus LT_WS_ERROR for a peer that broke
+ * the protocol (data is the reason, code the close code sent). */
+enum { LT_WS_TEXT = 1, LT_WS_BINARY = 2, LT_WS_CLOSE = 8, LT_WS_PING = 9, LT_WS_PONG = 10 };
+enum { LT_WS_ERROR = 256 };
+/* lt_ws_state values. */
+enum { LT_WS_CONNECTING, LT_WS_OPEN, LT_WS_CLOSING, LT_WS_CLOSED };
+
+typedef struct lt_ws_msg {
+  struct lt_ws_msg *next;
+  int type;
+  int code;   /* LT_WS_CLOSE and LT_WS_ERROR: the close code */
+  size_t len; /* of data (a close message: of the reason) */
+  char *data; /* NUL-terminated; may contain NULs */
+} lt_ws_msg;
+
+/* Messages arrived or the state changed. Called from the loop, never
+ * inside a handler or libwebsockets; pop the messages with lt_ws_pop. */
+typedef void (*lt_ws_event_cb)(lt_ws *ws, void *ud);
+
+/* Accepts the request as a WebSocket, from inside a C handler, which then
+ * returns 0 (its response is not sent). `protocol` is the subprotocol to
+ * confirm (one the client offered in Sec-WebSocket-Protocol) or NULL. The
+ * client's frames are checked as RFC 6455 asks: a violation arrives as an
+ * LT_WS_ERROR message, and popping it sends the close frame. The peer's
+ * close arrives as an LT_WS_CLOSE message; popping it answers it. The
+ * WebSocket belongs to the library: it is freed after the callback that
+ * sees lt_ws_state() == LT_WS_CLOSED returns (or with the loop), so do not
+ * keep the pointer past that call.
+ * Returns 0 and *out, or: LT_EPARSE for a request that is not a WebSocket
+ * upgrade (the response is set to 400, as aiohttp answers); LT_EBUSY while
+ * earlier pipelined answers are still being written. */
+int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_cb cb, void *ud,
+                          lt_ws **out);
+int lt_ws_state(const lt_ws *ws);
+/* The next message, which the caller frees with lt_ws_msg_free; NULL when
+ * none is waiting. */
+lt_ws_msg *lt_ws_pop(lt_ws *ws);
+void lt_ws_msg_free(lt_ws_msg *m);
+/* Sends a text, binary, ping or pong frame. LT_ECLOSED once closing. */
+int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len);
+/* Starts the closing handshake with code and reason (at most 123 bytes). */
+int lt_ws_close(lt_ws *ws, int code, const char *reason);
+/* The close code received or sent, 1006 for a dropped connection; 0
+ * while open. */
+int lt_ws_close_code(const lt_ws *ws);
+/* Lets go of a WebSocket early: an open connection is dropped (the peer
+ * sees 1006) and the callback never fires again. */
+void lt_ws_release(lt_ws *ws);
 
 /* ---- Lua ----------------------------------------------------------------- */
 

@@ -327,6 +327,28 @@ int lt_response_write(lt_response *resp, const void *data, size_t len) {
   return lt_request_stream_write(request_of(resp), data, len);
 }
 
+int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_cb cb, void *ud,
+                          lt_ws **out) {
+  lt_request *req = request_of(resp);
+  *out = NULL;
+  const char *upgrade = lt_request_header(req, "Upgrade");
+  if (!upgrade || strcasecmp(upgrade, "websocket") ||
+      !lt_request_header(req, "Sec-WebSocket-Key")) {
+    char text[160];
+    snprintf(text, sizeof text, "400: Bad Request\n\nNo WebSocket UPGRADE hdr: %s",
+             upgrade ? upgrade : "None");
+    lt_response_text(resp, 400, text);
+    return LT_EPARSE;
+  }
+  lt_ws_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.protocol = protocol;
+  int r = lt_request_upgrade(req, &opts, cb, ud, out);
+  if (r == 0)
+    lt_ws_free_when_closed(*out);
+  return r;
+}
+
 /* ---- reading ----------------------------------------------------------------- */
 
 static int on_headers(lt_parser *p) {

@@ -42,12 +42,14 @@ struct lt_ws {
   int error_held;      /* an error message waits whose receipt closes */
   int close_sent;
   int released;
-  int drop; /* released while open: drop once the queued frames are out */
+  int free_when_closed; /* the library owns it (C handlers) */
+  int drop;             /* released while open: drop once the queued frames are out */
   lt_task event;
 };
 
 typedef struct ws_ctx {
   struct lws_context *ctx;
+  int destroying;
   struct lws_vhost *vhost;
   lt_ws *adopting; /* the handshake runs inside the adopt call */
   lt_wsbridge *bridges;
@@ -96,6 +98,8 @@ static void on_event(lt_task *t) {
   lt_ws *ws = (lt_ws *)((char *)t - offsetof(lt_ws, event));
   if (!ws->released && ws->cb)
     ws->cb(ws, ws->ud);
+  if (ws->free_when_closed && !ws->released && ws->state == LT_WS_CLOSED)
+    lt_ws_release(ws);
 }
 
 static void notify(lt_ws *ws) {
@@ -435,7 +439,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       ws->wsi = NULL;
       if (ws->state != LT_WS_CLOSED)
         set_closed(ws, 1006);
-      if (ws->released)
+      /* With the context going, no callback will come to free the
+       * library's own. */
+      if (ws->released || (ws->free_when_closed && wc && wc->destroying))
         ws_free(ws);
     }
     return 0;
@@ -458,6 +464,7 @@ static void drop_log(int level, const char *line) {
 static void ctx_free(lt_loop *loop) {
   ws_ctx *wc = loop->ws_ctx;
   struct lws_context *ctx = wc->ctx;
+  wc->destroying = 1;
   lt_wsbridge_close_all(&wc->bridges);
   /* On a foreign loop the first destroy only starts closing lws's handles;
    * the second, once they have closed, frees the context. */
@@ -651,6 +658,10 @@ int lt_ws_close_code(const lt_ws *ws) {
 
 const char *lt_ws_protocol(const lt_ws *ws) {
   return ws->protocol;
+}
+
+void lt_ws_free_when_closed(lt_ws *ws) {
+  ws->free_when_closed = 1;
 }
 
 const char *lt_ws_error(const lt_ws *ws) {

@@ -8,25 +8,8 @@
 #include <stddef.h>
 #include "loop.h"
 
-enum { LT_WS_TEXT = 1, LT_WS_BINARY = 2, LT_WS_CLOSE = 8, LT_WS_PING = 9, LT_WS_PONG = 10 };
-/* A protocol violation by the peer: code is the close code sent, data the
- * reason. */
-enum { LT_WS_ERROR = 256 };
-enum { LT_WS_CONNECTING, LT_WS_OPEN, LT_WS_CLOSING, LT_WS_CLOSED };
-
-typedef struct lt_ws lt_ws;
-
-typedef struct lt_ws_msg {
-  struct lt_ws_msg *next;
-  int type;
-  int code; /* close messages */
-  size_t len;
-  char *data; /* NUL-terminated */
-} lt_ws_msg;
-
-/* Something arrived or the state changed; fired from the loop's queue,
- * never inside libwebsockets. */
-typedef void (*lt_ws_event_cb)(lt_ws *ws, void *ud);
+/* lt_ws, lt_ws_msg, the message types and the calls C handlers use are in
+ * luatest.h; what follows is for the bindings and the server. */
 
 typedef struct lt_ws_opts {
   const char *protocol;  /* server: the subprotocol chosen, or NULL */
@@ -48,20 +31,11 @@ lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const ch
 lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path,
                      const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud);
 
-int lt_ws_state(const lt_ws *ws);
-/* The next received message (the caller frees it with lt_ws_msg_free), or NULL. */
-lt_ws_msg *lt_ws_pop(lt_ws *ws);
-void lt_ws_msg_free(lt_ws_msg *m);
-/* Queues a text, binary, ping or pong frame. LT_ECLOSED once closing. */
-int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len);
-/* Starts the closing handshake with code and reason. */
-int lt_ws_close(lt_ws *ws, int code, const char *reason);
-int lt_ws_close_code(const lt_ws *ws);
 const char *lt_ws_protocol(const lt_ws *ws);
 /* An error that ended a client connection before it opened, or "". */
 const char *lt_ws_error(const lt_ws *ws);
-/* The owner lets go: an open connection is dropped; memory is freed once
- * libwebsockets is done with it. cb never fires after this. */
-void lt_ws_release(lt_ws *ws);
+/* The library frees ws once its callback has seen LT_WS_CLOSED (C
+ * handlers' WebSockets), or when the loop is freed. */
+void lt_ws_free_when_closed(lt_ws *ws);
 
 #endif

@@ -69,6 +69,44 @@ static int broken(lt_request *req, lt_response *resp, void *ud) {
   return -1;
 }
 
+/* A WebSocket echo in C: text comes back prefixed, binary as it is. The
+ * WebSocket belongs to the library, which frees it after the callback that
+ * sees it closed. */
+static void ws_echo_event(lt_ws *ws, void *ud) {
+  (void)ud;
+  lt_ws_msg *m;
+  while ((m = lt_ws_pop(ws))) {
+    if (m->type == LT_WS_TEXT && !strcmp(m->data, "close please")) {
+      lt_ws_close(ws, 4002, "C says bye");
+    } else if (m->type == LT_WS_TEXT) {
+      char *reply = malloc(m->len + 6);
+      if (reply) {
+        memcpy(reply, "C got ", 6);
+        memcpy(reply + 6, m->data, m->len);
+        lt_ws_send(ws, LT_WS_TEXT, reply, m->len + 6);
+        free(reply);
+      }
+    } else if (m->type == LT_WS_BINARY) {
+      lt_ws_send(ws, LT_WS_BINARY, m->data, m->len);
+    }
+    lt_ws_msg_free(m);
+  }
+}
+
+static int ws_echo(lt_request *req, lt_response *resp, void *ud) {
+  (void)ud;
+  /* Confirm "echo" when the client offers it. */
+  const char *offered = lt_request_header(req, "Sec-WebSocket-Protocol");
+  const char *protocol = offered && strstr(offered, "echo") ? "echo" : NULL;
+  lt_ws *ws;
+  int r = lt_response_websocket(resp, protocol, ws_echo_event, NULL, &ws);
+  if (r == LT_EPARSE)
+    return 0; /* not an upgrade: the 400 it set goes out */
+  if (r)
+    return r;
+  return lt_ws_send(ws, LT_WS_TEXT, "hello from C", 12);
+}
+
 int luaopen_hello_c(lua_State *L) {
   lua_newtable(L);
   lt_push_handler(L, hello, "");
@@ -83,5 +121,7 @@ int luaopen_hello_c(lua_State *L) {
   lua_setfield(L, -2, "countdown");
   lt_push_handler(L, broken, NULL);
   lua_setfield(L, -2, "broken");
+  lt_push_handler(L, ws_echo, NULL);
+  lua_setfield(L, -2, "ws_echo");
   return 1;
 }
