@@ -239,3 +239,25 @@ function test_server_heartbeat_keeps_a_live_client(aiohttp_client)
   ws:close()
   assert(log[1].type == "close" and log[1].data == 1000)
 end
+
+function test_fragmented_client_messages_are_reassembled(aiohttp_client)
+  local log = {}
+  local client = aiohttp_client(echo_app(log))
+  -- "café!" in two fragments split inside the two-byte é, with a ping
+  -- between them.
+  local stream = frame(0x01, "caf\xc3") .. frame(0x89, "between") .. frame(0x80, "\xa9!")
+    .. close_frame(1000)
+  local got = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. stream, { timeout = 5 })
+  local frames = server_frames(got)
+  local texts, pongs = {}, {}
+  for _, f in ipairs(frames) do
+    if f.op == 1 then
+      texts[#texts + 1] = f.payload
+    elseif f.op == 10 then
+      pongs[#pongs + 1] = f.payload
+    end
+  end
+  assert(#texts == 1 and texts[1] == "echo: caf\u{e9}!", texts[1])
+  assert(#pongs == 1 and pongs[1] == "between")
+  assert(frames[#frames].op == 8 and frames[#frames].code == 1000)
+end
