@@ -261,3 +261,14 @@ function test_fragmented_client_messages_are_reassembled(aiohttp_client)
   assert(#pongs == 1 and pongs[1] == "between")
   assert(frames[#frames].op == 8 and frames[#frames].code == 1000)
 end
+
+function test_a_binary_pong_after_text_is_not_taken_for_text(aiohttp_client)
+  -- libwebsockets 4.1 checks a pong after a text frame as UTF-8 (and would
+  -- close with 1007); pongs never reach it.
+  local client = aiohttp_client(echo_app({}))
+  local stream = frame(0x81, "a") .. frame(0x8A, "\xff\xfe") .. frame(0x81, "b") .. close_frame(1000)
+  local frames = server_frames(core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. stream, { timeout = 5 }))
+  assert(#frames == 3, #frames)
+  assert(frames[1].payload == "echo: a" and frames[2].payload == "echo: b")
+  assert(frames[3].op == 8 and frames[3].code == 1000, tostring(frames[3].code))
+end

@@ -327,3 +327,28 @@ function test_client_autoping_off_sees_pongs(aiohttp_client)
   assert(msg.type == "pong" and msg.data == "are you there", msg.type)
   ws:close()
 end
+
+function test_python_websockets_keepalive_pings_after_text(aiohttp_client)
+  -- websockets' keepalive pings carry random binary payloads; each must be
+  -- answered with its payload while text messages flow.
+  local client = aiohttp_client(ws_app())
+  local script = [[
+import asyncio, sys, websockets
+async def main(url):
+    async with websockets.connect(url, ping_interval=0.05, ping_timeout=2) as ws:
+        await ws.send("one")
+        print(await ws.recv())
+        for payload in (b"\xff\xfe\x00\x80", b"\xc3"):
+            pong = await ws.ping(payload)
+            await asyncio.wait_for(pong, 2)
+        await asyncio.sleep(0.3)
+        await ws.send("two")
+        print(await ws.recv())
+        print(ws.close_code)
+asyncio.run(main(sys.argv[1]))
+]]
+  local url = string.format("ws://127.0.0.1:%d/echo", client.port)
+  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
+  assert(result.status == 0, result.stderr)
+  assert(result.stdout == "echo: one\necho: two\nNone\n", result.stdout)
+end
