@@ -217,6 +217,43 @@ function test_ping_is_answered(aiohttp_client)
   ws:close()
 end
 
+-- Runs a python3 server script that prints its port on its first line;
+-- returns the port and a function that stops it. exec collects output only
+-- at exit, so the port comes through a file.
+local function python_server(script)
+  local portfile, scriptfile = os.tmpname(), os.tmpname()
+  local f = assert(io.open(scriptfile, "w"))
+  f:write(script)
+  f:close()
+  local task = core.spawn(core.exec, { "sh", "-c", string.format("exec /usr/bin/python3 %s > %s", scriptfile, portfile) },
+    { timeout = 60 })
+  local port
+  for _ = 1, 300 do
+    local pf = io.open(portfile)
+    port = pf and tonumber(pf:read("l") or "")
+    if pf then
+      pf:close()
+    end
+    if port then
+      break
+    end
+    core.sleep(0.02)
+  end
+  assert(port, "the python server did not start")
+  local function output()
+    task:join()
+    local pf = assert(io.open(portfile))
+    local all = pf:read("a")
+    pf:close()
+    return all
+  end
+  return port, function()
+    task:cancel()
+    os.remove(portfile)
+    os.remove(scriptfile)
+  end, output
+end
+
 function test_our_client_against_python_websockets_server()
   local script = [[
 import asyncio, websockets
@@ -234,25 +271,7 @@ async def main():
         await asyncio.sleep(30)
 asyncio.run(main())
 ]]
-  local portfile, scriptfile = os.tmpname(), os.tmpname()
-  local f = assert(io.open(scriptfile, "w"))
-  f:write(script)
-  f:close()
-  local task = core.spawn(core.exec, { "sh", "-c", string.format("exec /usr/bin/python3 %s > %s", scriptfile, portfile) },
-    { timeout = 60 })
-  local port
-  for _ = 1, 300 do
-    local f = io.open(portfile)
-    port = f and tonumber(f:read("l") or "")
-    if f then
-      f:close()
-    end
-    if port then
-      break
-    end
-    core.sleep(0.02)
-  end
-  assert(port, "the python server did not start")
+  local port, stop = python_server(script)
   local ws = assert(core.ws_connect("127.0.0.1", port, "/", { protocols = "chat.v1" }))
   local wrapped = require("luatest.websocket").wrap(ws)
   assert(wrapped.protocol == "chat.v1")
@@ -266,9 +285,7 @@ asyncio.run(main())
   local msg = wrapped:receive(5)
   assert(msg.type == "close" and msg.data == 4002 and msg.extra == "python bye", tostring(msg.data))
   ws:_release()
-  task:cancel()
-  os.remove(portfile)
-  os.remove(scriptfile)
+  stop()
 end
 
 
@@ -351,4 +368,45 @@ asyncio.run(main(sys.argv[1]))
   local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
   assert(result.status == 0, result.stderr)
   assert(result.stdout == "echo: one\necho: two\nNone\n", result.stdout)
+end
+
+function test_our_client_fails_invalid_utf8_from_a_server_with_1007()
+  -- A raw server: the handshake, then a text frame that is not UTF-8; it
+  -- reports the close code our client answers with.
+  local script = [[
+import base64, hashlib, socket
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+conn, _ = srv.accept()
+conn.settimeout(5)
+head = b""
+while b"\r\n\r\n" not in head:
+    head += conn.recv(4096)
+key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
+accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + b"\x81\x02\xff\xfe")
+data = b""
+while len(data) < 8:
+    chunk = conn.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+mask = data[2:6]
+payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data[6:8]))
+conn.sendall(b"\x88\x02" + payload)
+print(int.from_bytes(payload, "big"), flush=True)
+]]
+  local port, stop, output = python_server(script)
+  local ws = assert(core.ws_connect("127.0.0.1", port, "/", {}))
+  local wrapped = require("luatest.websocket").wrap(ws)
+  local msg = wrapped:receive(5)
+  assert(msg.type == "error" and msg.extra == 1007, msg.type)
+  assert(wrapped.close_code == 1007)
+  ws:_release()
+  local printed = output()
+  assert(printed:match("\n(%d+)\n$") == "1007", printed)
+  stop()
 end

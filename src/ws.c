@@ -12,6 +12,7 @@
 #include "luatest.h"
 #include "ws.h"
 #include "wsbridge.h"
+#include "wsframe.h"
 
 struct lt_ws {
   lt_loop *loop;
@@ -264,6 +265,16 @@ static int receive(lt_ws *ws, struct lws *wsi, const void *in, size_t len) {
   memcpy(ws->frag + ws->frag_len, in, len);
   ws->frag_len += len;
   if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+    /* A server's text is checked here; a client's was, by the bridge. */
+    if (ws->client && ws->frag_type == LT_WS_TEXT &&
+        !lt_wsframe_utf8_valid(ws->frag, ws->frag_len)) {
+      static const char reason[] = "invalid UTF-8 in a text message";
+      ws->frag_len = 0;
+      ws->close_code = 1007;
+      ws->error_held = 1;
+      push_msg(ws, LT_WS_ERROR, 1007, reason, sizeof reason - 1);
+      return 0;
+    }
     lt_ws_msg *m = msg_new(ws->frag_type, ws->frag, ws->frag_len, 0);
     if (!m)
       return -1;

@@ -46,6 +46,13 @@ static int utf8_scan(lt_wsframe *f, const uint8_t *p, size_t n, const uint8_t ma
   return 0;
 }
 
+int lt_wsframe_utf8_valid(const char *p, size_t n) {
+  lt_wsframe f;
+  static const uint8_t no_mask[4];
+  memset(&f, 0, sizeof f);
+  return utf8_scan(&f, (const uint8_t *)p, n, no_mask, 0) == 0 && !f.utf8_need;
+}
+
 static int fail(lt_wsframe *f, int code, const char *reason) {
   f->failed = code;
   f->reason = reason;
@@ -127,10 +134,7 @@ static int frame_end(lt_wsframe *f) {
     if (f->opcode == OP_CLOSE && n >= 2) {
       if (!valid_close_code((unsigned)payload[0] << 8 | payload[1]))
         return fail(f, 1002, "invalid close code");
-      lt_wsframe reason_check;
-      memset(&reason_check, 0, sizeof reason_check);
-      static const uint8_t none[4];
-      if (utf8_scan(&reason_check, payload + 2, n - 2, none, 0) || reason_check.utf8_need)
+      if (!lt_wsframe_utf8_valid((const char *)payload + 2, n - 2))
         return fail(f, 1007, "close reason is not UTF-8");
     }
     if (f->hold && f->on_control)

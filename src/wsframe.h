@@ -43,4 +43,7 @@ void lt_wsframe_init(lt_wsframe *f);
  * on are never passed, and every later call returns the same code. */
 int lt_wsframe_feed(lt_wsframe *f, const char *p, size_t n);
 
+/* 1 when p holds complete, valid UTF-8. */
+int lt_wsframe_utf8_valid(const char *p, size_t n);
+
 #endif
