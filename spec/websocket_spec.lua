@@ -410,3 +410,25 @@ print(int.from_bytes(payload, "big"), flush=True)
   assert(printed:match("\n(%d+)\n$") == "1007", printed)
   stop()
 end
+
+function test_receive_timeout_on_both_sides(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/quiet", function(request)
+    local ws = web.WebSocketResponse { receive_timeout = 0.1 }
+    ws:prepare(request)
+    local ok, err = pcall(ws.receive, ws)
+    ws:send_str(ok and "got something" or err)
+    ws:receive(5)
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local ws = client:ws_connect("/quiet", { receive_timeout = 0.05 })
+  local started = core.time()
+  local ok, err = pcall(ws.receive, ws)
+  assert(not ok and err:find("ws:receive: timed out after 0.05s", 1, true), err)
+  assert(core.time() - started < 1)
+  -- An explicit timeout wins over the option.
+  local msg = ws:receive(5)
+  assert(msg.data:find("ws:receive: timed out after 0.1s", 1, true), msg.data)
+  ws:close()
+end
