@@ -419,13 +419,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (ws) {
       const unsigned char *b = in;
       ws->close_code = len >= 2 ? (b[0] << 8 | b[1]) : 1005;
-      lt_ws_msg *m = msg_new(LT_WS_CLOSE, len > 2 ? b + 2 : NULL, len > 2 ? len - 2 : 0, 0);
-      if (m) {
-        m->code = ws->close_code;
-        push(&ws->in_head, &ws->in_tail, m);
-      }
       ws->state = LT_WS_CLOSING;
-      notify(ws);
+      push_msg(ws, LT_WS_CLOSE, ws->close_code, len > 2 ? b + 2 : NULL, len > 2 ? len - 2 : 0);
     }
     return 0;
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
