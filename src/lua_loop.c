@@ -270,6 +270,17 @@ static void root_done(ltl_task *t, int status, int nres) {
   }
 }
 
+/* Turns the loop until the root task finishes or *stop is set; returns 0
+ * when it stopped because nothing is left that could wake the task. */
+static int drive(ltl_state *S, root *r, const int *stop) {
+  while (!r->finished && !(stop && *stop)) {
+    int alive = lt_loop_step_until(S->loop, 1, &r->finished);
+    if (!r->finished && !(stop && *stop) && !alive)
+      return 0;
+  }
+  return 1;
+}
+
 static int l_run_until_complete(lua_State *L) {
   ltl_state *S = ltl_S(L);
   luaL_checkany(L, 1);
@@ -282,18 +293,15 @@ static int l_run_until_complete(lua_State *L) {
   if (!t)
     return luaL_error(L, "loop:run_until_complete: out of memory");
   int base = lua_gettop(L);
-  while (!r.finished) {
-    int alive = lt_loop_step_until(S->loop, 1, &r.finished);
-    if (!r.finished && !alive) {
-      const char *what = t->waiting_on ? t->waiting_on : "nothing";
-      ltl_cancel(t);
-      lua_settop(L, base);
-      lua_pushfstring(L,
-                      "loop:run_until_complete: the task waits on %s, and nothing is left "
-                      "that could wake it",
-                      what);
-      return lua_error(L);
-    }
+  if (!drive(S, &r, NULL)) {
+    const char *what = t->waiting_on ? t->waiting_on : "nothing";
+    ltl_cancel(t);
+    lua_settop(L, base);
+    lua_pushfstring(L,
+                    "loop:run_until_complete: the task waits on %s, and nothing is left "
+                    "that could wake it",
+                    what);
+    return lua_error(L);
   }
   if (r.status != LUA_OK)
     return lua_error(L);
@@ -395,11 +403,7 @@ static int l_run_with_timeout(lua_State *L) {
   if (guarded)
     watchdog(seconds + 1.0);
   int base = lua_gettop(L);
-  while (!tr.r.finished && !tr.expired) {
-    int alive = lt_loop_step_until(S->loop, 1, &tr.r.finished);
-    if (!tr.r.finished && !tr.expired && !alive)
-      break;
-  }
+  drive(S, &tr.r, &tr.expired);
   if (guarded)
     watchdog(0);
   uv_close((uv_handle_t *)timer, on_timer_closed);
