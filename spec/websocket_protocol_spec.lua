@@ -272,3 +272,48 @@ function test_a_binary_pong_after_text_is_not_taken_for_text(aiohttp_client)
   assert(frames[1].payload == "echo: a" and frames[2].payload == "echo: b")
   assert(frames[3].op == 8 and frames[3].code == 1000, tostring(frames[3].code))
 end
+
+function test_many_connections_at_once_and_abrupt_ends(aiohttp_client)
+  local log = {}
+  local client = aiohttp_client(echo_app(log))
+  local luatest = require "luatest"
+  local tasks = {}
+  for i = 1, 100 do
+    tasks[i] = luatest.spawn(function()
+      local ws = client:ws_connect("/ws")
+      for j = 1, 10 do
+        ws:send_str(i .. ":" .. j)
+        assert(ws:receive(10).data == "echo: " .. i .. ":" .. j)
+      end
+      if i % 2 == 0 then
+        ws:close()
+      else
+        rawget(ws, "_ws"):_release() -- dropped without a closing handshake
+      end
+    end)
+  end
+  for _, t in ipairs(tasks) do
+    t:wait()
+  end
+  -- Raw clients that vanish right after the upgrade, or mid-frame.
+  for _ = 1, 10 do
+    core.tcp_exchange("127.0.0.1", client.port, UPGRADE, { timeout = 0.01 })
+    core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. frame(0x81, "cut short"):sub(1, 5), { timeout = 0.01 })
+  end
+  for _ = 1, 200 do
+    if #log >= 120 then
+      break
+    end
+    core.sleep(0.01)
+  end
+  local closes, drops = 0, 0
+  for _, entry in ipairs(log) do
+    if entry.close_code == 1000 then
+      closes = closes + 1
+    elseif entry.close_code == 1006 then
+      drops = drops + 1
+    end
+  end
+  assert(closes == 50 and drops == 70, closes .. " clean closes, " .. drops .. " drops")
+  assert(client:get("/hello"):text() == "still serving")
+end
