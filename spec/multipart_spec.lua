@@ -4,6 +4,7 @@
 local core = require "luatest.core"
 local cjson = require "cjson"
 local web = require "luatest.web"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local function upload_app()
   local app = web.Application { client_max_size = 16 * 1024 * 1024 }
@@ -117,9 +118,7 @@ async def main(url):
             print(await r.text())
 asyncio.run(main(sys.argv[1]))
 ]]
-  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, client:make_url("/upload") }, { timeout = 60 }))
-  assert(result.status == 0, result.stderr)
-  local data = cjson.decode(result.stdout)
+  local data = cjson.decode(python.run(script, client:make_url("/upload")))
   assert(data.title == "from python" and data.tags[2] == "p2")
   assert(data.filename == "p.bin" and data.file_type == "application/x-py" and data.size == 14)
 end

@@ -3,6 +3,7 @@
 local core = require "luatest.core"
 local cjson = require "cjson"
 local web = require "luatest.web"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local function ws_app(log)
   local app = web.Application()
@@ -146,9 +147,8 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 ]]
   local url = string.format("ws://127.0.0.1:%d/echo", client.port)
-  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
-  assert(result.status == 0, result.stderr)
-  assert(result.stdout == "echo: from python\nb'\\x00\\x01'\nchat.v2\n", result.stdout)
+  local out = python.run(script, url)
+  assert(out == "echo: from python\nb'\\x00\\x01'\nchat.v2\n", out)
 end
 
 function test_python_aiohttp_ws_client_against_our_server(aiohttp_client)
@@ -167,9 +167,8 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 ]]
   local url = string.format("http://127.0.0.1:%d/echo", client.port)
-  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
-  assert(result.status == 0, result.stderr)
-  assert(result.stdout == "echo: from aiohttp\nCLOSE 4001 server bye\n", result.stdout)
+  local out = python.run(script, url)
+  assert(out == "echo: from aiohttp\nCLOSE 4001 server bye\n", out)
 end
 
 function test_max_msg_size_closes_with_1009(aiohttp_client)
@@ -217,43 +216,6 @@ function test_ping_is_answered(aiohttp_client)
   ws:close()
 end
 
--- Runs a python3 server script that prints its port on its first line;
--- returns the port and a function that stops it. exec collects output only
--- at exit, so the port comes through a file.
-local function python_server(script)
-  local portfile, scriptfile = os.tmpname(), os.tmpname()
-  local f = assert(io.open(scriptfile, "w"))
-  f:write(script)
-  f:close()
-  local task = core.spawn(core.exec, { "sh", "-c", string.format("exec /usr/bin/python3 %s > %s", scriptfile, portfile) },
-    { timeout = 60 })
-  local port
-  for _ = 1, 300 do
-    local pf = io.open(portfile)
-    port = pf and tonumber(pf:read("l") or "")
-    if pf then
-      pf:close()
-    end
-    if port then
-      break
-    end
-    core.sleep(0.02)
-  end
-  assert(port, "the python server did not start")
-  local function output()
-    task:join()
-    local pf = assert(io.open(portfile))
-    local all = pf:read("a")
-    pf:close()
-    return all
-  end
-  return port, function()
-    task:cancel()
-    os.remove(portfile)
-    os.remove(scriptfile)
-  end, output
-end
-
 function test_our_client_against_python_websockets_server()
   local script = [[
 import asyncio, websockets
@@ -271,7 +233,7 @@ async def main():
         await asyncio.sleep(30)
 asyncio.run(main())
 ]]
-  local port, stop = python_server(script)
+  local port, stop = python.serve(script)
   local ws = assert(core.ws_connect("127.0.0.1", port, "/", { protocols = "chat.v1" }))
   local wrapped = require("luatest.websocket").wrap(ws)
   assert(wrapped.protocol == "chat.v1")
@@ -365,9 +327,8 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 ]]
   local url = string.format("ws://127.0.0.1:%d/echo", client.port)
-  local result = assert(core.exec({ "/usr/bin/python3", "-c", script, url }, { timeout = 60 }))
-  assert(result.status == 0, result.stderr)
-  assert(result.stdout == "echo: one\necho: two\nNone\n", result.stdout)
+  local out = python.run(script, url)
+  assert(out == "echo: one\necho: two\nNone\n", out)
 end
 
 function test_our_client_fails_invalid_utf8_from_a_server_with_1007()
@@ -399,7 +360,7 @@ payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data[6:8]))
 conn.sendall(b"\x88\x02" + payload)
 print(int.from_bytes(payload, "big"), flush=True)
 ]]
-  local port, stop, output = python_server(script)
+  local port, stop, output = python.serve(script)
   local ws = assert(core.ws_connect("127.0.0.1", port, "/", {}))
   local wrapped = require("luatest.websocket").wrap(ws)
   local msg = wrapped:receive(5)

@@ -4,6 +4,7 @@
 local core = require "luatest.core"
 local cjson = require "cjson"
 local web = require "luatest.web"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local script = core.srcdir .. "/spec/peers/py/aiohttp_client.py"
 
@@ -57,9 +58,7 @@ local function raw_handler()
 end
 
 local function python_sees(base)
-  local result = assert(core.exec({ "/usr/bin/python3", script, base }, { timeout = 60 }))
-  assert(result.status == 0, "python3 failed: " .. result.stderr)
-  return cjson.decode(result.stdout)
+  return cjson.decode(python.run(script, base))
 end
 
 local function lua_sees(client)

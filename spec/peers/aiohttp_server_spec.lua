@@ -4,36 +4,19 @@ local luatest = require "luatest"
 local core = require "luatest.core"
 local test_utils = require "luatest.test_utils"
 local cjson = require "cjson"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local script = core.srcdir .. "/spec/peers/py/aiohttp_server.py"
 
--- The server prints its port on its first line; exec collects output only at
--- exit, so the port comes from a file written by a shell wrapper.
+-- The server prints "listening PORT" first and serves for 120 s at most.
 luatest.fixture("aiohttp_peer", function()
-  local portfile = os.tmpname()
-  local task = core.spawn(core.exec, { "sh", "-c",
-    string.format("exec /usr/bin/python3 %q 120 > %q", script, portfile) }, { timeout = 150 })
-  local port
-  for _ = 1, 300 do
-    local f = io.open(portfile)
-    local line = f and f:read("l")
-    if f then
-      f:close()
-    end
-    port = line and tonumber(line:match("^listening (%d+)"))
-    if port then
-      break
-    end
-    core.sleep(0.02)
-  end
-  assert(port, "the aiohttp server did not start")
+  local port, stop = python.serve(script, { 120 }, { timeout = 150 })
   local client = test_utils.TestClient(test_utils.RawTestServer(function() end, { skip_url_asserts = true }))
   client:start_server()
   local base = "http://127.0.0.1:" .. port
   return { client = client, base = base }, function()
     client:close()
-    task:cancel()
-    os.remove(portfile)
+    stop()
   end
 end)
 
