@@ -523,6 +523,17 @@ local function split_url(url)
   return scheme, host, tonumber(port), target ~= "" and target or "/"
 end
 
+-- A target is a path, or an absolute URL when the server allows them
+-- (skip_url_asserts); anything else is an error naming the call.
+local function check_target(self, call, path)
+  if type(path) ~= "string" then
+    error(format("%s: path must be a string, got %s", call, type(path)), 3)
+  end
+  if path:byte(1) ~= 47 and (not path:find("^%a[%w+.-]*://") or not self.server.skip_url_asserts) then
+    error(format("%s: expected a path starting with '/', got '%s'", call, path), 3)
+  end
+end
+
 --- Sends a request and returns its ClientResponse. opts: params, headers,
 --- data (string, or a table = form), json, allow_redirects (default true),
 --- max_redirects (default 10), timeout (total seconds).
@@ -547,15 +558,8 @@ function TestClient:request(method, path, opts)
     self:start_server()
   end
   opts = opts or empty
-  if type(path) ~= "string" then
-    error(format("%s: path must be a string, got %s", call, type(path)), 2)
-  end
+  check_target(self, call, path)
   local target = path
-  if target:byte(1) ~= 47 then -- "/"
-    if not target:find("^%a[%w+.-]*://") or not self.server.skip_url_asserts then
-      error(format("%s: expected a path starting with '/', got '%s'", call, path), 2)
-    end
-  end
   if opts.params then
     local qs = encode_form(opts.params)
     if qs ~= "" then
@@ -675,18 +679,13 @@ function TestClient:ws_connect(path, opts)
   if self._closed then
     error("client:ws_connect: attempt to use a closed client", 2)
   end
-  if type(path) ~= "string" then
-    error("client:ws_connect: path must be a string, got " .. type(path), 2)
-  end
+  check_target(self, "client:ws_connect", path)
   if not self._client then
     self:start_server()
   end
   opts = opts or {}
   local host, port, target = self.host, self.port, path
-  if path:find("^%a[%w+.-]*://") then
-    if not self.server.skip_url_asserts then
-      error(format("client:ws_connect: expected a path starting with '/', got '%s'", path), 2)
-    end
+  if path:byte(1) ~= 47 then
     local scheme, h, p, t = split_url(path)
     scheme = scheme and scheme:lower()
     if scheme ~= "http" and scheme ~= "ws" then
