@@ -32,6 +32,12 @@ local function close_frame(code, reason)
   return frame(0x88, string.char(code >> 8, code & 0xFF) .. (reason or ""))
 end
 
+-- Upgrades a raw connection, sends `after` (client frames) and returns
+-- what came back and how the exchange ended ("closed" or "timeout").
+local function upgrade_and_send(client, after, timeout)
+  return core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. (after or ""), { timeout = timeout or 5 })
+end
+
 -- The server's answer after the 101: a list of {opcode, payload, code}.
 local function server_frames(bytes)
   local head_end = assert(bytes:find("\r\n\r\n", 1, true), "no 101 answer: " .. bytes)
@@ -99,7 +105,7 @@ function test_protocol_violations_close_with_the_right_code(aiohttp_client)
   }
   for i, case in ipairs(cases) do
     local name, bad, code = case[1], case[2], case[3]
-    local got, how = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. frame(0x81, "first") .. bad, { timeout = 5 })
+    local got, how = upgrade_and_send(client, frame(0x81, "first") .. bad)
     assert(how == "closed", name .. ": the server did not close the connection (" .. tostring(how) .. ")")
     local frames = server_frames(got)
     assert(#frames == 2, name .. ": " .. #frames .. " frames")
@@ -120,7 +126,7 @@ end
 function test_a_violation_in_the_first_read_after_the_upgrade(aiohttp_client)
   -- The bad frame arrives in the same segment as the upgrade request.
   local client = aiohttp_client(echo_app({}))
-  local got, how = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. frame(0x81, "x", false), { timeout = 5 })
+  local got, how = upgrade_and_send(client, frame(0x81, "x", false))
   assert(how == "closed")
   local frames = server_frames(got)
   assert(#frames == 1 and frames[1].code == 1002, #frames)
@@ -129,8 +135,7 @@ end
 function test_a_clean_close_from_a_raw_client(aiohttp_client)
   local log = {}
   local client = aiohttp_client(echo_app(log))
-  local got, how = core.tcp_exchange("127.0.0.1", client.port,
-    UPGRADE .. frame(0x81, "hi") .. close_frame(4005, "raw bye"), { timeout = 5 })
+  local got, how = upgrade_and_send(client, frame(0x81, "hi") .. close_frame(4005, "raw bye"))
   assert(how == "closed")
   local frames = server_frames(got)
   assert(frames[1].payload == "echo: hi")
@@ -151,8 +156,7 @@ function test_autoping_off_delivers_pings_to_the_handler(aiohttp_client)
     return ws
   end)
   local client = aiohttp_client(app)
-  local got = core.tcp_exchange("127.0.0.1", client.port,
-    UPGRADE .. frame(0x89, "anyone?") .. close_frame(1000), { timeout = 5 })
+  local got = upgrade_and_send(client, frame(0x89, "anyone?") .. close_frame(1000))
   assert(log.first.type == "ping" and log.first.data == "anyone?", log.first.type)
   local frames = server_frames(got)
   -- Only our pong answered the ping: libwebsockets never saw it.
@@ -164,8 +168,7 @@ end
 function test_autoping_on_answers_pings_and_hides_them(aiohttp_client)
   local log = {}
   local client = aiohttp_client(echo_app(log))
-  local got = core.tcp_exchange("127.0.0.1", client.port,
-    UPGRADE .. frame(0x89, "anyone?") .. frame(0x81, "after") .. close_frame(1000), { timeout = 5 })
+  local got = upgrade_and_send(client, frame(0x89, "anyone?") .. frame(0x81, "after") .. close_frame(1000))
   local frames = server_frames(got)
   local pong, echo
   for _, f in ipairs(frames) do
@@ -194,7 +197,7 @@ function test_autoclose_off_lets_the_handler_answer_the_close(aiohttp_client)
     return ws
   end)
   local client = aiohttp_client(app)
-  local got, how = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. close_frame(4005, "going"), { timeout = 5 })
+  local got, how = upgrade_and_send(client, close_frame(4005, "going"))
   assert(how == "closed")
   assert(log.msg.type == "close" and log.msg.data == 4005 and log.msg.extra == "going")
   assert(log.closed_before_answer == false)
@@ -208,7 +211,7 @@ end
 function test_autoclose_on_echoes_the_close_at_once(aiohttp_client)
   local log = {}
   local client = aiohttp_client(echo_app(log))
-  local got = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. close_frame(4005, "going"), { timeout = 5 })
+  local got = upgrade_and_send(client, close_frame(4005, "going"))
   local frames = server_frames(got)
   assert(#frames == 1 and frames[1].code == 4005)
 end
@@ -218,7 +221,7 @@ function test_server_heartbeat_drops_a_silent_client(aiohttp_client)
   local client = aiohttp_client(echo_app(log, { heartbeat = 0.2 }))
   local started = core.time()
   -- This client completes the upgrade and then never answers anything.
-  local got, how = core.tcp_exchange("127.0.0.1", client.port, UPGRADE, { timeout = 5 })
+  local got, how = upgrade_and_send(client)
   local took = core.time() - started
   assert(how == "closed", how)
   assert(took >= 0.25 and took < 2, took)
@@ -247,7 +250,7 @@ function test_fragmented_client_messages_are_reassembled(aiohttp_client)
   -- between them.
   local stream = frame(0x01, "caf\xc3") .. frame(0x89, "between") .. frame(0x80, "\xa9!")
     .. close_frame(1000)
-  local got = core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. stream, { timeout = 5 })
+  local got = upgrade_and_send(client, stream)
   local frames = server_frames(got)
   local texts, pongs = {}, {}
   for _, f in ipairs(frames) do
@@ -267,7 +270,7 @@ function test_a_binary_pong_after_text_is_not_taken_for_text(aiohttp_client)
   -- close with 1007); pongs never reach it.
   local client = aiohttp_client(echo_app({}))
   local stream = frame(0x81, "a") .. frame(0x8A, "\xff\xfe") .. frame(0x81, "b") .. close_frame(1000)
-  local frames = server_frames(core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. stream, { timeout = 5 }))
+  local frames = server_frames(upgrade_and_send(client, stream))
   assert(#frames == 3, #frames)
   assert(frames[1].payload == "echo: a" and frames[2].payload == "echo: b")
   assert(frames[3].op == 8 and frames[3].code == 1000, tostring(frames[3].code))
@@ -297,8 +300,8 @@ function test_many_connections_at_once_and_abrupt_ends(aiohttp_client)
   end
   -- Raw clients that vanish right after the upgrade, or mid-frame.
   for _ = 1, 10 do
-    core.tcp_exchange("127.0.0.1", client.port, UPGRADE, { timeout = 0.01 })
-    core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. frame(0x81, "cut short"):sub(1, 5), { timeout = 0.01 })
+    upgrade_and_send(client, nil, 0.01)
+    upgrade_and_send(client, frame(0x81, "cut short"):sub(1, 5), 0.01)
   end
   for _ = 1, 200 do
     if #log >= 120 then
