@@ -90,13 +90,18 @@ function test_ws_text_echo_over_a_ws_url(aiohttp_peer)
   assert(ws:close() == true and ws.closed)
 end
 
+-- The bytes 0, 1, ..., n - 1.
+local function byte_values(n)
+  local out = {}
+  for i = 0, n - 1 do
+    out[#out + 1] = string.char(i)
+  end
+  return table.concat(out)
+end
+
 function test_ws_binary_echo_of_every_byte_value(aiohttp_peer)
   local ws = ws_open(aiohttp_peer, "/ws/echo")
-  local bytes = {}
-  for i = 0, 255 do
-    bytes[#bytes + 1] = string.char(i)
-  end
-  local all = table.concat(bytes)
+  local all = byte_values(256)
   ws:send_bytes(all)
   local msg = recv(ws)
   assert(msg.type == "binary" and #msg.data == 256 and msg.data == all, show(msg))
@@ -190,12 +195,8 @@ end
 function test_ws_one_mebibyte_binary_echo(aiohttp_peer)
   local ws = ws_open(aiohttp_peer, "/ws/big")
   -- 251 is prime: a chunk dropped, doubled or moved shows in the echo.
-  local run = {}
-  for i = 0, 250 do
-    run[#run + 1] = string.char(i)
-  end
   local size = 1024 * 1024
-  local data = string.rep(table.concat(run), size // 251 + 1):sub(1, size)
+  local data = string.rep(byte_values(251), size // 251 + 1):sub(1, size)
   ws:send_bytes(data)
   local msg = recv(ws)
   assert(msg.type == "text" and msg.data == size .. " bytes", show(msg))
