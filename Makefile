@@ -20,7 +20,7 @@ LIBS_UV  = $(shell pkg-config --libs libwebsockets libuv 2>/dev/null || echo -lw
 LIBS_LUA = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LIBS     = $(LIBS_LUA) $(LIBS_UV) -lm -ldl
 
-CORE_SRC := loop http url request router server client probe process app multipart ws wsbridge wsframe error
+CORE_SRC := loop http url request router server client probe process app multipart stream ws wsbridge wsframe error
 BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe lua_ws
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "server.h"
+#include "stream.h"
 
 struct lt_conn {
   uv_tcp_t tcp;
@@ -23,12 +24,6 @@ struct lt_conn {
   int writes;           /* writes queued in libuv */
   unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1;
 };
-
-typedef struct wreq {
-  uv_write_t w;
-  lt_conn *c;
-  char data[];
-} wreq;
 
 #define READ_CHUNK 16384
 #define MAX_BUFFERED (1 << 20)
@@ -58,10 +53,8 @@ static void conn_close(lt_conn *c);
 
 /* ---- writing -------------------------------------------------------------- */
 
-static void on_written(uv_write_t *w, int status) {
-  wreq *wr = (wreq *)w;
-  lt_conn *c = wr->c;
-  free(wr);
+static void on_written(void *ud, int status) {
+  lt_conn *c = ud;
   c->writes--;
   if (status < 0) {
     conn_close(c);
@@ -71,39 +64,16 @@ static void on_written(uv_write_t *w, int status) {
     conn_close(c);
 }
 
-/* Writes at once when nothing is queued, and queues a copy of what the
- * kernel did not take; `data` can be reused when this returns. */
 static int conn_write(lt_conn *c, const char *data, size_t len) {
   if (c->closing)
     return LT_ECLOSED;
-  if (c->writes == 0) {
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)len)
-      return 0;
-    if (n > 0) {
-      data += n;
-      len -= (size_t)n;
-    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      conn_close(c);
-      return n;
-    }
-  }
-  wreq *wr = malloc(sizeof *wr + len);
-  if (!wr) {
-    conn_close(c);
-    return LT_ENOMEM;
-  }
-  wr->c = c;
-  memcpy(wr->data, data, len);
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
-  int r = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-  if (r) {
-    free(wr);
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int r = lt_stream_write((uv_stream_t *)&c->tcp, c->writes, &b, 1, on_written, c);
+  if (r < 0) {
     conn_close(c);
     return r;
   }
-  c->writes++;
+  c->writes += r;
   return 0;
 }
 

@@ -2,13 +2,13 @@
  * back. Writes are tried at once; what the kernel does not take is queued
  * and reading from the other side pauses until it is out, so neither
  * direction buffers without bound. */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "stream.h"
 #include "wsbridge.h"
 #include "wsframe.h"
 
@@ -21,6 +21,7 @@ typedef struct side {
   int open;    /* the handle is initialised and not yet closing */
   int eof;     /* nothing more will be read from it */
   int pending; /* writes queued to it */
+  struct lt_wsbridge *b;
 } side;
 
 struct lt_wsbridge {
@@ -58,13 +59,6 @@ struct held {
   size_t len;
   char payload[];
 };
-
-typedef struct wreq {
-  uv_write_t req;
-  lt_wsbridge *b;
-  side *to;
-  char data[];
-} wreq;
 
 static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void on_lws_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -147,15 +141,17 @@ static void finish_client(lt_wsbridge *b) {
   uv_unref((uv_handle_t *)&b->linger);
 }
 
-static void on_written(uv_write_t *req, int status) {
-  wreq *w = (wreq *)req;
-  lt_wsbridge *b = w->b;
-  side *to = w->to;
-  free(w);
+static void drop_both(lt_wsbridge *b) {
+  close_client(b);
+  close_lws(b);
+}
+
+static void on_written(void *ud, int status) {
+  side *to = ud;
+  lt_wsbridge *b = to->b;
   to->pending--;
   if (status < 0 && to == &b->client) {
-    close_client(b);
-    close_lws(b);
+    drop_both(b);
     return;
   }
   if (to->pending)
@@ -172,52 +168,23 @@ static void on_written(uv_write_t *req, int status) {
 
 /* Writes to `to`; what does not go at once is queued and `from` pauses. */
 static void pumpv(lt_wsbridge *b, side *to, side *from, uv_buf_t *bufs, unsigned nbufs) {
-  size_t total = 0;
-  for (unsigned i = 0; i < nbufs; i++)
-    total += bufs[i].len;
-  if (!to->open || !total)
+  if (!to->open)
     return;
-  size_t done = 0;
-  if (!to->pending) {
-    int r = uv_try_write(&to->h.stream, bufs, nbufs);
-    if (r == (int)total)
-      return;
-    if (r > 0)
-      done = (size_t)r;
-    else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-      close_client(b);
-      close_lws(b);
-      return;
-    }
-  }
-  wreq *w = malloc(sizeof *w + total - done);
-  if (!w) {
-    close_client(b);
-    close_lws(b);
+  int r = lt_stream_write(&to->h.stream, to->pending, bufs, nbufs, on_written, to);
+  if (r < 0) {
+    drop_both(b);
     return;
   }
-  w->b = b;
-  w->to = to;
-  size_t at = 0;
-  for (unsigned i = 0; i < nbufs; i++) {
-    size_t skip = done > bufs[i].len ? bufs[i].len : done;
-    done -= skip;
-    memcpy(w->data + at, bufs[i].base + skip, bufs[i].len - skip);
-    at += bufs[i].len - skip;
-  }
-  uv_buf_t buf = uv_buf_init(w->data, (unsigned)at);
-  if (uv_write(&w->req, &to->h.stream, &buf, 1, on_written)) {
-    free(w);
-    close_client(b);
-    close_lws(b);
+  if (r == 0)
     return;
-  }
   to->pending++;
   if (from->open)
     uv_read_stop(&from->h.stream);
 }
 
 static void pump(lt_wsbridge *b, side *to, side *from, const char *p, size_t n) {
+  if (!n)
+    return;
   uv_buf_t buf = uv_buf_init((char *)p, (unsigned)n);
   pumpv(b, to, from, &buf, 1);
 }
@@ -306,8 +273,7 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       return;
     }
     /* The client is gone: libwebsockets sees its side end too. */
-    close_lws(b);
-    close_client(b);
+    drop_both(b);
     return;
   }
   if (b->failed || b->draining || !b->lws.open)
@@ -431,6 +397,7 @@ lt_wsbridge *lt_wsbridge_new(uv_loop_t *loop, int tcp_fd, int *lws_fd, char *rbu
   uv_pipe_init(loop, &b->lws.h.pipe, 0);
   uv_timer_init(loop, &b->linger);
   b->client.h.stream.data = b->lws.h.stream.data = b->linger.data = b;
+  b->client.b = b->lws.b = b;
   b->client.open = b->lws.open = b->linger_open = 1;
   b->list = list;
   b->next = *list;
@@ -442,8 +409,7 @@ lt_wsbridge *lt_wsbridge_new(uv_loop_t *loop, int tcp_fd, int *lws_fd, char *rbu
     close(sv[1]);
   if (r) {
     close(sv[0]);
-    close_client(b);
-    close_lws(b);
+    drop_both(b);
     return NULL;
   }
   uv_tcp_nodelay(&b->client.h.tcp, 1);
@@ -487,7 +453,6 @@ void lt_wsbridge_detach(lt_wsbridge *b) {
 void lt_wsbridge_close_all(lt_wsbridge **list) {
   for (lt_wsbridge *b = *list; b; b = b->next) {
     b->ev = NULL;
-    close_client(b);
-    close_lws(b);
+    drop_both(b);
   }
 }

@@ -1,0 +1,17 @@
+/* Writing to a libuv stream without waiting when the kernel has room: the
+ * one write path of the server's connections and the WebSocket bridge. */
+#ifndef LT_STREAM_H
+#define LT_STREAM_H
+
+#include <uv.h>
+
+/* Writes bufs to s. With nothing of the caller's queued (`queued` 0) it
+ * tries at once; what the kernel does not take is copied and queued, and
+ * cb(ud, status) fires when that copy is out. Returns 0 when all was
+ * written, 1 when a write was queued, or a negative libuv error. The bufs
+ * may be reused when this returns. */
+typedef void (*lt_written_cb)(void *ud, int status);
+int lt_stream_write(uv_stream_t *s, int queued, const uv_buf_t *bufs, unsigned nbufs,
+                    lt_written_cb cb, void *ud);
+
+#endif
