@@ -60,9 +60,8 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
   lua_pop(L, 7); /* the strings stay alive in the options table */
 }
 
-/* request:_ws_upgrade{protocol=, max_msg_size=} -> WebSocket, or nil and a
- * message. The request head goes to libwebsockets again, without any
- * Sec-WebSocket-Protocol (the subprotocol is ours to choose). */
+/* request:_ws_upgrade{protocol=, max_msg_size=, heartbeat=, autoping=,
+ * autoclose=} -> WebSocket, or nil and a message (lt_request_upgrade). */
 static int l_ws_upgrade(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   lt_ws_opts opts;
@@ -74,7 +73,6 @@ static int l_ws_upgrade(lua_State *L) {
     return ltl_fail(L, r, "the WebSocket handshake failed");
   if (r)
     return ltl_fail(L, r, "handing the connection over");
-
   ltl_track(L, -1, "websocket");
   ltl_server_add_ws(L, srv, -1);
   return 1;
