@@ -1,161 +1,262 @@
 # luatest: `make` builds everything, `make example` runs the examples (the
 # main job), `make test` runs the C unit tests and the Lua suite, plainly and
 # under AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+# Every run is two make invocations. The first checks that the files the
+# build needs exist and installs (or reinstalls) the Debian packages that
+# should have brought them; only then does the second plan the build, so its
+# pattern rules, wildcards and pkg-config calls see those files.
 
-# Debian packages the build and the tests need; missing ones are installed.
-BUILD_DEPS := liblua5.4-dev lua5.4 libuv1-dev node-llhttp libwebsockets-dev \
-              libwebsockets-evlib-uv lua-cjson pkg-config
-TEST_DEPS  := curl python3-aiohttp python3-websockets lua-busted nginx-light chromium
-BENCH_DEPS := wrk
+LT_VERSION  := $(shell sed -n 's/^\#define LT_VERSION "\(.*\)"/\1/p' include/luatest.h)
+LT_SOMAJOR  := 0
+LUA_VERSION := 5.4
+LUA_BIN     := lua$(LUA_VERSION)
+MULTIARCH   := $(shell $(or $(CC),cc) -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
 
+# Each entry is package:file; a package is (re)installed when its file is
+# missing, whatever dpkg says of its status.
+LIBDIR_MA  := /usr/lib/$(MULTIARCH)
+BUILD_DEPS := \
+  liblua5.4-dev:/usr/include/lua5.4/lua.h \
+  liblua5.4-dev:$(LIBDIR_MA)/liblua5.4.so \
+  lua5.4:/usr/bin/lua5.4 \
+  libuv1-dev:/usr/include/uv.h \
+  libuv1-dev:$(LIBDIR_MA)/libuv.so \
+  node-llhttp:/usr/share/llhttp/api.c \
+  node-llhttp:/usr/share/llhttp/http.c \
+  node-llhttp:/usr/share/llhttp/llhttp.c \
+  node-llhttp:/usr/share/include/llhttp/llhttp.h \
+  libwebsockets-dev:/usr/include/libwebsockets.h \
+  libwebsockets-dev:$(LIBDIR_MA)/libwebsockets.so \
+  libwebsockets-evlib-uv:$(LIBDIR_MA)/libwebsockets-evlib_uv.so \
+  lua-cjson:$(LIBDIR_MA)/lua/5.4/cjson.so \
+  pkg-config:/usr/bin/pkg-config
+TEST_DEPS := \
+  curl:/usr/bin/curl \
+  python3-aiohttp:/usr/lib/python3/dist-packages/aiohttp/__init__.py \
+  python3-websockets:/usr/lib/python3/dist-packages/websockets/__init__.py \
+  lua-busted:/usr/bin/busted \
+  lua-busted:/usr/share/lua/5.4/busted/runner.lua \
+  nginx-light:/usr/sbin/nginx \
+  chromium:/usr/bin/chromium \
+  luarocks:/usr/bin/luarocks \
+  groff-base:/usr/bin/groff
+BENCH_DEPS := wrk:/usr/bin/wrk
+
+# DEPS_INSTALL=no only checks (for builds that must not call apt-get, such as
+# a rock's): a missing file is then an error naming it and its package.
+DEPS_INSTALL ?= yes
+
+PUBLIC_GOALS := all example test unit-test spec-test asan-test bench deps test-deps clean format check-format
+GOALS        := $(or $(MAKECMDGOALS),all)
+NEEDS_NONE   := clean format check-format
+NEEDS_TEST   := test unit-test spec-test asan-test test-deps
+
+ifndef LT_PLANNED
+# ---- stage one: packages --------------------------------------------------------
+DEPS_FOR := $(if $(filter-out $(NEEDS_NONE),$(GOALS)),$(BUILD_DEPS)) \
+            $(if $(filter $(NEEDS_TEST),$(GOALS)),$(TEST_DEPS)) \
+            $(if $(filter bench,$(GOALS)),$(BENCH_DEPS))
+
+.PHONY: $(GOALS) lt-stage-two
+$(GOALS): lt-stage-two ; @:
+lt-stage-two:
+	@missing=""; for dep in $(DEPS_FOR); do \
+	  pkg=$${dep%%:*}; file=$${dep#*:}; \
+	  [ -e "$$file" ] && continue; \
+	  case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg" ;; esac; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$(DEPS_INSTALL)" != yes ]; then \
+	    echo "luatest: missing files of the Debian packages:$$missing (DEPS_INSTALL=$(DEPS_INSTALL))" >&2; exit 1; \
+	  fi; \
+	  echo "installing Debian packages (files missing):$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --reinstall $$missing >/dev/null || exit 1; \
+	  for dep in $(DEPS_FOR); do \
+	    [ -e "$${dep#*:}" ] || { echo "luatest: $${dep%%:*} is installed but $${dep#*:} is still missing" >&2; exit 1; }; \
+	  done; \
+	fi
+	@$(MAKE) --no-print-directory LT_PLANNED=1 $(GOALS)
+
+else
+# ---- stage two: the build -------------------------------------------------------
 CC       ?= cc
-LLHTTP   := /usr/share/llhttp
-PKGS     := lua5.4 libuv libwebsockets
-CPPFLAGS := -Iinclude -Isrc -I/usr/share/include/llhttp -D_GNU_SOURCE -DLT_SRCDIR='"$(CURDIR)"'
-WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -fPIC
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS_UV  = $(shell pkg-config --libs libwebsockets libuv 2>/dev/null || echo -lwebsockets -luv)
-LIBS_LUA = $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
-LIBS     = $(LIBS_LUA) $(LIBS_UV) -lm -ldl
+LLHTTP_DIR    ?= /usr/share/llhttp
+LLHTTP_INCDIR ?= /usr/share/include/llhttp
+LUA_CFLAGS ?= $(shell pkg-config --cflags lua$(LUA_VERSION))
+LUA_LIBS   ?= $(shell pkg-config --libs lua$(LUA_VERSION))
+UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets)
+UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv)
+SYS_LIBS   := -lm -ldl
+WARN       := -Wall -Wextra -Werror
+BASE_CFLAGS := -std=c11 -fPIC
 
-CORE_SRC := loop http url request router server client probe process app multipart stream ws wsbridge wsframe error
-BIND_SRC := lua_core lua_loop lua_request lua_router lua_server lua_client lua_probe lua_ws
+# The core is compiled without Lua's headers on the include path, so it
+# cannot come to depend on Lua; the bindings see the core's headers.
+CORE_CPPFLAGS := -Iinclude -Isrc/core -I$(LLHTTP_INCDIR) -D_GNU_SOURCE $(UV_CFLAGS)
+LUA_CPPFLAGS  := $(CORE_CPPFLAGS) -Isrc/lua $(LUA_CFLAGS) -DLT_SRCDIR='"$(CURDIR)"' \
+                 -DLT_MULTIARCH='"$(MULTIARCH)"'
+# Executables and libluatest.so export the public names only.
+EXPORTS  := src/luatest.map
+EXPORT_FLAGS := -Wl,--version-script=$(EXPORTS)
+
+CORE_SRC := $(sort $(wildcard src/core/*.c))
+BIND_SRC := $(sort $(wildcard src/lua/*.c))
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
-
-OBJ_NAMES := $(CORE_SRC) $(BIND_SRC) embedded llhttp_api llhttp_http llhttp_llhttp
+LLHTTP_SRC := api http llhttp
+HEADERS  := $(wildcard src/core/*.h src/lua/*.h) include/luatest.h
 
 B := build
 A := build-asan
-OBJS      := $(addprefix $(B)/,$(addsuffix .o,$(OBJ_NAMES)))
-ASAN_OBJS := $(addprefix $(A)/,$(addsuffix .o,$(OBJ_NAMES)))
+objs = $(patsubst src/%.c,$(1)/%.o,$(CORE_SRC) $(BIND_SRC)) \
+       $(addprefix $(1)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC))) $(1)/embedded.o
+CORE_OBJS = $(patsubst src/%.c,$(1)/%.o,$(CORE_SRC)) $(addprefix $(1)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC)))
+OBJS      := $(call objs,$(B))
+ASAN_OBJS := $(call objs,$(A))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-CTESTS := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
+# In the tree: lib/ holds the libraries, and lib/luatest/core.so is
+# libluatest.so.0 itself (a link), so a C handler module that links
+# libluatest.so shares the one copy a stock interpreter loaded.
+SONAME   := libluatest.so.$(LT_SOMAJOR)
+LIB_SO   := lib/$(SONAME)
+LIB_A    := lib/libluatest.a
+CORE_SO  := lib/luatest/core.so
+MODULES  := $(B)/modules/hello_c.so
+CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
-.PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean format check-format
+.PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
+        format check-format
 
-all: deps luatest lib/luatest/core.so libluatest.a libluatest.so
+all: luatest $(LIB_SO) lib/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
 
-# ---- Debian packages ---------------------------------------------------------
-define install_missing
-	@missing=""; for p in $(1); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	fi
-endef
+deps test-deps: ; @:
 
-deps:
-	$(call install_missing,$(BUILD_DEPS))
+# ---- build ----------------------------------------------------------------------
+$(B)/embedded.c: tools/embed.lua $(LUA_SRC)
+	@mkdir -p $(@D)
+	$(LUA_BIN) tools/embed.lua $@ $(LUA_SRC)
 
-test-deps: deps
-	$(call install_missing,$(TEST_DEPS))
+$(B)/core/%.o: src/core/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
-# ---- build ---------------------------------------------------------------------
-$(B) $(A) lib/luatest:
-	@mkdir -p $@
-
-$(B)/embedded.c: tools/embed.lua $(LUA_SRC) | $(B) deps
-	lua5.4 tools/embed.lua $@ $(LUA_SRC)
-
-$(B)/%.o: src/%.c src/*.h include/luatest.h | $(B) deps
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
+$(B)/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -c $< -o $@
 
 $(B)/embedded.o: $(B)/embedded.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(B)/llhttp_%.o: $(LLHTTP)/%.c | $(B) deps
-	$(CC) -I/usr/share/include/llhttp $(CFLAGS) -w -c $< -o $@
+$(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INCDIR) $(BASE_CFLAGS) $(CFLAGS) -w -c $< -o $@
 
-luatest: $(OBJS) $(B)/main.o
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) -rdynamic
+# The binary links the library in, so it runs when copied anywhere; it
+# exports the lt_* names for the C handler modules it loads.
+luatest: $(OBJS) $(B)/main.o $(EXPORTS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(B)/main.o $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
 
-# A Lua C module for a stock lua5.4: the interpreter provides Lua itself.
-lib/luatest/core.so: $(OBJS) | lib/luatest
-	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS_UV)
+$(LIB_SO): $(OBJS) $(EXPORTS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) $(EXPORT_FLAGS) -o $@ $(OBJS) \
+	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS)
 
-libluatest.a: $(OBJS)
+lib/libluatest.so: $(LIB_SO)
+	ln -sf $(SONAME) $@
+
+$(CORE_SO): $(LIB_SO)
+	@mkdir -p $(@D)
+	ln -sf ../$(SONAME) $@
+
+$(LIB_A): $(OBJS)
+	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-libluatest.so: $(OBJS)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LIBS)
+# C handler modules link libluatest.so, as `pkg-config --libs luatest` says.
+$(B)/modules/%.so: examples/c_handler/%.c include/luatest.h lib/libluatest.so
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(LUA_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $< \
+	  -Llib -lluatest -Wl,-rpath,'$$ORIGIN/../../lib'
 
-# ---- sanitizer build -------------------------------------------------------------
-$(A)/embedded.c: $(B)/embedded.c | $(A)
+# ---- sanitizer build ------------------------------------------------------------
+ASAN_CFLAGS := -O1 -g $(BASE_CFLAGS) $(ASAN_FLAGS)
+
+$(A)/embedded.c: $(B)/embedded.c
+	@mkdir -p $(@D)
 	cp $< $@
 
-$(A)/%.o: src/%.c src/*.h include/luatest.h | $(A) deps
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -O1 -g -std=c11 -fPIC $(ASAN_FLAGS) $(WARN) -c $< -o $@
+$(A)/core/%.o: src/core/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CORE_CPPFLAGS) $(ASAN_CFLAGS) $(WARN) -c $< -o $@
+
+$(A)/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(LUA_CPPFLAGS) $(ASAN_CFLAGS) $(WARN) -c $< -o $@
 
 $(A)/embedded.o: $(A)/embedded.c
-	$(CC) -O1 -g -c $< -o $@
+	$(CC) -O1 -g $(BASE_CFLAGS) -c $< -o $@
 
-$(A)/llhttp_%.o: $(LLHTTP)/%.c | $(A) deps
-	$(CC) -I/usr/share/include/llhttp -O1 -g $(ASAN_FLAGS) -w -c $< -o $@
+$(A)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INCDIR) $(ASAN_CFLAGS) -w -c $< -o $@
 
-$(A)/luatest: $(ASAN_OBJS) $(A)/main.o
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -rdynamic
+$(A)/luatest: $(ASAN_OBJS) $(A)/main.o $(EXPORTS)
+	$(CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(A)/main.o $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) \
+	  -rdynamic $(EXPORT_FLAGS)
 
-# ---- C unit tests ------------------------------------------------------------------
-$(B)/spec_%: spec/c/%.c $(OBJS) spec/c/*.h
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(OBJS) $(LIBS)
+# ---- C unit tests and the C-only example (the core alone, no Lua) ---------------
+$(B)/spec_%: spec/c/%.c $(call CORE_OBJS,$(B)) spec/c/check.h
+	$(CC) $(CORE_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(call CORE_OBJS,$(B)) $(UV_LIBS) $(SYS_LIBS)
 
-$(A)/spec_%: spec/c/%.c $(ASAN_OBJS) spec/c/*.h
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -O1 -g -std=c11 $(ASAN_FLAGS) $(WARN) -o $@ $< $(ASAN_OBJS) $(LIBS)
+$(A)/spec_%: spec/c/%.c $(call CORE_OBJS,$(A)) spec/c/check.h
+	$(CC) $(CORE_CPPFLAGS) $(ASAN_CFLAGS) $(WARN) -o $@ $< $(call CORE_OBJS,$(A)) $(UV_LIBS) $(SYS_LIBS)
 
-# ---- running ---------------------------------------------------------------------------
+$(B)/c_only: examples/c_only/main.c $(call CORE_OBJS,$(B))
+	$(CC) $(CORE_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $^ $(UV_LIBS) $(SYS_LIBS)
+
+$(A)/c_only: examples/c_only/main.c $(call CORE_OBJS,$(A))
+	$(CC) $(CORE_CPPFLAGS) $(ASAN_CFLAGS) $(WARN) -o $@ $^ $(UV_LIBS) $(SYS_LIBS)
+
+# ---- running --------------------------------------------------------------------
 example: all $(B)/c_only
 	./luatest examples/
 	$(B)/c_only
 
-# The C-only example links the core without Lua.
-$(B)/c_only: examples/c_only/main.c libluatest.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< libluatest.a $(LIBS_UV)
-
-$(A)/c_only: examples/c_only/main.c $(ASAN_OBJS)
-	$(CC) $(CPPFLAGS) -O1 -g -std=c11 $(ASAN_FLAGS) $(WARN) -o $@ $< $(ASAN_OBJS) $(LIBS)
-
 unit-test: $(addprefix $(B)/spec_,$(CTESTS)) $(B)/c_only
 	@for t in $^; do echo "== $$t"; $$t || exit 1; done
 
-spec-test: all test-deps
+spec-test: all
 	./luatest spec/ examples/
 
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=99
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0
 
-asan-test: $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only test-deps
+asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	@for t in $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only; do echo "== $$t (asan)"; $$t || exit 1; done
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
-test: all test-deps unit-test spec-test asan-test
+test: all unit-test spec-test asan-test
 
-bench: all build/bench-host
-	$(call install_missing,$(BENCH_DEPS))
+bench: all $(B)/bench-host
 	bench/run
 
+$(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
+	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_A) \
+	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
+
+C_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c)
 format:
-	clang-format -i src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c
+	clang-format -i $(C_FILES)
 
 check-format:
-	clang-format --dry-run -Werror src/*.c src/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c
+	clang-format --dry-run -Werror $(C_FILES)
 
 clean:
-	rm -rf $(B) $(A) lib luatest libluatest.a libluatest.so
+	rm -rf $(B) $(A) lib luatest
 
-# ---- C modules for the examples and specs (lt_* symbols come from the binary) ----
-MODULES := build/modules/hello_c.so
-all: $(MODULES)
-build/modules/%.so: examples/c_handler/%.c include/luatest.h | $(B)
-	@mkdir -p build/modules
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $<
-
-build/bench-host: bench/host.c libluatest.a
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< libluatest.a $(LIBS) -rdynamic
+endif

@@ -1,6 +1,7 @@
 /* A minimal embedding host for the benchmarks: a Lua state with the luatest
  * modules (lt_openlibs) running one script with its arguments in `arg`.
- * Linked with -rdynamic so C handler modules find the lt_* symbols. */
+ * It links libluatest.a and exports the lt_* names, as the luatest binary
+ * does, for the C handler modules it loads. */
 #include <stdio.h>
 #include <lauxlib.h>
 #include <lualib.h>

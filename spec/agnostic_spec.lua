@@ -23,7 +23,7 @@ function test_stock_lua_runs_the_framework_agnostic_example()
 end
 
 function test_busted_runs_a_spec_using_the_test_utils()
-  local status, out = run_with_env("busted -o TAP examples/agnostic/busted_hello.lua")
+  local status, out = run_with_env("busted --lua=lua5.4 -o TAP examples/agnostic/busted_hello.lua")
   assert(status == 0, out)
   assert(out:find("ok 1", 1, true) and out:find("ok 2", 1, true), out)
   assert(not out:find("not ok", 1, true), out)

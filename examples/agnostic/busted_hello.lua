@@ -1,6 +1,6 @@
 -- The same test under busted (Debian's lua-busted), with the paths
 -- `luatest --env` prints:
---   eval "$(./luatest --env)" && busted examples/agnostic/busted_hello.lua
+--   eval "$(./luatest --env)" && busted --lua=lua5.4 examples/agnostic/busted_hello.lua
 local test_utils = require "luatest.test_utils"
 local web = require "luatest.web"
 

@@ -1,6 +1,8 @@
 /* C request handlers for Lua routes: `require "hello_c"` returns handlers
  * that router:add_get accepts like Lua functions. Built by `make` into
- * build/modules/hello_c.so; the luatest binary provides the lt_* symbols. */
+ * build/modules/hello_c.so, linked with libluatest.so (`pkg-config --libs
+ * luatest` outside the tree), so it loads in the luatest binary, a stock
+ * interpreter that required luatest.core, and an embedding host. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

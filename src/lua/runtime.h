@@ -1,7 +1,7 @@
 /* Shared by the Lua bindings: the module state, and tasks (coroutines run by
  * the loop) with the one suspend/resume mechanism every waiting call uses. */
-#ifndef LT_LUA_CORE_H
-#define LT_LUA_CORE_H
+#ifndef LT_LUA_RUNTIME_H
+#define LT_LUA_RUNTIME_H
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -112,7 +112,7 @@ void ltl_open_ws(lua_State *L);
 typedef struct lt_server lt_server;
 void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx);
 
-/* Requests (lua_request.c). */
+/* Requests (request.c). */
 typedef struct lt_request lt_request;
 /* Pushes a new Request userdata for req (retained); app_idx is the stack
  * index of the request's app, or 0. */
@@ -120,7 +120,7 @@ void ltl_push_request(lua_State *L, lt_request *req, int app_idx);
 lt_request *ltl_check_request(lua_State *L, int idx);
 void ltl_open_request(lua_State *L);
 
-/* Routers (lua_router.c). */
+/* Routers (router.c). */
 typedef struct lt_router lt_router;
 typedef struct lt_route lt_route;
 lt_router *ltl_check_router(lua_State *L, int idx);

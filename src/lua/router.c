@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "lua_core.h"
+#include "runtime.h"
 #include "router.h"
 #include "server.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "client.h"
-#include "lua_core.h"
+#include "runtime.h"
 
 #define CLIENT "luatest.Client"
 

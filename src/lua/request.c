@@ -3,7 +3,7 @@
  * table, and the rest from the Lua class that luatest.web registers. */
 #include <stdlib.h>
 #include <string.h>
-#include "lua_core.h"
+#include "runtime.h"
 #include "multipart.h"
 #include "request.h"
 #include "server.h"

@@ -2,7 +2,7 @@
  * came back; core.responder serves fixed bytes to every request head. */
 #include <stdlib.h>
 #include <string.h>
-#include "lua_core.h"
+#include "runtime.h"
 #include "probe.h"
 #include "process.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include "lua_core.h"
+#include "runtime.h"
 
 #define MAX_FREE_TASKS 64
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <lualib.h>
-#include "lua_core.h"
+#include "runtime.h"
 #include "http.h"
 #include "url.h"
 

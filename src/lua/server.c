@@ -4,7 +4,7 @@
  * dispatcher that luatest.web provides. */
 #include <stdlib.h>
 #include <string.h>
-#include "lua_core.h"
+#include "runtime.h"
 #include "router.h"
 #include "server.h"
 

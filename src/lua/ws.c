@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "http.h"
-#include "lua_core.h"
+#include "runtime.h"
 #include "server.h"
 #include "ws.h"
 
