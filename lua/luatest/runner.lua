@@ -79,9 +79,11 @@ output:
                     and NO_COLOR is unset)
 
 other:
-  --env             print the LUA_PATH and LUA_CPATH exports that let a stock
-                    lua5.4 load the luatest modules
-  --version         print the version
+  --env             print the LUA_PATH_5_4 and LUA_CPATH_5_4 exports that let
+                    a stock lua5.4 load the luatest modules: their
+                    directories in front of the paths already set
+  --version         print the versions of luatest, its Lua, libuv, llhttp and
+                    libwebsockets
   -h, --help        print this help
   --worker          internal: the worker process of -j (reads its job on
                     stdin)
@@ -1287,6 +1289,55 @@ end
 
 --- main(args): the command line (args = list of strings); returns the
 --- exit code.
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Where this binary's Lua modules and core.so are: beside it in the source
+-- tree, in the prefix it was installed to (make install, a LuaRocks tree),
+-- or in the tree it was built from (a build in a directory of its own).
+local function module_dirs()
+  local exe, err = core.exepath()
+  if not exe then
+    return nil, err
+  end
+  local bin = exe:match("^(.*)/[^/]*$") or "."
+  local prefix = bin:match("^(.*)/[^/]*$") or ""
+  local v = _VERSION:match("%d+%.%d+")
+  local layouts = {
+    { bin .. "/lua", bin .. "/lib" },
+    { prefix .. "/share/lua/" .. v, prefix .. "/lib/lua/" .. v },
+    { prefix .. "/share/lua/" .. v, prefix .. "/lib/" .. tostring(core.multiarch) .. "/lua/" .. v },
+  }
+  if core.srcdir then
+    layouts[#layouts + 1] = { core.srcdir .. "/lua", core.srcdir .. "/lib" }
+  end
+  for _, dirs in ipairs(layouts) do
+    if core.stat(dirs[1] .. "/luatest/init.lua") and core.stat(dirs[2] .. "/luatest/core.so") then
+      return dirs[1], dirs[2]
+    end
+  end
+  return nil, "no luatest modules beside " .. exe .. " or in " .. prefix .. "/share/lua/" .. v
+end
+
+--- The shell lines of `--env`: luatest's directories in front of the user's
+--- own search paths, under the names this Lua reads first (LUA_PATH_5_4).
+function M.env_exports()
+  local lmod, cmod = module_dirs()
+  if not lmod then
+    return nil, cmod
+  end
+  local minor = _VERSION:match("^Lua 5%.(%d+)$")
+  local suffix = (minor and minor ~= "1") and ("_5_" .. minor) or ""
+  local function export(name, ours)
+    local theirs = os.getenv(name .. suffix) or os.getenv(name) or ";;"
+    local sep = theirs:sub(1, 1) == ";" and "" or ";"
+    return format("export %s%s=%s\n", name, suffix, shell_quote(ours .. sep .. theirs))
+  end
+  return export("LUA_PATH", lmod .. "/?.lua;" .. lmod .. "/?/init.lua")
+    .. export("LUA_CPATH", cmod .. "/?.so")
+end
+
 function M.main(args)
   -- Each test leaves garbage (an app, a server, a client): collecting when
   -- the heap has grown 20% rather than doubled keeps peak memory near the
@@ -1301,17 +1352,18 @@ function M.main(args)
     return 0
   end
   if cli.version then
-    io.stdout:write("luatest ", tostring(core.version), "\n")
+    for _, pair in ipairs(core.versions()) do
+      io.stdout:write(pair[1], " ", pair[2], "\n")
+    end
     return 0
   end
   if cli.env then
-    local dir = core.srcdir
-    if not dir then
-      io.stderr:write("luatest: --env: this build does not know its source directory\n")
+    local exports, err = M.env_exports()
+    if not exports then
+      io.stderr:write("luatest: --env: ", err, "\n")
       return 2
     end
-    io.stdout:write(format("export LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;'\n", dir, dir))
-    io.stdout:write(format("export LUA_CPATH='%s/lib/?.so;;'\n", dir))
+    io.stdout:write(exports)
     return 0
   end
   if cli.worker then

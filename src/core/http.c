@@ -310,6 +310,13 @@ const char *lt_method_name(int method) {
   return llhttp_method_name((llhttp_method_t)method);
 }
 
+#define STR(x) #x
+#define VERSION_OF(a, b, c) STR(a) "." STR(b) "." STR(c)
+
+const char *lt_parser_version(void) {
+  return VERSION_OF(LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+}
+
 const char *lt_status_reason(int status) {
   switch (status) {
   case 100:

@@ -80,6 +80,8 @@ void lt_parser_next(lt_parser *p);
 int lt_parser_midway(const lt_parser *p);
 const char *lt_parser_reason(const lt_parser *p);
 
+/* llhttp's version, as compiled in ("8.1.0"). */
+const char *lt_parser_version(void);
 const char *lt_status_reason(int status);
 const char *lt_method_name(int method);
 

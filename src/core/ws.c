@@ -662,6 +662,16 @@ int lt_ws_close_code(const lt_ws *ws) {
   return ws->close_code;
 }
 
+const char *lt_ws_library_version(void) {
+  /* "4.1.6-" when libwebsockets was built without a git hash after the dash. */
+  static char version[64];
+  snprintf(version, sizeof version, "%s", lws_get_library_version());
+  size_t n = strlen(version);
+  if (n && version[n - 1] == '-')
+    version[n - 1] = '\0';
+  return version;
+}
+
 const char *lt_ws_protocol(const lt_ws *ws) {
   return ws->protocol;
 }

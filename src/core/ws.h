@@ -31,6 +31,8 @@ lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const ch
 lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path,
                      const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud);
 
+/* The version of the libwebsockets loaded at run time. */
+const char *lt_ws_library_version(void);
 const char *lt_ws_protocol(const lt_ws *ws);
 /* An error that ended a client connection before it opened, or "". */
 const char *lt_ws_error(const lt_ws *ws);

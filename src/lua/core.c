@@ -8,6 +8,7 @@
 #include "runtime.h"
 #include "http.h"
 #include "url.h"
+#include "ws.h"
 
 typedef struct lt_embedded_module {
   const char *name;
@@ -129,6 +130,42 @@ static int l_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.exepath() -> the running executable's absolute path, or nil and a
+ * message. */
+static int l_exepath(lua_State *L) {
+  char path[4096];
+  size_t n = sizeof path;
+  int r = uv_exepath(path, &n);
+  if (r < 0)
+    return ltl_fail(L, r, "exepath");
+  lua_pushlstring(L, path, n);
+  return 1;
+}
+
+/* core.versions() -> { {name, version}, ... }: luatest, its Lua runtime and
+ * the libraries as they run (llhttp is compiled in). */
+static int l_versions(lua_State *L) {
+  const char *lua_release = LUA_RELEASE;
+  const char *pairs[][2] = {
+      {"luatest", LT_VERSION},
+      {"Lua", strchr(lua_release, ' ') + 1},
+      {"libuv", uv_version_string()},
+      {"llhttp", lt_parser_version()},
+      {"libwebsockets", lt_ws_library_version()},
+  };
+  size_t n = sizeof pairs / sizeof pairs[0];
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, pairs[i][0]);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, pairs[i][1]);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 /* core.hrtime() -> seconds from an arbitrary start, with ns resolution. */
 static int l_hrtime(lua_State *L) {
   lua_pushnumber(L, (double)uv_hrtime() / 1e9);
@@ -140,7 +177,8 @@ static const luaL_Reg util_funcs[] = {
     {"isatty", l_isatty},       {"hrtime", l_hrtime},
     {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
     {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
-    {"http_date", l_http_date}, {NULL, NULL},
+    {"http_date", l_http_date}, {"exepath", l_exepath},
+    {"versions", l_versions},   {NULL, NULL},
 };
 
 int luaopen_luatest_core(lua_State *L) {
@@ -155,6 +193,10 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");
+#ifdef LT_MULTIARCH
+  lua_pushliteral(L, LT_MULTIARCH);
+  lua_setfield(L, -2, "multiarch");
+#endif
 #ifdef LT_SRCDIR
   lua_pushliteral(L, LT_SRCDIR);
   lua_setfield(L, -2, "srcdir");
