@@ -1,6 +1,7 @@
 # luatest: `make` builds everything, `make example` runs the examples (the
 # main job), `make test` runs the C unit tests and the Lua suite, plainly and
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, `make install` installs
+# (PREFIX, DESTDIR), `make uninstall` removes exactly what it installed.
 #
 # Every run is two make invocations. The first checks that the files the
 # build needs exist and installs (or reinstalls) the Debian packages that
@@ -47,9 +48,10 @@ BENCH_DEPS := wrk:/usr/bin/wrk
 # a rock's): a missing file is then an error naming it and its package.
 DEPS_INSTALL ?= yes
 
-PUBLIC_GOALS := all example test unit-test spec-test asan-test bench deps test-deps clean format check-format
+PUBLIC_GOALS := all example test unit-test spec-test asan-test bench install uninstall \
+                install-rock rock deps test-deps clean format check-format
 GOALS        := $(or $(MAKECMDGOALS),all)
-NEEDS_NONE   := clean format check-format
+NEEDS_NONE   := clean format check-format uninstall
 NEEDS_TEST   := test unit-test spec-test asan-test test-deps
 
 ifndef LT_PLANNED
@@ -129,7 +131,7 @@ MODULES  := $(B)/modules/hello_c.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
 .PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
-        format check-format
+        format check-format install uninstall rock install-rock
 
 all: luatest $(LIB_SO) lib/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
 
@@ -259,4 +261,71 @@ check-format:
 clean:
 	rm -rf $(B) $(A) lib luatest
 
+# ---- installing -----------------------------------------------------------------
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Where a stock interpreter looks: /usr/local/{lib,share}/lua/5.4 for the
+# default prefix; Debian's own module directories for /usr.
+ifeq ($(PREFIX),/usr)
+LUA_CMODDIR ?= $(shell pkg-config --variable=INSTALL_CMOD lua$(LUA_VERSION))
+LUA_LMODDIR ?= $(shell pkg-config --variable=INSTALL_LMOD lua$(LUA_VERSION))
+else
+LUA_CMODDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_LMODDIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+endif
+
+REALNAME   := libluatest.so.$(LT_VERSION)
+# luatest.pc is relocatable, as Meson's pkgconfig.relocatable makes them: its
+# prefix is found from its own directory, so a DESTDIR tree or a copied one
+# gives its own paths; directories below the prefix are ${prefix}/....
+PC_PREFIX    = $${pcfiledir}/$(shell realpath -m --relative-to=$(PKGCONFIGDIR) $(PREFIX))
+under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+LUA_FILES  := $(LUA_SRC:lua/%=%)
+D          := $(DESTDIR)
+INSTALLED  := $(BINDIR)/luatest $(LIBDIR)/$(REALNAME) $(LIBDIR)/$(SONAME) $(LIBDIR)/libluatest.so \
+              $(LIBDIR)/libluatest.a $(INCLUDEDIR)/luatest.h $(PKGCONFIGDIR)/luatest.pc \
+              $(MANDIR)/man1/luatest.1 $(LUA_CMODDIR)/luatest/core.so \
+              $(addprefix $(LUA_LMODDIR)/,$(LUA_FILES))
+# Directories of luatest's own, removed by uninstall once empty (deepest first).
+OWN_DIRS   := $(LUA_LMODDIR)/luatest/report $(LUA_LMODDIR)/luatest $(LUA_CMODDIR)/luatest
+# core.so is a link to the library, relative so that a DESTDIR tree works.
+CORE_LINK   = $(shell realpath -m --relative-to=$(LUA_CMODDIR)/luatest $(LIBDIR))/$(SONAME)
+
+install: all
+	install -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) \
+	  $(D)$(MANDIR)/man1 $(D)$(LUA_CMODDIR)/luatest
+	install -m 755 luatest $(D)$(BINDIR)/luatest
+	install -m 755 $(LIB_SO) $(D)$(LIBDIR)/$(REALNAME)
+	ln -sf $(REALNAME) $(D)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(D)$(LIBDIR)/libluatest.so
+	install -m 644 $(LIB_A) $(D)$(LIBDIR)/libluatest.a
+	install -m 644 include/luatest.h $(D)$(INCLUDEDIR)/luatest.h
+	sed -e 's|@PREFIX@|$(PC_PREFIX)|; s|@LIBDIR@|$(call under_prefix,$(LIBDIR))|' \
+	  -e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDEDIR))|' \
+	  -e 's|@LUA_CMODDIR@|$(call under_prefix,$(LUA_CMODDIR))|; s|@LUA_LMODDIR@|$(call under_prefix,$(LUA_LMODDIR))|' \
+	  -e 's|@VERSION@|$(LT_VERSION)|; s|@LUA@|lua$(LUA_VERSION)|' \
+	  luatest.pc.in > $(D)$(PKGCONFIGDIR)/luatest.pc
+	install -m 644 doc/luatest.1 $(D)$(MANDIR)/man1/luatest.1
+	ln -sf $(CORE_LINK) $(D)$(LUA_CMODDIR)/luatest/core.so
+	for f in $(LUA_FILES); do install -D -m 644 lua/$$f $(D)$(LUA_LMODDIR)/$$f || exit 1; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+uninstall:
+	rm -f $(addprefix $(D),$(INSTALLED))
+	for d in $(addprefix $(D),$(OWN_DIRS)); do [ ! -d $$d ] || rmdir $$d; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
+
+# A rock (luatest-http-*.rockspec): the binary, and the library as the
+# module itself, into the directories LuaRocks names.
+rock: luatest $(LIB_SO)
+
+install-rock: rock
+	install -d $(D)$(BINDIR) $(D)$(LUA_CMODDIR)/luatest
+	install -m 755 luatest $(D)$(BINDIR)/luatest
+	install -m 755 $(LIB_SO) $(D)$(LUA_CMODDIR)/luatest/core.so
+	for f in $(LUA_FILES); do install -D -m 644 lua/$$f $(D)$(LUA_LMODDIR)/$$f || exit 1; done
 endif

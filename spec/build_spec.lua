@@ -1,5 +1,6 @@
 -- The build's outputs: the luatest binary runs when copied alone anywhere,
--- and lib/luatest/core.so serves a stock lua5.4.
+-- lib/luatest/core.so serves a stock lua5.4, and a C handler module built
+-- in the tree loads there too.
 local core = require "luatest.core"
 
 local function sh(script)
@@ -48,4 +49,13 @@ function test_core_module_in_a_stock_interpreter()
   ]], core.srcdir, core.srcdir, core.srcdir))
   assert(status == 0, out .. err)
   assert(out == "stock lua\n", out .. err)
+end
+
+function test_c_handler_module_of_the_tree_in_a_stock_interpreter()
+  local status, out, err = sh(string.format([[
+    cd %q
+    LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='lib/?.so;build/modules/?.so;;' lua5.4 spec/data/c_module.lua
+  ]], core.srcdir))
+  assert(status == 0, out .. err)
+  assert(out == "Hello, ada | hello from C | C got over the wire\n", out .. err)
 end
