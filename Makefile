@@ -228,11 +228,11 @@ example: all $(B)/c_only
 	./luatest examples/
 	$(B)/c_only
 
-unit-test: $(addprefix $(B)/spec_,$(CTESTS)) $(B)/c_only
+unit-test: $(addprefix $(B)/spec_,$(CTESTS))
 	@for t in $^; do echo "== $$t"; $$t || exit 1; done
 
 spec-test: all
-	./luatest spec/ examples/
+	./luatest spec/
 
 export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=99
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
@@ -242,7 +242,7 @@ asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	@for t in $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only; do echo "== $$t (asan)"; $$t || exit 1; done
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
-test: all unit-test spec-test asan-test
+test: all example unit-test spec-test asan-test
 
 bench: all $(B)/bench-host
 	bench/run

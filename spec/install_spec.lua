@@ -162,9 +162,11 @@ end
 
 function test_uninstall_removes_exactly_what_install_put_there()
   local dir = ok("mktemp -d"):gsub("\n$", "")
-  ok(string.format("mkdir -p %q/usr/local/bin && touch %q/usr/local/bin/other", dir, dir))
-  ok(string.format("make -s install DESTDIR=%q >/dev/null", dir), 300)
-  ok(string.format("make -s uninstall DESTDIR=%q >/dev/null", dir))
-  local left = ok(string.format("cd %q && find . -type f -o -type l; find . -path '*luatest*'; rm -rf %q", dir, dir))
-  luatest.eq(left, "./usr/local/bin/other\n")
+  ok(string.format("mkdir -p %q/opt/tools/bin && touch %q/opt/tools/bin/other", dir, dir))
+  ok(string.format("make -s install PREFIX=/opt/tools DESTDIR=%q >/dev/null", dir), 300)
+  local installed = ok(string.format("cd %q && find . -type f -o -type l | wc -l", dir))
+  luatest.eq(tonumber(installed), select(2, expected_files():gsub("\n", "")) + 1)
+  ok(string.format("make -s uninstall PREFIX=/opt/tools DESTDIR=%q >/dev/null", dir))
+  local left = ok(string.format("cd %q && find . -type f -o -type l; find . -name '*luatest*'; rm -rf %q", dir, dir))
+  luatest.eq(left, "./opt/tools/bin/other\n")
 end
