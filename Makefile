@@ -63,14 +63,15 @@ DEPS_FOR := $(if $(filter-out $(NEEDS_NONE),$(GOALS)),$(BUILD_DEPS)) \
 .PHONY: $(GOALS) lt-stage-two
 $(GOALS): lt-stage-two ; @:
 lt-stage-two:
-	@missing=""; for dep in $(DEPS_FOR); do \
+	@missing=""; files=""; for dep in $(DEPS_FOR); do \
 	  pkg=$${dep%%:*}; file=$${dep#*:}; \
 	  [ -e "$$file" ] && continue; \
+	  files="$$files $$file"; \
 	  case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg" ;; esac; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$(DEPS_INSTALL)" != yes ]; then \
-	    echo "luatest: missing files of the Debian packages:$$missing (DEPS_INSTALL=$(DEPS_INSTALL))" >&2; exit 1; \
+	    echo "luatest: missing$$files; install the Debian packages:$$missing" >&2; exit 1; \
 	  fi; \
 	  echo "installing Debian packages (files missing):$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
