@@ -9,7 +9,12 @@
  *
  * Conventions: functions returning int return 0 or a negative error code;
  * libuv's UV_E* codes pass through unchanged and luatest's own LT_E* codes
- * live in their own range. lt_strerror() describes either. */
+ * live in their own range. lt_strerror() describes either.
+ *
+ * Building: `pkg-config --cflags --libs luatest` links libluatest.so.0. A C
+ * handler module built so shares the one copy of luatest's state wherever
+ * it loads: a stock interpreter's luatest.core is that library, the luatest
+ * binary and hosts built on libluatest.a export these names. */
 #ifndef LUATEST_H
 #define LUATEST_H
 
