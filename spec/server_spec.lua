@@ -214,3 +214,21 @@ function test_close_cancels_handlers_in_flight(aiohttp_server)
   assert(how == "closed" and got == "", how)
   assert(not finished)
 end
+
+function test_core_server_with_bad_options_raises_and_leaves_nothing_to_collect()
+  local core = require "luatest.core"
+  local cases = {
+    { { handler = function() end }, "server: opts.dispatch must be a function" },
+    { { dispatch = function() end }, "server: opts.router or opts.handler is required" },
+    { { dispatch = function() end, router = 5 }, "server: opts.router must be a router, not number" },
+  }
+  for _ = 1, 3 do
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(core.server, case[1])
+      assert(not ok and err:find(case[2], 1, true), err)
+    end
+    -- A half-made server once crashed the collector here.
+    collectgarbage()
+    collectgarbage()
+  end
+end

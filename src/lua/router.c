@@ -30,6 +30,11 @@ lt_router *ltl_check_router(lua_State *L, int idx) {
   return ((lrouter *)luaL_checkudata(L, idx, ROUTER))->r;
 }
 
+lt_router *ltl_to_router(lua_State *L, int idx) {
+  lrouter *box = luaL_testudata(L, idx, ROUTER);
+  return box ? box->r : NULL;
+}
+
 static int l_router(lua_State *L) {
   lrouter *box = lua_newuserdatauv(L, sizeof *box, 1);
   box->r = NULL;

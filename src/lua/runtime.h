@@ -124,6 +124,8 @@ void ltl_open_request(lua_State *L);
 typedef struct lt_router lt_router;
 typedef struct lt_route lt_route;
 lt_router *ltl_check_router(lua_State *L, int idx);
+/* The router at idx, or NULL when the value is not one. */
+lt_router *ltl_to_router(lua_State *L, int idx);
 void ltl_push_route_handler(lua_State *L, int router_idx, lt_route *rt);
 
 #endif

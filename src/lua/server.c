@@ -159,42 +159,47 @@ static int l_server(lua_State *L) {
     opts.limits.max_line = (size_t)luaL_checkinteger(L, -1);
   if (lua_getfield(L, 1, "max_field_size") != LUA_TNIL)
     opts.limits.max_headers = (size_t)luaL_checkinteger(L, -1);
+  /* Everything is checked before anything is made: an error here leaves no
+   * half-built server for the collector to close. */
   lua_settop(L, 1);
-  sbox *box = lua_newuserdatauv(L, sizeof *box, 3);
+  if (lua_getfield(L, 1, "dispatch") != LUA_TFUNCTION) /* 2 */
+    return luaL_error(L, "server: opts.dispatch must be a function");
+  lt_router *router = NULL;
+  if (lua_getfield(L, 1, "router") != LUA_TNIL) { /* 3 */
+    if (!(router = ltl_to_router(L, 3)))
+      return luaL_error(L, "server: opts.router must be a router, not %s", luaL_typename(L, 3));
+  } else {
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "handler") == LUA_TNIL) /* 3 */
+      return luaL_error(L, "server: opts.router or opts.handler is required");
+  }
+  lua_getfield(L, 1, "app"); /* 4 */
+  lua_getfield(L, 1, "lua_only");
+  int lua_only = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  sbox *box = lua_newuserdatauv(L, sizeof *box, 3); /* 5 */
   box->ls = NULL;
   luaL_setmetatable(L, SERVER);
-  int self = lua_gettop(L);
+  for (int i = 1; i <= 3; i++) {
+    lua_pushvalue(L, i + 1);
+    lua_setiuservalue(L, 5, i);
+  }
   lserver *ls = calloc(1, sizeof *ls);
-  if (!ls)
+  if (!ls || !(ls->srv = lt_server_new(S->loop, &opts, on_request, ls))) {
+    free(ls);
     return luaL_error(L, "server: out of memory");
-  box->ls = ls;
+  }
   ls->box = box;
   ls->S = S;
+  ls->router = router;
+  ls->lua_only = lua_only;
   ls->self_ref = LUA_NOREF;
   ls->ws_ref = LUA_NOREF;
   ls->qtask.fn = run_queue;
-  if (lua_getfield(L, 1, "dispatch") != LUA_TFUNCTION)
-    return luaL_error(L, "server: opts.dispatch must be a function");
-  lua_setiuservalue(L, self, 1);
-  if (lua_getfield(L, 1, "router") != LUA_TNIL) {
-    ls->router = ltl_check_router(L, -1);
-  } else {
-    lua_pop(L, 1);
-    if (lua_getfield(L, 1, "handler") == LUA_TNIL)
-      return luaL_error(L, "server: opts.router or opts.handler is required");
-  }
-  lua_setiuservalue(L, self, 2);
-  lua_getfield(L, 1, "app");
-  lua_setiuservalue(L, self, 3);
-  lua_getfield(L, 1, "lua_only");
-  ls->lua_only = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  ls->srv = lt_server_new(S->loop, &opts, on_request, ls);
-  if (!ls->srv)
-    return luaL_error(L, "server: out of memory");
-  lua_pushvalue(L, self);
+  box->ls = ls;
+  lua_pushvalue(L, 5);
   ls->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  ltl_track(L, self, "server");
+  ltl_track(L, 5, "server");
   return 1;
 }
 
