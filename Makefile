@@ -128,7 +128,7 @@ SONAME   := libluatest.so.$(LT_SOMAJOR)
 LIB_SO   := lib/$(SONAME)
 LIB_A    := lib/libluatest.a
 CORE_SO  := lib/luatest/core.so
-MODULES  := $(B)/modules/hello_c.so
+MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
 .PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
@@ -179,11 +179,17 @@ $(LIB_A): $(OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-# C handler modules link libluatest.so, as `pkg-config --libs luatest` says.
+# C handler modules link libluatest.so, as `pkg-config --libs luatest` says:
+# the examples' and the specs' own.
+LINK_MODULE = $(CC) -Iinclude $(LUA_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $< \
+	  -Llib -lluatest -Wl,-rpath,'$$ORIGIN/../../lib'
 $(B)/modules/%.so: examples/c_handler/%.c include/luatest.h lib/libluatest.so
 	@mkdir -p $(@D)
-	$(CC) -Iinclude $(LUA_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $< \
-	  -Llib -lluatest -Wl,-rpath,'$$ORIGIN/../../lib'
+	$(LINK_MODULE)
+
+$(B)/modules/%.so: spec/c/modules/%.c include/luatest.h lib/libluatest.so
+	@mkdir -p $(@D)
+	$(LINK_MODULE)
 
 # ---- sanitizer build ------------------------------------------------------------
 ASAN_CFLAGS := -O1 -g $(BASE_CFLAGS) $(ASAN_FLAGS)
@@ -252,7 +258,8 @@ $(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
 	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_A) \
 	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
 
-C_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*.h spec/c/*.c spec/c/*.h examples/*/*.c bench/*.c)
+C_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*.h spec/c/*.c spec/c/*.h spec/c/*/*.c \
+            examples/*/*.c bench/*.c)
 format:
 	clang-format -i $(C_FILES)
 

@@ -1147,8 +1147,18 @@ end
 function M.run(o, reporters)
   local counts = { passed = 0, failed = 0, skipped = 0, deselected = 0, files = 0, total = 0 }
   local tracker = not o.list and require("luatest.cache").tracker() or nil
+  -- In the luatest binary, a serial run that dies of a signal (a C handler)
+  -- still prints the test it was in and the closing line; -j workers are
+  -- reported by the parent instead.
+  local binary = package.loaded["luatest.binary"]
+  local crash_note = binary and o.jobs <= 1 and not o.list and binary.crash_note or nil
+  local summary = crash_note and require("luatest.report.text").summary
   local function emit(name, data)
-    if name == "test_end" then
+    if crash_note and name == "test_start" then
+      counts.failed = counts.failed + 1
+      crash_note(data.id, summary(counts))
+      counts.failed = counts.failed - 1
+    elseif name == "test_end" then
       local status = data.status
       if status == "pass" then
         counts.passed = counts.passed + 1
@@ -1175,6 +1185,9 @@ function M.run(o, reporters)
     end
   end
   local function finish(rc)
+    if crash_note then
+      crash_note()
+    end
     counts.exit_code = rc
     emit("run_end", counts)
     if tracker then
