@@ -32,6 +32,10 @@ end
 local BaseTestServer = {}
 BaseTestServer.__index = BaseTestServer
 
+-- Options a test server hands to its connections (aiohttp's handler
+-- keyword arguments, and the header deadline nginx has).
+local CONNECTION_OPTIONS = { "header_timeout", "keepalive_timeout" }
+
 local function new_server(class, name, opts)
   opts = opts or {}
   if type(opts) ~= "table" then
@@ -41,7 +45,12 @@ local function new_server(class, name, opts)
   if scheme ~= "http" then
     error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)
   end
+  local connection = {}
+  for _, name in ipairs(CONNECTION_OPTIONS) do
+    connection[name] = opts[name]
+  end
   return setmetatable({
+    _connection = connection,
     scheme = scheme,
     host = opts.host or "127.0.0.1",
     port = opts.port,
@@ -61,7 +70,11 @@ function BaseTestServer:start_server()
   if self.closed then
     error(self._name .. ":start_server: the server was closed", 2)
   end
-  local srv = core.server(self:_server_opts())
+  local server_opts = self:_server_opts()
+  for name, value in pairs(self._connection) do
+    server_opts[name] = value
+  end
+  local srv = core.server(server_opts)
   local port, err = srv:listen(self.host, self.port or 0)
   if not port then
     srv:close()

@@ -133,6 +133,10 @@ static int on_url(llhttp_t *h, const char *at, size_t len) {
 
 static int on_url_complete(llhttp_t *h) {
   lt_parser *p = P(h);
+  /* A line break right after the target is HTTP/0.9, which has no status
+   * line to answer with: the connection just closes. */
+  if (h->http_major == 0 && h->http_minor == 9)
+    return fail(p, LT_EPARSE, 0, "HTTP/0.9 request");
   int r = finish_piece(p, &p->msg->url, &p->msg->url_len);
   p->msg->head_bytes = 0; /* the header limit counts headers only */
   return r;

@@ -48,7 +48,7 @@ struct lt_parser {
   lt_msg *msg;
   lt_limits limits;
   int error;              /* an LT_E* code once parsing failed */
-  int status;             /* the HTTP status that answers the failure */
+  int status;             /* the HTTP status that answers the failure (0: none) */
   int done;               /* a whole message was parsed and parsing paused */
   int no_body;            /* the next response has no body (HEAD) */
   const char *exec_start; /* the buffer being parsed */

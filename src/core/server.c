@@ -22,8 +22,16 @@ struct lt_conn {
   lt_buf out;           /* serialized response, reused */
   char peer[48];        /* the client's address, for request.remote */
   int writes;           /* writes queued in libuv */
-  unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1;
+  int handles;          /* tcp and timer, until both closed */
+  uv_timer_t timer;     /* the header, body or keep-alive deadline */
+  int timer_mode;
+  unsigned requests; /* answered on this connection */
+  unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1, partial : 1,
+      head_done : 1; /* bytes of the next request came; all of its head */
 };
+
+/* What the connection's timer waits for. */
+enum { WAIT_NONE, WAIT_HEAD, WAIT_BODY, WAIT_IDLE };
 
 #define READ_CHUNK 16384
 #define MAX_BUFFERED (1 << 20)
@@ -32,6 +40,8 @@ void lt_server_default_opts(lt_server_opts *opts) {
   opts->limits.max_line = 8190;
   opts->limits.max_headers = 16384;
   opts->limits.max_body = 1024 * 1024;
+  opts->header_timeout_ms = 60000;
+  opts->keepalive_timeout_ms = 75000;
 }
 
 lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud) {
@@ -50,6 +60,46 @@ lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_c
 
 static void conn_process(lt_conn *c);
 static void conn_close(lt_conn *c);
+static void conn_fail(lt_conn *c, int status, const char *detail);
+
+/* ---- deadlines -------------------------------------------------------------- */
+
+static void on_deadline(uv_timer_t *t) {
+  lt_conn *c = t->data;
+  int mode = c->timer_mode;
+  c->timer_mode = WAIT_NONE;
+  if (mode == WAIT_IDLE)
+    conn_close(c);
+  else
+    conn_fail(c, 408,
+              mode == WAIT_HEAD ? "The request head was not complete in time"
+                                : "The request body stopped arriving");
+}
+
+/* Sets the timer for what the connection now waits for: nothing while a
+ * request is being handled; the head's deadline counts from its start and
+ * is not moved by more bytes (a slowloris gains nothing), the body's from
+ * the last read, the keep-alive deadline from the last answer. */
+static void conn_arm(lt_conn *c) {
+  int mode;
+  if (c->closing || c->close_after_write || c->inflight)
+    mode = WAIT_NONE;
+  else if (c->partial)
+    mode = c->head_done ? WAIT_BODY : WAIT_HEAD;
+  else
+    mode = c->requests ? WAIT_IDLE : WAIT_HEAD;
+  const lt_server_opts *o = &c->srv->opts;
+  uint64_t ms = mode == WAIT_IDLE   ? o->keepalive_timeout_ms
+                : mode == WAIT_NONE ? 0
+                                    : o->header_timeout_ms;
+  if (mode == c->timer_mode && mode != WAIT_BODY)
+    return;
+  c->timer_mode = ms ? mode : WAIT_NONE;
+  if (ms)
+    uv_timer_start(&c->timer, on_deadline, ms, 0);
+  else
+    uv_timer_stop(&c->timer);
+}
 
 /* ---- writing -------------------------------------------------------------- */
 
@@ -121,6 +171,7 @@ static void finish_request(lt_request *req) {
   lt_conn *c = req->conn;
   if (c && c->inflight == req) {
     c->inflight = NULL;
+    c->requests++;
     req->conn = NULL;
     if (!c->closing) {
       if (!req->keep_alive)
@@ -324,6 +375,7 @@ int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_c
 static int on_headers(lt_parser *p) {
   lt_conn *c = p->data;
   lt_msg *m = p->msg;
+  c->head_done = 1;
   /* Expect: 100-continue is answered before the body is read, as aiohttp
    * does by default. */
   if (m->expect_continue && m->major == 1 && m->minor == 1) {
@@ -366,17 +418,23 @@ static void conn_process(lt_conn *c) {
     }
     long n = lt_parser_feed(&c->parser, &c->cur->msg, c->rbuf + c->rpos, c->rlen - c->rpos);
     if (n < 0) {
-      conn_fail(c, c->parser.status ? c->parser.status : 400, lt_parser_reason(&c->parser));
+      if (c->parser.status)
+        conn_fail(c, c->parser.status, lt_parser_reason(&c->parser));
+      else
+        conn_close(c);
       return;
     }
     c->rpos += (size_t)n;
+    c->partial = 1;
     if (!c->parser.done)
       continue;
     lt_request *req = c->cur;
     c->cur = NULL;
+    c->partial = c->head_done = 0;
     lt_parser_next(&c->parser);
     dispatch(c, req);
   }
+  conn_arm(c);
   if (!c->closing && !c->close_after_write && !c->reading && !c->eof &&
       c->rlen - c->rpos < MAX_BUFFERED) {
     if (uv_read_start((uv_stream_t *)&c->tcp, NULL, NULL) == 0)
@@ -451,6 +509,8 @@ static void server_maybe_closed(lt_server *srv);
 
 static void on_conn_closed(uv_handle_t *h) {
   lt_conn *c = h->data;
+  if (--c->handles)
+    return;
   lt_server *srv = c->srv;
   if (c->prev)
     c->prev->next = c->next;
@@ -479,6 +539,7 @@ static void conn_close(lt_conn *c) {
     c->cur = NULL;
   }
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
@@ -490,7 +551,10 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   c->srv = srv;
   uv_tcp_init(&srv->loop->uv, &c->tcp);
+  uv_timer_init(&srv->loop->uv, &c->timer);
   c->tcp.data = c;
+  c->timer.data = c;
+  c->handles = 2;
   srv->open_handles++;
   c->next = srv->conns;
   if (srv->conns)
@@ -518,6 +582,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     return;
   }
   c->reading = 1;
+  conn_arm(c);
 }
 
 int lt_server_listen(lt_server *srv, const char *host, int port) {

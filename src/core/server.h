@@ -16,6 +16,13 @@ typedef void (*lt_server_closed_cb)(lt_server *srv, void *ud);
 
 typedef struct lt_server_opts {
   lt_limits limits;
+  /* A request head not complete this long after its first byte (or after
+   * the connection opened) gets 408 and the connection closes; a body that
+   * stalls this long between two reads too. 0: no limit. nginx: 60 s. */
+  uint64_t header_timeout_ms;
+  /* A keep-alive connection idle this long between requests is closed.
+   * 0: no limit. aiohttp's keepalive_timeout: 75 s. */
+  uint64_t keepalive_timeout_ms;
 } lt_server_opts;
 
 struct lt_server {

@@ -146,8 +146,19 @@ static void run_queue(lt_task *lt) {
   }
 }
 
+/* A duration option in seconds (a number >= 0) as milliseconds. */
+static uint64_t opt_ms(lua_State *L, int idx, const char *name) {
+  int isnum;
+  lua_Number s = lua_tonumberx(L, idx, &isnum);
+  if (!isnum || !(s >= 0))
+    luaL_error(L, "server: %s must be a number of seconds >= 0, got %s", name,
+               isnum ? lua_tostring(L, idx) : luaL_typename(L, idx));
+  return (uint64_t)(s * 1000 + 0.5);
+}
+
 /* core.server{router=R | handler=fn, dispatch=fn, app=any, client_max_size=,
- * max_line_size=, max_field_size=, lua_only=bool} */
+ * max_line_size=, max_field_size=, header_timeout=s, keepalive_timeout=s,
+ * lua_only=bool} */
 static int l_server(lua_State *L) {
   ltl_state *S = ltl_S(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -159,6 +170,10 @@ static int l_server(lua_State *L) {
     opts.limits.max_line = (size_t)luaL_checkinteger(L, -1);
   if (lua_getfield(L, 1, "max_field_size") != LUA_TNIL)
     opts.limits.max_headers = (size_t)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "header_timeout") != LUA_TNIL)
+    opts.header_timeout_ms = opt_ms(L, -1, "header_timeout");
+  if (lua_getfield(L, 1, "keepalive_timeout") != LUA_TNIL)
+    opts.keepalive_timeout_ms = opt_ms(L, -1, "keepalive_timeout");
   /* Everything is checked before anything is made: an error here leaves no
    * half-built server for the collector to close. */
   lua_settop(L, 1);

@@ -1,0 +1,125 @@
+-- Hostile and careless peers on real sockets: whatever one connection does,
+-- the server answers it as nginx or aiohttp would and keeps serving others.
+local luatest = require "luatest"
+local core = require "luatest.core"
+local web = require "luatest.web"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
+
+local function hello_app()
+  local app = web.Application()
+  app.router:add_get("/", function()
+    return "Hello, world"
+  end)
+  app.router:add_post("/", function(request)
+    return "got " .. #request:read()
+  end)
+  return app
+end
+
+local function timed_exchange(server, bytes)
+  local t0 = core.hrtime()
+  local got, how = core.tcp_exchange("127.0.0.1", server.port, bytes, { timeout = 5 })
+  return got, how, core.hrtime() - t0
+end
+
+-- ---- deadlines -------------------------------------------------------------------------
+
+local TIMEOUTS = { header_timeout = 0.2, keepalive_timeout = 0.3 }
+
+local stalled = {
+  silent_connection = "",
+  unfinished_head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+  blank_lines_forever = "\r\n\r\n\r\n",
+  stalled_body = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",
+}
+
+for name, bytes in pairs(stalled) do
+  _ENV["test_" .. name .. "_gets_408_after_the_header_timeout"] = function(aiohttp_client)
+    local client = aiohttp_client(hello_app(), { server_kwargs = TIMEOUTS })
+    local got, how, took = timed_exchange(client.server, bytes)
+    assert(got:find("^HTTP/1.1 408 Request Timeout\r\n"), got)
+    assert(got:find("\r\nConnection: close\r\n", 1, true), got)
+    luatest.eq(how, "closed")
+    assert(took >= 0.19 and took < 2, took)
+    luatest.eq(client:get("/"):text(), "Hello, world")
+  end
+end
+
+function test_a_slowloris_gains_nothing_by_dribbling_bytes(aiohttp_server)
+  local server = aiohttp_server(hello_app(), { header_timeout = 0.3 })
+  -- One byte every 20 ms, for up to 3 s: the deadline counts from the
+  -- first byte, so the server cuts it off after 0.3 s with a 408.
+  local out = python.run([[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setblocking(False)
+head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Padding: " + b"a" * 1000
+t0, got = time.time(), b""
+for byte in head:
+    try:
+        s.send(bytes([byte]))
+    except OSError:
+        break
+    time.sleep(0.02)
+    try:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    except BlockingIOError:
+        pass
+    if time.time() - t0 > 3:
+        break
+print(round(time.time() - t0, 2), got.split(b"\r\n")[0].decode())
+]], server.port)
+  local took, line = out:match("^(%S+) ([^\n]*)\n$")
+  luatest.eq(line, "HTTP/1.1 408 Request Timeout")
+  assert(tonumber(took) < 1.5, out)
+end
+
+function test_an_idle_keep_alive_connection_is_closed_after_keepalive_timeout(aiohttp_server)
+  local server = aiohttp_server(hello_app(), TIMEOUTS)
+  local got, how, took = timed_exchange(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+  assert(got:find("^HTTP/1.1 200 OK\r\n"), got)
+  assert(got:find("Hello, world$"), got) -- nothing after the answer: no 408
+  luatest.eq(how, "closed")
+  assert(took >= 0.29 and took < 2, took)
+end
+
+function test_the_test_client_reconnects_after_the_server_closed_an_idle_connection(aiohttp_client)
+  local client = aiohttp_client(hello_app(), { server_kwargs = { keepalive_timeout = 0.05 } })
+  luatest.eq(client:get("/"):text(), "Hello, world")
+  luatest.sleep(0.2)
+  luatest.eq(client:get("/"):text(), "Hello, world")
+end
+
+function test_a_handler_slower_than_the_timeouts_is_not_cut_off(aiohttp_client)
+  local app = hello_app()
+  app.router:add_get("/slow", function()
+    luatest.sleep(0.5)
+    return "slow but fine"
+  end)
+  local client = aiohttp_client(app, { server_kwargs = TIMEOUTS })
+  luatest.eq(client:get("/slow"):text(), "slow but fine")
+end
+
+function test_bad_timeout_options_are_refused_by_name()
+  local test_utils = require "luatest.test_utils"
+  local server = test_utils.TestServer(hello_app(), { keepalive_timeout = -1 })
+  luatest.raises(function()
+    server:start_server()
+  end, "keepalive_timeout must be a number of seconds >= 0, got %-1")
+end
+
+-- ---- requests that are not HTTP/1.x ----------------------------------------------------
+
+function test_http_0_9_is_closed_at_once_without_an_answer(aiohttp_client)
+  local client = aiohttp_client(hello_app(), { server_kwargs = TIMEOUTS })
+  for _, bytes in ipairs { "GET /\r\n", "GET /\r\n\r\n" } do
+    local got, how, took = timed_exchange(client.server, bytes)
+    luatest.eq(got, "")
+    luatest.eq(how, "closed")
+    assert(took < 0.15, took)
+  end
+  luatest.eq(client:get("/"):text(), "Hello, world")
+end
