@@ -123,3 +123,91 @@ function test_http_0_9_is_closed_at_once_without_an_answer(aiohttp_client)
   end
   luatest.eq(client:get("/"):text(), "Hello, world")
 end
+
+-- ---- header strictness (RFC 9112, aiohttp's limits) -------------------------------------
+
+local refused = {
+  space_before_colon = { "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400, "invalid header field name" },
+  space_in_a_name = { "GET / HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n", 400, "invalid header field name" },
+  empty_name = { "GET / HTTP/1.1\r\nHost: x\r\n: b\r\n\r\n", 400, nil },
+  no_host_in_1_1 = { "GET / HTTP/1.1\r\n\r\n", 400, "no Host header in an HTTP/1.1 request" },
+  two_hosts = { "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host header" },
+  invalid_host = { "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400, "invalid Host header" },
+  http_2_0 = { "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "only HTTP/1.x is served" },
+  http_3_1 = { "GET / HTTP/3.1\r\nHost: x\r\n\r\n", 505, nil },
+  length_past_63_bits = { "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9223372036854775808\r\n"
+    .. "Expect: 100-continue\r\n\r\n", 400, "Content-Length does not fit in 63 bits" },
+  length_of_64_bits = { "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n"
+    .. "Expect: 100-continue\r\n\r\n", 400, nil },
+  many_empty_headers = { "GET / HTTP/1.1\r\nHost: x\r\n" .. ("X:\r\n"):rep(16000) .. "\r\n", 431,
+    "too many header fields" },
+  a_16k_field = { "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " .. ("a"):rep(16384) .. "\r\n\r\n", 431,
+    "a header field is too large" },
+  a_long_request_line = { "GET /" .. ("a"):rep(9000) .. " HTTP/1.1\r\nHost: x\r\n\r\n", 414, nil },
+}
+
+for name, case in pairs(refused) do
+  _ENV["test_" .. name .. "_is_refused_and_the_server_keeps_serving"] = function(aiohttp_client)
+    local client = aiohttp_client(hello_app())
+    local got, how = timed_exchange(client.server, case[1])
+    assert(got:find("^HTTP/1.1 " .. case[2] .. " "), name .. ": " .. got:sub(1, 200))
+    assert(not got:find("100 Continue", 1, true), got) -- refused before any 100 Continue
+    if case[3] then
+      assert(got:find(case[3], 1, true), got)
+    end
+    luatest.eq(how, "closed")
+    luatest.eq(client:get("/"):text(), "Hello, world")
+  end
+end
+
+function test_http_1_0_may_leave_out_host(aiohttp_server)
+  local server = aiohttp_server(hello_app())
+  local got = timed_exchange(server, "GET / HTTP/1.0\r\n\r\n")
+  assert(got:find("^HTTP/1.0 200 OK\r\n"), got)
+end
+
+function test_the_limits_are_aiohttps_and_configurable(aiohttp_client)
+  local client = aiohttp_client(hello_app(), { server_kwargs = { max_field_size = 100, max_headers = 3,
+    max_line_size = 50 } })
+  local function status(bytes)
+    return timed_exchange(client.server, bytes):match("^HTTP/1.1 (%d+)")
+  end
+  luatest.eq(status("GET / HTTP/1.1\r\nHost: x\r\nX: " .. ("a"):rep(90) .. "\r\n\r\n"), "200")
+  luatest.eq(status("GET / HTTP/1.1\r\nHost: x\r\nX: " .. ("a"):rep(101) .. "\r\n\r\n"), "431")
+  luatest.eq(status("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n"), "200")
+  luatest.eq(status("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), "431")
+  luatest.eq(status("GET /" .. ("a"):rep(60) .. " HTTP/1.1\r\nHost: x\r\n\r\n"), "414")
+  -- The defaults: 8190 bytes a field, as aiohttp.
+  local plain = aiohttp_client(hello_app())
+  luatest.eq(timed_exchange(plain.server, "GET / HTTP/1.1\r\nHost: x\r\nX: " .. ("a"):rep(8190)
+    .. "\r\n\r\n"):match("^HTTP/1.1 (%d+)"), "200")
+  luatest.eq(timed_exchange(plain.server, "GET / HTTP/1.1\r\nHost: x\r\nX: " .. ("a"):rep(8191)
+    .. "\r\n\r\n"):match("^HTTP/1.1 (%d+)"), "431")
+end
+
+function test_obs_fold_is_refused_whatever_the_split(aiohttp_server)
+  local server = aiohttp_server(hello_app())
+  -- The fold's line break ends one write, its space starts the next.
+  local out = python.run([[
+import socket, sys, time
+for split in (b"X-A: one\r\n", b"X-A: one\r", b"X-A: one\r\n "):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-A: one\r\n  two\r\n\r\n"
+    cut = head.index(split) + len(split)
+    s.sendall(head[:cut]); time.sleep(0.05); s.sendall(head[cut:])
+    print(s.recv(4096).split(b"\r\n")[0].decode())
+]], server.port)
+  luatest.eq(out, ("HTTP/1.1 400 Bad Request\n"):rep(3))
+end
+
+function test_an_absolute_form_target_is_routed_by_its_path_and_names_the_host(aiohttp_server)
+  local app = web.Application()
+  app.router:add_get("/x", function(request)
+    return table.concat({ request.path, request.path_qs, request.host, request.raw_path }, " ")
+  end)
+  local server = aiohttp_server(app)
+  local got = timed_exchange(server, "GET http://Example.COM:8080/x?q=1 HTTP/1.1\r\nHost: other\r\n"
+    .. "Connection: close\r\n\r\n")
+  assert(got:find("^HTTP/1.1 200 OK\r\n"), got)
+  assert(got:find("\r\n\r\n/x /x%?q=1 example%.com http://Example%.COM:8080/x%?q=1$"), got)
+end

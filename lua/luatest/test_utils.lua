@@ -34,7 +34,9 @@ BaseTestServer.__index = BaseTestServer
 
 -- Options a test server hands to its connections (aiohttp's handler
 -- keyword arguments, and the header deadline nginx has).
-local CONNECTION_OPTIONS = { "header_timeout", "keepalive_timeout" }
+local CONNECTION_OPTIONS = {
+  "header_timeout", "keepalive_timeout", "max_line_size", "max_field_size", "max_headers",
+}
 
 local function new_server(class, name, opts)
   opts = opts or {}

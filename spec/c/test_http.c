@@ -9,7 +9,8 @@
 #include "url.h"
 #include "multipart.h"
 
-static lt_limits limits = {8190, 16384, 1024};
+static lt_limits limits = {
+    .max_line = 8190, .max_field = 8190, .max_headers = 128, .max_head = 16384, .max_body = 1024};
 
 /* Parses all of `in` as requests; returns how many messages completed. */
 static int parse_all(const char *in, size_t len, lt_msg *msgs, int max, int *err) {
@@ -130,7 +131,7 @@ static void test_limits(void) {
   memset(big + n, 'a', 9000);
   memcpy(big + n + 9000, " HTTP/1.1\r\n\r\n", 14);
   lt_msg_init(&m);
-  CHECK(parse_all(big, strlen(big), &m, 1, &err) == 0 && err == 400);
+  CHECK(parse_all(big, strlen(big), &m, 1, &err) == 0 && err == 414);
   lt_msg_free(&m);
 }
 

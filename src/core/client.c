@@ -31,8 +31,11 @@ lt_client *lt_client_new(lt_loop *loop) {
   if (!cl)
     return NULL;
   cl->loop = loop;
-  cl->limits.max_line = 8190;
-  cl->limits.max_headers = 65536;
+  /* Generous: the servers a test talks to are the ones under test. */
+  cl->limits.max_line = 65536;
+  cl->limits.max_field = 65536;
+  cl->limits.max_headers = 1024;
+  cl->limits.max_head = 1024 * 1024;
   cl->limits.max_body = 0;
   return cl;
 }

@@ -93,7 +93,7 @@ int lt_msg_set_url(lt_msg *m, const char *url, size_t len) {
 static int fail(lt_parser *p, int err, int status, const char *reason) {
   p->error = err;
   p->status = status;
-  llhttp_set_error_reason(&p->http, reason);
+  p->reason = reason; /* llhttp replaces its own reason after a callback fails */
   return HPE_USER;
 }
 
@@ -128,7 +128,7 @@ static int on_message_begin(llhttp_t *h) {
 
 static int on_url(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
-  return collect(h, at, len, p->limits.max_line, 400, "request line is too long");
+  return collect(h, at, len, p->limits.max_line, 414, "request line is too long");
 }
 
 static int on_url_complete(llhttp_t *h) {
@@ -154,17 +154,45 @@ static int on_status_complete(llhttp_t *h) {
   return r;
 }
 
+/* A header name or value piece: the field and the whole head have limits. */
+static int collect_field(llhttp_t *h, const char *at, size_t len) {
+  lt_parser *p = P(h);
+  lt_msg *m = p->msg;
+  if (m->strs.len - m->piece + len > p->limits.max_field)
+    return fail(p, LT_ETOOLARGE, 431, "a header field is too large");
+  return collect(h, at, len, p->limits.max_head, 431, "header fields too large");
+}
+
 static int on_header_field(llhttp_t *h, const char *at, size_t len) {
-  return collect(h, at, len, P(h)->limits.max_headers, 431, "header fields too large");
+  lt_parser *p = P(h);
+  if (p->msg->nhdrs >= (int)p->limits.max_headers)
+    return fail(p, LT_ETOOLARGE, 431, "too many header fields");
+  return collect_field(h, at, len);
 }
 
 static int on_header_value(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
   /* llhttp joins obs-fold continuation lines silently; a value piece that
-   * starts right after a line break is one, and a smuggling vector. */
-  if (len && at - 1 >= p->exec_start && at[-1] == '\n' && (at[0] == ' ' || at[0] == '\t'))
+   * starts right after a line break is one, and a smuggling vector. The
+   * line break may have ended the previous read. */
+  char before = at > p->exec_start ? at[-1] : p->last_byte;
+  if (len && before == '\n' && (at[0] == ' ' || at[0] == '\t'))
     return fail(p, LT_EPARSE, 400, "obsolete line folding in a header value");
-  return collect(h, at, len, p->limits.max_headers, 431, "header fields too large");
+  return collect_field(h, at, len);
+}
+
+/* RFC 9110 tchar: what a field name may hold (no spaces, no separators). */
+static int is_token(const char *s, size_t n) {
+  static const char extra[] = "!#$%&'*+-.^_`|~";
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+          (ch && strchr(extra, ch))))
+      return 0;
+  }
+  return 1;
 }
 
 static int on_header_field_complete(llhttp_t *h) {
@@ -172,6 +200,8 @@ static int on_header_field_complete(llhttp_t *h) {
   uint32_t off, len;
   if (finish_piece(p, &off, &len))
     return HPE_USER;
+  if (!is_token(lt_msg_str(p->msg, off), len))
+    return fail(p, LT_EPARSE, 400, "invalid header field name");
   if (push_header(p->msg, off, len))
     return fail(p, LT_ENOMEM, 500, "out of memory");
   return 0;
@@ -193,11 +223,20 @@ static int on_headers_complete(llhttp_t *h) {
   m->keep_alive = llhttp_should_keep_alive(h);
   m->upgrade = h->upgrade;
   m->chunked = (h->flags & F_CHUNKED) != 0;
-  if (h->flags & F_CONTENT_LENGTH)
+  /* on_headers_complete signals errors with -1, not HPE_USER. */
+  if (h->type == HTTP_REQUEST && m->major != 1) {
+    fail(p, LT_EPARSE, 505, "only HTTP/1.x is served");
+    return -1;
+  }
+  if (h->flags & F_CONTENT_LENGTH) {
+    if (h->content_length > INT64_MAX) {
+      fail(p, LT_EPARSE, 400, "Content-Length does not fit in 63 bits");
+      return -1;
+    }
     m->content_length = (int64_t)h->content_length;
+  }
   const char *expect = lt_msg_header(m, "Expect");
   m->expect_continue = expect && !strcasecmp(expect, "100-continue");
-  /* on_headers_complete signals errors with -1, not HPE_USER. */
   if (p->limits.max_body && m->content_length > (int64_t)p->limits.max_body) {
     fail(p, LT_ETOOLARGE, 413, "body too large");
     return -1;
@@ -210,7 +249,8 @@ static int on_headers_complete(llhttp_t *h) {
   }
   int r = p->on_headers ? p->on_headers(p) : 0;
   if (r < 0) {
-    fail(p, p->error ? p->error : LT_EPARSE, p->status ? p->status : 400, "refused");
+    if (!p->error)
+      fail(p, LT_EPARSE, 400, "refused");
     return -1;
   }
   if (p->no_body) {
@@ -269,16 +309,23 @@ long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len) {
   llhttp_errno_t e = llhttp_execute(&p->http, data, len);
   switch (e) {
   case HPE_OK:
+    if (len)
+      p->last_byte = data[len - 1];
     return (long)len;
   case HPE_PAUSED:
-  case HPE_PAUSED_UPGRADE:
+  case HPE_PAUSED_UPGRADE: {
     p->done = 1;
-    return (long)(llhttp_get_error_pos(&p->http) - data);
+    long used = (long)(llhttp_get_error_pos(&p->http) - data);
+    if (used > 0)
+      p->last_byte = data[used - 1];
+    return used;
+  }
   default:
     if (p->error)
       return p->error;
     p->error = LT_EPARSE;
-    p->status = 400;
+    /* A version llhttp does not know (HTTP/3.1) is one we do not serve. */
+    p->status = e == HPE_INVALID_VERSION && p->http.type == HTTP_REQUEST ? 505 : 400;
     return LT_EPARSE;
   }
 }
@@ -305,7 +352,13 @@ int lt_parser_midway(const lt_parser *p) {
   return p->http.finish == HTTP_FINISH_UNSAFE;
 }
 
+void lt_parser_refuse(lt_parser *p, int status, const char *reason) {
+  fail(p, LT_EPARSE, status, reason);
+}
+
 const char *lt_parser_reason(const lt_parser *p) {
+  if (p->reason)
+    return p->reason;
   const char *r = llhttp_get_error_reason(&p->http);
   return r ? r : "malformed message";
 }

@@ -31,10 +31,14 @@ typedef struct lt_msg {
   uint32_t piece;         /* start of the url/field/value being collected */
 } lt_msg;
 
+/* aiohttp's names and defaults where it has them (max_line_size 8190,
+ * max_field_size 8190, max_headers 128). */
 typedef struct lt_limits {
-  size_t max_line;    /* request line / status line */
-  size_t max_headers; /* all header bytes */
-  size_t max_body;    /* 0 = unlimited */
+  size_t max_line;    /* request line / status line: 414 (requests) */
+  size_t max_field;   /* one header name or value: 431 */
+  size_t max_headers; /* header lines: 431 */
+  size_t max_head;    /* all header bytes together: 431 */
+  size_t max_body;    /* 0 = unlimited: 413 */
 } lt_limits;
 
 typedef struct lt_parser lt_parser;
@@ -49,9 +53,11 @@ struct lt_parser {
   lt_limits limits;
   int error;              /* an LT_E* code once parsing failed */
   int status;             /* the HTTP status that answers the failure (0: none) */
+  const char *reason;     /* why, when we refused it (llhttp says it otherwise) */
   int done;               /* a whole message was parsed and parsing paused */
   int no_body;            /* the next response has no body (HEAD) */
   const char *exec_start; /* the buffer being parsed */
+  char last_byte;         /* the last byte of the previous buffer */
   lt_headers_cb on_headers;
   void *data;
 };
@@ -79,6 +85,9 @@ void lt_parser_next(lt_parser *p);
 /* Whether the parser is in the middle of a message. */
 int lt_parser_midway(const lt_parser *p);
 const char *lt_parser_reason(const lt_parser *p);
+/* For an on_headers callback that refuses the message: records the status
+ * that answers it and why; return -1 from the callback afterwards. */
+void lt_parser_refuse(lt_parser *p, int status, const char *reason);
 
 /* llhttp's version, as compiled in ("8.1.0"). */
 const char *lt_parser_version(void);

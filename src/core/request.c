@@ -1,6 +1,7 @@
 /* Requests and responses on the server side: accessors for handlers, the
  * derived fields (decoded path, query, match info), and serialization of the
  * response a handler filled. */
+#include <ctype.h>
 #include <stdio.h>
 #include <strings.h>
 #include "request.h"
@@ -34,7 +35,7 @@ void lt_request_release(lt_request *req) {
 void lt_request_reset(lt_request *req) {
   lt_msg_reset(&req->msg);
   lt_buf_clear(&req->extra);
-  req->method = req->path = req->query_string = 0;
+  req->method = req->path = req->query_string = req->origin = req->target_host = 0;
   req->nmatch = 0;
   req->nquery = 0;
   req->query_parsed = 0;
@@ -61,13 +62,47 @@ int lt_request_prepare(lt_request *req) {
   return lt_request_prepare_as(req, lt_method_name(req->msg.method));
 }
 
+/* The length of "http://authority" or "https://authority" at the start of
+ * an absolute-form target, or 0. */
+static size_t absolute_prefix(const char *url, size_t len, const char **host, size_t *hlen) {
+  size_t scheme = len > 7 && !strncasecmp(url, "http://", 7)    ? 7
+                  : len > 8 && !strncasecmp(url, "https://", 8) ? 8
+                                                                : 0;
+  if (!scheme)
+    return 0;
+  size_t end = scheme;
+  while (end < len && url[end] != '/' && url[end] != '?' && url[end] != '#')
+    end++;
+  const char *a = url + scheme, *stop = url + end;
+  const char *at = memchr(a, '@', (size_t)(stop - a));
+  if (at)
+    a = at + 1;
+  const char *colon = NULL;
+  for (const char *s = a; s < stop; s++)
+    if (*s == ':')
+      colon = s;
+    else if (*s == ']')
+      colon = NULL; /* a colon inside an IPv6 literal is not the port's */
+  *host = a;
+  *hlen = (size_t)((colon ? colon : stop) - a);
+  return end;
+}
+
 int lt_request_prepare_as(lt_request *req, const char *method) {
   lt_msg *m = &req->msg;
-  const char *url = lt_msg_str(m, m->url);
-  const char *q = memchr(url, '?', m->url_len);
-  size_t plen = q ? (size_t)(q - url) : m->url_len;
+  const char *target = lt_msg_str(m, m->url);
+  /* absolute-form (RFC 9112 section 3.2.2): routed by its path, and its
+   * host wins over the Host header. */
+  const char *host = NULL;
+  size_t hlen = 0;
+  size_t origin = absolute_prefix(target, m->url_len, &host, &hlen);
+  const char *url = target + origin;
+  size_t url_len = m->url_len - origin;
+  req->origin = (uint32_t)origin;
+  const char *q = memchr(url, '?', url_len);
+  size_t plen = q ? (size_t)(q - url) : url_len;
   /* Fragments are never sent by clients, but a raw request may carry one. */
-  const char *frag = memchr(url, '#', m->url_len);
+  const char *frag = memchr(url, '#', url_len);
   if (frag && (!q || frag < q))
     plen = (size_t)(frag - url);
   lt_buf_clear(&req->extra);
@@ -75,7 +110,17 @@ int lt_request_prepare_as(lt_request *req, const char *method) {
   if (off < 0)
     return LT_ENOMEM;
   req->method = (uint32_t)off;
+  req->target_host = 0;
+  if (host) {
+    if ((off = extra_str(req, host, hlen)) < 0)
+      return LT_ENOMEM;
+    req->target_host = (uint32_t)off;
+    for (size_t i = 0; i < hlen; i++)
+      req->extra.data[off + i] = (char)tolower((unsigned char)req->extra.data[off + i]);
+  }
   req->path = (uint32_t)req->extra.len;
+  if (origin && plen == 0 && lt_buf_append(&req->extra, "/", 1))
+    return LT_ENOMEM;
   if (lt_url_decode(&req->extra, url, plen, 0))
     return LT_EPARSE;
   if (lt_buf_append(&req->extra, "", 1))
@@ -84,7 +129,7 @@ int lt_request_prepare_as(lt_request *req, const char *method) {
   const char *qs = "";
   if (q) {
     qs = q + 1;
-    const char *end = url + m->url_len;
+    const char *end = url + url_len;
     const char *hash = memchr(qs, '#', (size_t)(end - qs));
     qlen = (size_t)((hash ? hash : end) - qs);
   }
@@ -169,6 +214,14 @@ const char *lt_request_path(const lt_request *req) {
 
 const char *lt_request_raw_path(const lt_request *req) {
   return lt_msg_str(&req->msg, req->msg.url);
+}
+
+const char *lt_request_origin(const lt_request *req) {
+  return lt_msg_str(&req->msg, req->msg.url) + req->origin;
+}
+
+const char *lt_request_target_host(const lt_request *req) {
+  return req->target_host ? lt_request_str(req, req->target_host) : NULL;
 }
 
 const char *lt_request_query_string(const lt_request *req) {

@@ -29,6 +29,8 @@ struct lt_request {
   lt_msg msg;
   lt_buf extra; /* method, decoded path, query pairs and match values */
   uint32_t method, path, query_string;
+  uint32_t origin;      /* where the origin-form (path and query) starts in the target */
+  uint32_t target_host; /* an absolute-form target's host, in extra; 0: none */
   lt_pair match[LT_MAX_MATCH];
   int nmatch;
   lt_pair *query;
@@ -62,6 +64,11 @@ int lt_request_add_match(lt_request *req, const char *name, const char *value, s
 /* Query pairs, parsed on first use. Returns the count, or LT_EPARSE. */
 int lt_request_query_pairs(lt_request *req, const lt_pair **pairs);
 const char *lt_request_str(const lt_request *req, uint32_t off);
+/* The target's path and query as sent ("/a?b"), also for an absolute-form
+ * target ("http://host/a?b"); "" when such a target has no path. */
+const char *lt_request_origin(const lt_request *req);
+/* The host named by an absolute-form target (no port), or NULL. */
+const char *lt_request_target_host(const lt_request *req);
 
 void lt_response_init(lt_response *resp);
 void lt_response_reset(lt_response *resp);

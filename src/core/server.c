@@ -38,7 +38,9 @@ enum { WAIT_NONE, WAIT_HEAD, WAIT_BODY, WAIT_IDLE };
 
 void lt_server_default_opts(lt_server_opts *opts) {
   opts->limits.max_line = 8190;
-  opts->limits.max_headers = 16384;
+  opts->limits.max_field = 8190;
+  opts->limits.max_headers = 128;
+  opts->limits.max_head = 65536;
   opts->limits.max_body = 1024 * 1024;
   opts->header_timeout_ms = 60000;
   opts->keepalive_timeout_ms = 75000;
@@ -372,10 +374,42 @@ int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_c
 
 /* ---- reading ----------------------------------------------------------------- */
 
+/* RFC 9110 uri-host [":" port]: reg-name, IPv4 or IP-literal characters. */
+static int is_host(const char *s) {
+  static const char allowed[] = "-._~!$&'()*+,;=%:[]";
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (!((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+          strchr(allowed, ch)))
+      return 0;
+  }
+  return 1;
+}
+
+/* RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host, and a
+ * valid one; 1.0 may have none. */
+static const char *host_problem(const lt_msg *m) {
+  const char *host = NULL;
+  int n = 0;
+  for (int i = 0; i < m->nhdrs; i++)
+    if (!strcasecmp(lt_msg_str(m, m->hdrs[i].name), "Host"))
+      host = lt_msg_str(m, m->hdrs[i].value), n++;
+  if (n > 1)
+    return "more than one Host header";
+  if (n == 0)
+    return m->minor >= 1 ? "no Host header in an HTTP/1.1 request" : NULL;
+  return is_host(host) ? NULL : "invalid Host header";
+}
+
 static int on_headers(lt_parser *p) {
   lt_conn *c = p->data;
   lt_msg *m = p->msg;
   c->head_done = 1;
+  const char *problem = host_problem(m);
+  if (problem) {
+    lt_parser_refuse(p, 400, problem);
+    return -1;
+  }
   /* Expect: 100-continue is answered before the body is read, as aiohttp
    * does by default. */
   if (m->expect_continue && m->major == 1 && m->minor == 1) {

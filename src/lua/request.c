@@ -76,9 +76,15 @@ static int push_field(lua_State *L, lt_request *req, const char *k) {
     if (!strcmp(k, "path"))
       return lua_pushstring(L, lt_request_path(req)), 1;
     if (!strcmp(k, "path_qs")) {
-      const char *url = lt_request_raw_path(req);
+      const char *url = lt_request_origin(req);
       const char *hash = strchr(url, '#');
-      lua_pushlstring(L, url, hash ? (size_t)(hash - url) : strlen(url));
+      size_t n = hash ? (size_t)(hash - url) : strlen(url);
+      lua_pushlstring(L, url, n);
+      if (url[0] != '/') { /* an absolute-form target without a path */
+        lua_pushliteral(L, "/");
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+      }
       return 1;
     }
     break;
@@ -122,7 +128,9 @@ static int push_field(lua_State *L, lt_request *req, const char *k) {
     break;
   case 'h':
     if (!strcmp(k, "host")) {
-      const char *h = lt_request_header(req, "Host");
+      const char *h = lt_request_target_host(req);
+      if (!h)
+        h = lt_request_header(req, "Host");
       if (h)
         lua_pushstring(L, h);
       else

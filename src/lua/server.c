@@ -157,7 +157,7 @@ static uint64_t opt_ms(lua_State *L, int idx, const char *name) {
 }
 
 /* core.server{router=R | handler=fn, dispatch=fn, app=any, client_max_size=,
- * max_line_size=, max_field_size=, header_timeout=s, keepalive_timeout=s,
+ * max_line_size=, max_field_size=, max_headers=, header_timeout=s, keepalive_timeout=s,
  * lua_only=bool} */
 static int l_server(lua_State *L) {
   ltl_state *S = ltl_S(L);
@@ -169,6 +169,8 @@ static int l_server(lua_State *L) {
   if (lua_getfield(L, 1, "max_line_size") != LUA_TNIL)
     opts.limits.max_line = (size_t)luaL_checkinteger(L, -1);
   if (lua_getfield(L, 1, "max_field_size") != LUA_TNIL)
+    opts.limits.max_field = (size_t)luaL_checkinteger(L, -1);
+  if (lua_getfield(L, 1, "max_headers") != LUA_TNIL)
     opts.limits.max_headers = (size_t)luaL_checkinteger(L, -1);
   if (lua_getfield(L, 1, "header_timeout") != LUA_TNIL)
     opts.header_timeout_ms = opt_ms(L, -1, "header_timeout");
