@@ -16,9 +16,9 @@ local function hello_app()
   return app
 end
 
-local function timed_exchange(server, bytes)
+local function timed_exchange(server, bytes, half_close)
   local t0 = core.hrtime()
-  local got, how = core.tcp_exchange("127.0.0.1", server.port, bytes, { timeout = 5 })
+  local got, how = core.tcp_exchange("127.0.0.1", server.port, bytes, { timeout = 5, half_close = half_close })
   return got, how, core.hrtime() - t0
 end
 
@@ -210,4 +210,75 @@ function test_an_absolute_form_target_is_routed_by_its_path_and_names_the_host(a
     .. "Connection: close\r\n\r\n")
   assert(got:find("^HTTP/1.1 200 OK\r\n"), got)
   assert(got:find("\r\n\r\n/x /x%?q=1 example%.com http://Example%.COM:8080/x%?q=1$"), got)
+end
+
+-- ---- WebSocket handshakes that are not one (RFC 6455 section 4.2.1) --------------------
+
+local KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+local function ws_app()
+  local app = hello_app()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    for msg in ws:messages() do
+      ws:send_str(msg.data)
+    end
+    return ws
+  end)
+  package.cpath = core.srcdir .. "/build/modules/?.so;" .. package.cpath
+  app.router:add_get("/cws", require("hello_c").ws_echo)
+  return app
+end
+
+local function handshake(headers)
+  return "GET %s HTTP/1.1\r\nHost: x\r\n" .. headers .. "\r\n"
+end
+
+local bad_handshakes = {
+  no_upgrade = { handshake("Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " .. KEY
+    .. "\r\n"), 400, "No WebSocket UPGRADE hdr: None" },
+  no_connection_upgrade = { handshake("Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+    .. KEY .. "\r\n"), 400, "No CONNECTION upgrade hdr: None" },
+  no_key = { handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"), 400,
+    "Handshake error: None" },
+  short_key = { handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    .. "Sec-WebSocket-Key: c2hvcnQ=\r\n"), 400, "Handshake error: c2hvcnQ=" },
+  version_8 = { handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
+    .. "Sec-WebSocket-Key: " .. KEY .. "\r\n"), 426, "Unsupported version: 8" },
+  no_version = { handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " .. KEY .. "\r\n"),
+    426, "Unsupported version: " },
+}
+
+local function open_descriptors()
+  local n = 0
+  for _ in pairs(assert(core.listdir("/proc/self/fd"))) do
+    n = n + 1
+  end
+  return n
+end
+
+for name, case in pairs(bad_handshakes) do
+  _ENV["test_a_websocket_handshake_with_" .. name .. "_is_refused_by_lua_and_c_handlers"] = function(aiohttp_client)
+    local client = aiohttp_client(ws_app())
+    local before = open_descriptors()
+    for _, path in ipairs { "/ws", "/cws" } do
+      for _ = 1, 3 do
+        -- (Without an Upgrade the request may keep its connection: the
+        -- client's end of the write side ends the exchange.)
+        local got = timed_exchange(client.server, case[1]:format(path), true)
+        assert(got:find("^HTTP/1.1 " .. case[2] .. " "), path .. ": " .. got)
+        assert(got:find(case[3], 1, true), path .. ": " .. got)
+        if case[2] == 426 then
+          assert(got:find("\r\nSec-WebSocket-Version: 13\r\n", 1, true), got)
+        end
+      end
+    end
+    -- Nothing was handed over, so nothing is left open.
+    luatest.eq(open_descriptors(), before)
+    local ws = client:ws_connect("/ws")
+    ws:send_str("still here")
+    luatest.eq(ws:receive().data, "still here")
+    ws:close()
+  end
 end

@@ -463,9 +463,11 @@ function WebSocketResponse:prepare(request)
   if rawget(self, "_ws") then
     return self
   end
-  local upgrade = request.headers["Upgrade"]
-  if not upgrade or upgrade:lower() ~= "websocket" then
-    error(web.HTTPBadRequest { text = "400: Bad Request\n\nNo WebSocket UPGRADE hdr: " .. tostring(upgrade) })
+  local status, text, version = request:_ws_refusal()
+  if status == 426 then
+    error(web.HTTPUpgradeRequired { text = text, headers = { ["Sec-WebSocket-Version"] = version } })
+  elseif status then
+    error(web.HTTPBadRequest { text = text })
   end
   local chosen
   local offered = request.headers["Sec-WebSocket-Protocol"]

@@ -286,9 +286,69 @@ int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing) {
   return 0;
 }
 
+/* Whether s is the base64 of 16 bytes, as a Sec-WebSocket-Key must be. */
+static int is_ws_key(const char *s) {
+  if (!s || strlen(s) != 24 || strcmp(s + 22, "=="))
+    return 0;
+  for (int i = 0; i < 22; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || ch == '+' ||
+          ch == '/'))
+      return 0;
+  }
+  /* The last character before the padding carries 4 bits: its low 2 are 0. */
+  return strchr("AQgw", s[21]) != NULL;
+}
+
+static int has_token(const char *list, const char *token) {
+  size_t n = strlen(token);
+  for (const char *s = list; s && *s;) {
+    s += strspn(s, " \t,");
+    size_t len = strcspn(s, ",");
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+      len--;
+    if (len == n && !strncasecmp(s, token, n))
+      return 1;
+    s += strcspn(s, ",");
+  }
+  return 0;
+}
+
+int lt_request_ws_refusal(lt_request *req) {
+  const char *upgrade = lt_request_header(req, "Upgrade");
+  const char *connection = lt_request_header(req, "Connection");
+  const char *version = lt_request_header(req, "Sec-WebSocket-Version");
+  const char *key = lt_request_header(req, "Sec-WebSocket-Key");
+  char text[400];
+  int status = 400;
+  /* The texts are aiohttp's (web_ws.py, _handshake). */
+  if (!upgrade || !has_token(upgrade, "websocket"))
+    snprintf(text, sizeof text,
+             "400: Bad Request\n\nNo WebSocket UPGRADE hdr: %.200s\n Can \"Upgrade\" only to "
+             "\"WebSocket\".",
+             upgrade ? upgrade : "None");
+  else if (!connection || !has_token(connection, "upgrade"))
+    snprintf(text, sizeof text, "400: Bad Request\n\nNo CONNECTION upgrade hdr: %.200s",
+             connection ? connection : "None");
+  else if (!version || strcmp(version, LT_WS_VERSION))
+    status = 426,
+    snprintf(text, sizeof text, "426: Upgrade Required\n\nUnsupported version: %.200s",
+             version ? version : "");
+  else if (!is_ws_key(key))
+    snprintf(text, sizeof text, "400: Bad Request\n\nHandshake error: %.200s", key ? key : "None");
+  else
+    return 0;
+  lt_response_text(&req->resp, status, text);
+  if (status == 426) /* RFC 6455 section 4.4: the versions we speak */
+    lt_response_header(&req->resp, "Sec-WebSocket-Version", LT_WS_VERSION);
+  return status;
+}
+
 int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
                        lt_ws **out) {
   *out = NULL;
+  if (lt_request_ws_refusal(req))
+    return LT_EPARSE;
   /* The head goes to libwebsockets again without Sec-WebSocket-Protocol:
    * the subprotocol is ours to choose (opts->protocol). */
   lt_msg *m = &req->msg;
@@ -354,15 +414,6 @@ int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_c
                           lt_ws **out) {
   lt_request *req = request_of(resp);
   *out = NULL;
-  const char *upgrade = lt_request_header(req, "Upgrade");
-  if (!upgrade || strcasecmp(upgrade, "websocket") ||
-      !lt_request_header(req, "Sec-WebSocket-Key")) {
-    char text[160];
-    snprintf(text, sizeof text, "400: Bad Request\n\nNo WebSocket UPGRADE hdr: %s",
-             upgrade ? upgrade : "None");
-    lt_response_text(resp, 400, text);
-    return LT_EPARSE;
-  }
   lt_ws_opts opts;
   memset(&opts, 0, sizeof opts);
   opts.protocol = protocol;

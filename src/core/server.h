@@ -74,9 +74,15 @@ int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing);
 
 /* Hands the request's connection to a server WebSocket (lt_ws_adopt) and
  * sets *out. LT_EBUSY while earlier answers are still being written;
- * LT_EPARSE when libwebsockets refused the handshake. */
+ * LT_EPARSE when the handshake is refused (req->resp holds the answer, see
+ * lt_request_ws_refusal) or libwebsockets refused it. */
 int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
                        lt_ws **out);
+/* Checks the WebSocket handshake of req (RFC 6455 section 4.2.1): 0 when it
+ * is one, or the status (400, 426) of the refusal it put in req->resp. */
+int lt_request_ws_refusal(lt_request *req);
+/* The one WebSocket version served; a 426 names it in Sec-WebSocket-Version. */
+#define LT_WS_VERSION "13"
 
 /* Runs a C handler on req and sends its answer (500 when it fails; a
  * streamed answer is ended, or cut short on failure). */

@@ -60,6 +60,22 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
   lua_pop(L, 7); /* the strings stay alive in the options table */
 }
 
+/* request:_ws_refusal() -> nothing for a valid WebSocket handshake, else
+ * the status (400, 426), the text and, for 426, the version we speak. */
+static int l_ws_refusal(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  int status = lt_request_ws_refusal(req);
+  if (!status)
+    return 0;
+  lua_pushinteger(L, status);
+  lua_pushlstring(L, req->resp.body.data ? req->resp.body.data : "", req->resp.body.len);
+  lt_response_reset(&req->resp); /* the Lua handler answers */
+  if (status != 426)
+    return 2;
+  lua_pushliteral(L, LT_WS_VERSION);
+  return 3;
+}
+
 /* request:_ws_upgrade{protocol=, max_msg_size=, heartbeat=, autoping=,
  * autoclose=} -> WebSocket, or nil and a message (lt_request_upgrade). */
 static int l_ws_upgrade(lua_State *L) {
@@ -268,5 +284,8 @@ void ltl_open_ws(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
   lua_pushcclosure(L, l_ws_upgrade, 1);
   lua_setfield(L, -2, "_ws_upgrade");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  lua_pushcclosure(L, l_ws_refusal, 1);
+  lua_setfield(L, -2, "_ws_refusal");
   lua_pop(L, 3);
 }
