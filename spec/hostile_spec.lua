@@ -282,3 +282,39 @@ for name, case in pairs(bad_handshakes) do
     ws:close()
   end
 end
+
+-- ---- memory stays bounded ---------------------------------------------------------------
+
+local function rss_kb()
+  local f = assert(io.open("/proc/self/status"))
+  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  f:close()
+  return kb
+end
+
+function test_a_frame_announcing_2_62_bytes_is_closed_with_1009_at_the_default_limit(aiohttp_client)
+  local closed_with = {}
+  local app = web.Application()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse() -- max_msg_size 4 MiB by default, as aiohttp
+    ws:prepare(request)
+    for _ in ws:messages() do
+    end
+    closed_with[1] = ws.close_code
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local upgrade = handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    .. "Sec-WebSocket-Key: " .. KEY .. "\r\n"):format("/ws")
+  local frame_head = string.char(0x82, 0x80 | 127, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4)
+  local payload = ("x"):rep(6 * 1024 * 1024)
+  collectgarbage()
+  local before = rss_kb()
+  local got, how = core.tcp_exchange("127.0.0.1", client.port, upgrade .. frame_head .. payload, { timeout = 10 })
+  local frames = got:match("\r\n\r\n(.*)$")
+  luatest.eq(frames:byte(1), 0x88)
+  luatest.eq(frames:byte(3) * 256 + frames:byte(4), 1009)
+  luatest.eq(how, "closed")
+  luatest.eq(closed_with[1], 1009)
+  assert(rss_kb() - before < 32 * 1024, "the server grew by " .. (rss_kb() - before) .. " KB")
+end

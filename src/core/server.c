@@ -417,6 +417,7 @@ int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_c
   lt_ws_opts opts;
   memset(&opts, 0, sizeof opts);
   opts.protocol = protocol;
+  opts.max_msg_size = LT_WS_MAX_MSG_SIZE;
   int r = lt_request_upgrade(req, &opts, cb, ud, out);
   if (r == 0)
     lt_ws_free_when_closed(*out);

@@ -11,6 +11,9 @@
 /* lt_ws, lt_ws_msg, the message types and the calls C handlers use are in
  * luatest.h; what follows is for the bindings and the server. */
 
+/* aiohttp's default max_msg_size, for both sides: 4 MiB. */
+#define LT_WS_MAX_MSG_SIZE ((size_t)4 << 20)
+
 typedef struct lt_ws_opts {
   const char *protocol;  /* server: the subprotocol chosen, or NULL */
   const char *protocols; /* client: comma-separated offers, or NULL */

@@ -43,6 +43,7 @@ static lws_box *check(lua_State *L) {
 
 static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
   memset(o, 0, sizeof *o);
+  o->max_msg_size = LT_WS_MAX_MSG_SIZE;
   if (!lua_istable(L, idx))
     return;
   if (lua_getfield(L, idx, "protocol") == LUA_TSTRING)
