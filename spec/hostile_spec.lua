@@ -318,3 +318,80 @@ function test_a_frame_announcing_2_62_bytes_is_closed_with_1009_at_the_default_l
   luatest.eq(closed_with[1], 1009)
   assert(rss_kb() - before < 32 * 1024, "the server grew by " .. (rss_kb() - before) .. " KB")
 end
+
+local MiB = 1024 * 1024
+
+function test_a_client_that_never_reads_a_128_mib_stream_holds_the_writer_not_memory(aiohttp_server)
+  local state = { written = 0 }
+  local app = web.Application()
+  local chunk = ("s"):rep(64 * 1024)
+  app.router:add_get("/stream", function(request)
+    local resp = web.StreamResponse()
+    resp:prepare(request)
+    local ok = pcall(function()
+      for _ = 1, 128 * MiB // #chunk do
+        resp:write(chunk)
+        state.written = state.written + #chunk
+      end
+    end)
+    state.ended = ok and "finished" or "cut off"
+    return resp
+  end)
+  local server = aiohttp_server(app)
+  collectgarbage()
+  local before = rss_kb()
+  local peer = luatest.spawn(python.run, [[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(1.5)
+print(len(s.recv(65536)) > 0)
+]], server.port)
+  luatest.sleep(1)
+  local grown = rss_kb() - before
+  local written = state.written
+  luatest.eq(peer:wait(), "True\n")
+  assert(written < 16 * MiB, "the handler wrote " .. written .. " bytes to a client that reads nothing")
+  assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
+  for _ = 1, 100 do
+    if state.ended then
+      break
+    end
+    luatest.sleep(0.02)
+  end
+  luatest.eq(state.ended, "cut off") -- the writer learns that the client went away
+end
+
+function test_pipelined_requests_for_big_answers_wait_for_the_client_to_read(aiohttp_server)
+  local calls = 0
+  local body = ("p"):rep(MiB)
+  local app = web.Application()
+  app.router:add_get("/big", function()
+    calls = calls + 1
+    return web.Response { body = body }
+  end)
+  local server = aiohttp_server(app)
+  collectgarbage()
+  local before = rss_kb()
+  local peer = luatest.spawn(python.run, [[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 256)
+time.sleep(1.5)
+total = 0
+while total < 256 * (1024 * 1024):
+    data = s.recv(1 << 20)
+    if not data:
+        break
+    total += len(data)
+print(total >= 256 * 1024 * 1024)
+]], server.port)
+  luatest.sleep(1)
+  local grown, answered = rss_kb() - before, calls
+  luatest.eq(peer:wait(), "True\n")
+  assert(answered < 32, answered .. " answers were made for a client that read none")
+  assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
+  luatest.eq(calls, 256)
+end

@@ -49,6 +49,7 @@ void lt_request_reset(lt_request *req) {
   free(req->allow);
   req->allow = NULL;
   req->next = NULL;
+  req->drain_cb = NULL;
 }
 
 static long extra_str(lt_request *req, const char *s, size_t n) {

@@ -47,6 +47,10 @@ struct lt_request {
   int match_status; /* 200, or 404/405 when no route matched */
   char *allow;      /* for 405: the allowed methods */
   lt_request *next; /* in the dispatcher's queue */
+  /* Called once when the connection's queued output has drained below the
+   * low-water mark, or the connection closed (see lt_request_on_drain). */
+  void (*drain_cb)(lt_request *req, void *ud);
+  void *drain_ud;
 };
 
 lt_request *lt_request_new(void);

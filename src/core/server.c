@@ -26,8 +26,10 @@ struct lt_conn {
   uv_timer_t timer;     /* the header, body or keep-alive deadline */
   int timer_mode;
   unsigned requests; /* answered on this connection */
-  unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1, partial : 1,
-      head_done : 1; /* bytes of the next request came; all of its head */
+  unsigned in_dispatch : 1, closing : 1, eof : 1, reading : 1, close_after_write : 1;
+  unsigned partial : 1;    /* bytes of the next request came */
+  unsigned head_done : 1;  /* all of its head */
+  unsigned drain_wait : 1; /* the next request waits until the output drains */
 };
 
 /* What the connection's timer waits for. */
@@ -105,6 +107,17 @@ static void conn_arm(lt_conn *c) {
 
 /* ---- writing -------------------------------------------------------------- */
 
+static size_t queued(const lt_conn *c) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static void fire_drain(lt_request *req) {
+  void (*cb)(lt_request *, void *) = req->drain_cb;
+  req->drain_cb = NULL;
+  if (cb)
+    cb(req, req->drain_ud);
+}
+
 static void on_written(void *ud, int status) {
   lt_conn *c = ud;
   c->writes--;
@@ -112,8 +125,28 @@ static void on_written(void *ud, int status) {
     conn_close(c);
     return;
   }
-  if (c->writes == 0 && c->close_after_write)
+  if (c->writes == 0 && c->close_after_write) {
     conn_close(c);
+    return;
+  }
+  if (c->closing || queued(c) > LT_LOW_WATER)
+    return;
+  if (c->inflight)
+    fire_drain(c->inflight);
+  if (c->drain_wait) {
+    c->drain_wait = 0;
+    conn_process(c);
+  }
+}
+
+int lt_request_write_blocked(const lt_request *req) {
+  const lt_conn *c = req->conn;
+  return c && !c->closing && queued(c) > LT_HIGH_WATER;
+}
+
+void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud), void *ud) {
+  req->drain_cb = cb;
+  req->drain_ud = ud;
 }
 
 static int conn_write(lt_conn *c, const char *data, size_t len) {
@@ -492,6 +525,11 @@ static void dispatch(lt_conn *c, lt_request *req) {
 
 static void conn_process(lt_conn *c) {
   while (!c->closing && !c->inflight && !c->close_after_write) {
+    /* Pipelined answers wait while earlier ones have not gone out. */
+    if (queued(c) > LT_HIGH_WATER && c->rpos < c->rlen) {
+      c->drain_wait = 1;
+      break;
+    }
     if (c->rpos == c->rlen) {
       c->rpos = c->rlen = 0;
       if (c->eof)
@@ -577,7 +615,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->rlen += (size_t)nread;
-  if (c->inflight) {
+  if (c->inflight || c->drain_wait) {
     /* Pipelined input waits for the answer in flight; stop reading when a
      * client sends far ahead. */
     if (c->rlen - c->rpos >= MAX_BUFFERED) {
@@ -617,8 +655,10 @@ static void conn_close(lt_conn *c) {
     return;
   c->closing = 1;
   if (c->inflight) {
-    c->inflight->conn = NULL;
+    lt_request *req = c->inflight;
+    req->conn = NULL;
     c->inflight = NULL;
+    fire_drain(req); /* a writer waiting for the drain learns of the close */
   }
   if (c->cur) {
     lt_request_release(c->cur);

@@ -65,6 +65,17 @@ int lt_request_respond(lt_request *req);
 int lt_request_stream_start(lt_request *req);
 int lt_request_stream_write(lt_request *req, const void *data, size_t len);
 int lt_request_stream_end(lt_request *req);
+/* Backpressure, as asyncio's write buffer limits (aiohttp): output queued on
+ * the connection above LT_HIGH_WATER makes the writer wait; it goes on once
+ * the queue is down to LT_LOW_WATER. */
+#define LT_HIGH_WATER (64 * 1024)
+#define LT_LOW_WATER (16 * 1024)
+/* Whether req's connection has more than LT_HIGH_WATER bytes queued. */
+int lt_request_write_blocked(const lt_request *req);
+/* cb(req, ud) fires once, from the loop, when the queue is down to
+ * LT_LOW_WATER or the connection closed (then writes fail with LT_ECLOSED).
+ * A second call replaces the first; cb NULL cancels. */
+void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud), void *ud);
 
 /* Hands the request's connection to its new owner (WebSocket): *fd gets a
  * descriptor of the socket that the caller owns, `trailing` the bytes that

@@ -372,13 +372,33 @@ static int l_stream_start(lua_State *L) {
   return push_status(L, r, "sending the response head");
 }
 
-/* request:_stream_write(data) */
+static void on_drained(lt_request *req, void *ud) {
+  ltl_task *t = ud;
+  (void)req;
+  lua_pushboolean(t->co, 1);
+  ltl_wake(t, 1);
+}
+
+static void cancel_drain_wait(ltl_task *t) {
+  lt_request_on_drain(t->op, NULL, NULL);
+}
+
+/* request:_stream_write(data): in a task, waits while the client has more
+ * than the high-water mark of output still to take. */
 static int l_stream_write(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   int r = lt_request_stream_write(req, data, len);
-  return push_status(L, r, "writing the response body");
+  if (r)
+    return ltl_fail(L, r, "writing the response body");
+  ltl_task *t = ltl_current(L);
+  if (t && lua_isyieldable(L) && lt_request_write_blocked(req)) {
+    lt_request_on_drain(req, on_drained, t);
+    return ltl_wait(L, t, "resp:write (the client is not reading)", cancel_drain_wait, req);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* request:_stream_end() */
