@@ -97,13 +97,29 @@ static int fail(lt_parser *p, int err, int status, const char *reason) {
   return HPE_USER;
 }
 
+/* A size limit passed inside a piece is reported when the piece ends (or
+ * the head does), not at once: llhttp hands over a piece in the pieces the
+ * reads cut it into, so failing at once would make an input that also has
+ * a syntax error later in the same piece fail one way or the other
+ * depending on the cut. What comes after the limit is not kept. */
+static void over_limit(lt_parser *p, int status, const char *what) {
+  if (!p->over_status)
+    p->over_status = status, p->over_what = what;
+}
+
+static int settle(lt_parser *p) {
+  return p->over_status ? fail(p, LT_ETOOLARGE, p->over_status, p->over_what) : 0;
+}
+
 static int collect(llhttp_t *h, const char *at, size_t len, size_t limit, int status,
                    const char *what) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
   m->head_bytes += len;
   if (m->head_bytes > limit)
-    return fail(p, LT_ETOOLARGE, status, what);
+    over_limit(p, status, what);
+  if (p->over_status)
+    return 0;
   if (lt_buf_append(&m->strs, at, len))
     return fail(p, LT_ENOMEM, 500, "out of memory");
   return 0;
@@ -112,6 +128,8 @@ static int collect(llhttp_t *h, const char *at, size_t len, size_t limit, int st
 /* Ends the piece being collected with a NUL; returns its offset and length. */
 static int finish_piece(lt_parser *p, uint32_t *off, uint32_t *len) {
   lt_msg *m = p->msg;
+  if (settle(p))
+    return HPE_USER;
   *off = m->piece;
   *len = (uint32_t)(m->strs.len - m->piece);
   if (lt_buf_append(&m->strs, "", 1))
@@ -159,14 +177,11 @@ static int collect_field(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
   if (m->strs.len - m->piece + len > p->limits.max_field)
-    return fail(p, LT_ETOOLARGE, 431, "a header field is too large");
+    over_limit(p, 431, "a header field is too large");
   return collect(h, at, len, p->limits.max_head, 431, "header fields too large");
 }
 
 static int on_header_field(llhttp_t *h, const char *at, size_t len) {
-  lt_parser *p = P(h);
-  if (p->msg->nhdrs >= (int)p->limits.max_headers)
-    return fail(p, LT_ETOOLARGE, 431, "too many header fields");
   return collect_field(h, at, len);
 }
 
@@ -198,6 +213,8 @@ static int is_token(const char *s, size_t n) {
 static int on_header_field_complete(llhttp_t *h) {
   lt_parser *p = P(h);
   uint32_t off, len;
+  if (p->msg->nhdrs >= (int)p->limits.max_headers)
+    over_limit(p, 431, "too many header fields");
   if (finish_piece(p, &off, &len))
     return HPE_USER;
   if (!is_token(lt_msg_str(p->msg, off), len))
@@ -216,6 +233,8 @@ static int on_header_value_complete(llhttp_t *h) {
 static int on_headers_complete(llhttp_t *h) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
+  if (settle(p))
+    return -1; /* on_headers_complete signals errors with -1, not HPE_USER */
   m->method = h->method;
   m->status = h->status_code;
   m->major = h->http_major;

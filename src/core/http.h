@@ -51,9 +51,11 @@ struct lt_parser {
   llhttp_t http;
   lt_msg *msg;
   lt_limits limits;
-  int error;              /* an LT_E* code once parsing failed */
-  int status;             /* the HTTP status that answers the failure (0: none) */
-  const char *reason;     /* why, when we refused it (llhttp says it otherwise) */
+  int error;          /* an LT_E* code once parsing failed */
+  int status;         /* the HTTP status that answers the failure (0: none) */
+  const char *reason; /* why, when we refused it (llhttp says it otherwise) */
+  int over_status;    /* a size limit passed in the piece being collected */
+  const char *over_what;
   int done;               /* a whole message was parsed and parsing paused */
   int no_body;            /* the next response has no body (HEAD) */
   const char *exec_start; /* the buffer being parsed */
