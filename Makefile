@@ -41,18 +41,20 @@ TEST_DEPS := \
   nginx-light:/usr/sbin/nginx \
   chromium:/usr/bin/chromium \
   luarocks:/usr/bin/luarocks \
-  groff-base:/usr/bin/groff
+  groff-base:/usr/bin/groff \
+  clang:/usr/bin/clang \
+  libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 BENCH_DEPS := wrk:/usr/bin/wrk
 
 # DEPS_INSTALL=no only checks (for builds that must not call apt-get, such as
 # a rock's): a missing file is then an error naming it and its package.
 DEPS_INSTALL ?= yes
 
-PUBLIC_GOALS := all example test unit-test spec-test asan-test bench install uninstall \
+PUBLIC_GOALS := all example test unit-test spec-test asan-test fuzz fuzz-smoke bench install uninstall \
                 install-rock rock deps test-deps clean format check-format
 GOALS        := $(or $(MAKECMDGOALS),all)
 NEEDS_NONE   := clean format check-format uninstall
-NEEDS_TEST   := test unit-test spec-test asan-test test-deps
+NEEDS_TEST   := test unit-test spec-test asan-test fuzz fuzz-smoke test-deps
 
 ifndef LT_PLANNED
 # ---- stage one: packages --------------------------------------------------------
@@ -85,6 +87,8 @@ lt-stage-two:
 
 else
 # ---- stage two: the build -------------------------------------------------------
+# (Programs the recipes run, such as specs that run make, start from stage one.)
+unexport LT_PLANNED
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 LLHTTP_DIR    ?= /usr/share/llhttp
@@ -132,7 +136,7 @@ MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
 .PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
-        format check-format install uninstall rock install-rock
+        format check-format install uninstall rock install-rock fuzz fuzz-smoke
 
 all: luatest $(LIB_SO) lib/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
 
@@ -249,7 +253,7 @@ asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	@for t in $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only; do echo "== $$t (asan)"; $$t || exit 1; done
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
-test: all example unit-test spec-test asan-test
+test: all example unit-test spec-test asan-test fuzz-smoke
 
 bench: all $(B)/bench-host
 	bench/run
@@ -257,6 +261,59 @@ bench: all $(B)/bench-host
 $(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
 	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_A) \
 	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
+
+# ---- fuzzing (libFuzzer, clang, ASan + UBSan) ----------------------------------
+# spec/fuzz/NAME.c is a target; those with a streaming parser are built a
+# second time as NAME_split, which checks that the verdict does not depend on
+# how the input is cut. `make fuzz` runs each FUZZ_SECONDS; `make test` a few
+# seconds each from the committed corpus (new finds go to a temporary folder).
+F := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_BASE   := request wsframe url multipart
+FUZZ_SPLIT  := request wsframe
+FUZZ_BINS   := $(addprefix $(F)/,$(FUZZ_BASE) $(addsuffix _split,$(FUZZ_SPLIT)))
+FUZZ_OBJS   := $(addprefix $(F)/core/,http.o url.o multipart.o wsframe.o error.o) \
+               $(addprefix $(F)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC)))
+FUZZ_CFLAGS := -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ_CFLAGS := $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_CFLAGS))
+comma := ,
+
+.SECONDARY: $(FUZZ_OBJS)
+$(F)/core/%.o: src/core/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	clang $(CORE_CPPFLAGS) $(FUZZ_OBJ_CFLAGS) $(WARN) -c $< -o $@
+
+$(F)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	clang -I$(LLHTTP_INCDIR) $(FUZZ_OBJ_CFLAGS) -w -c $< -o $@
+
+$(F)/%: spec/fuzz/%.c spec/fuzz/split.h $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	clang $(CORE_CPPFLAGS) -Ispec/fuzz $(FUZZ_CFLAGS) $(WARN) -o $@ $< $(FUZZ_OBJS) $(UV_LIBS)
+
+$(F)/%_split: spec/fuzz/%.c spec/fuzz/split.h $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	clang $(CORE_CPPFLAGS) -Ispec/fuzz $(FUZZ_CFLAGS) $(WARN) -DSPLIT -o $@ $< $(FUZZ_OBJS) $(UV_LIBS)
+
+# Runs each target for $(1) seconds: new inputs to a temporary folder, the
+# committed corpus read as seeds.
+define run_fuzzers
+	@for bin in $(FUZZ_BINS); do \
+	  name=$${bin##*/}; seeds=spec/fuzz/corpus/$${name%_split}; tmp=$$(mktemp -d); \
+	  echo "== $$name ($(1) s)"; \
+	  $$bin -max_total_time=$(1) -print_final_stats=1 -artifact_prefix=$(F)/ $$tmp $$seeds 2>$$tmp.log; rc=$$?; \
+	  grep -E "^stat::number_of_executed_units|^stat::peak_rss" $$tmp.log | tr '\n' ' '; echo; \
+	  if [ $$rc -ne 0 ]; then tail -40 $$tmp.log; rm -rf $$tmp $$tmp.log; exit 1; fi; \
+	  rm -rf $$tmp $$tmp.log; \
+	done
+endef
+
+fuzz: $(FUZZ_BINS)
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+fuzz-smoke: $(FUZZ_BINS)
+	$(call run_fuzzers,$(FUZZ_SMOKE_SECONDS))
 
 C_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*.h spec/c/*.c spec/c/*.h spec/c/*/*.c \
             examples/*/*.c bench/*.c)
@@ -267,7 +324,7 @@ check-format:
 	clang-format --dry-run -Werror $(C_FILES)
 
 clean:
-	rm -rf $(B) $(A) lib luatest
+	rm -rf $(B) $(A) $(F) lib luatest
 
 # ---- installing -----------------------------------------------------------------
 PREFIX       ?= /usr/local

@@ -9,7 +9,7 @@ local prefix = "/usr/local"
 
 -- The make of a spec must not take the variables of the make running the suite.
 local function sh(script, timeout)
-  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL; set -e; " .. script },
+  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL LT_PLANNED; set -e; " .. script },
     { timeout = timeout or 120, cwd = src }))
   return result.status, result.stdout, result.stderr
 end

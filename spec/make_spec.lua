@@ -4,7 +4,7 @@ local luatest = require "luatest"
 local core = require "luatest.core"
 
 local function make(args)
-  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL; make " .. args },
+  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL LT_PLANNED; make " .. args },
     { timeout = 120, cwd = core.srcdir }))
   return result.status, result.stdout .. result.stderr
 end

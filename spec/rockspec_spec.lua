@@ -5,7 +5,7 @@ local luatest = require "luatest"
 local core = require "luatest.core"
 
 local function sh(script, timeout)
-  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL; set -e; " .. script },
+  local result = assert(core.exec({ "sh", "-c", "unset MAKEFLAGS MFLAGS MAKELEVEL LT_PLANNED; set -e; " .. script },
     { timeout = timeout or 120, cwd = core.srcdir }))
   assert(result.status == 0, "exit " .. tostring(result.status) .. "\n" .. result.stdout .. result.stderr)
   return result.stdout
