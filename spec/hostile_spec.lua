@@ -395,3 +395,39 @@ print(total >= 256 * 1024 * 1024)
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
   luatest.eq(calls, 256)
 end
+
+function test_a_ping_flood_from_a_client_that_never_reads_does_not_pile_up_pongs(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse() -- autoping: the server answers each ping
+    ws:prepare(request)
+    for _ in ws:messages() do
+    end
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  collectgarbage()
+  local before = rss_kb()
+  -- Up to 64 MiB of pings (125-byte payloads) for 2 s, as fast as the
+  -- server takes them, never reading a pong.
+  local peer = luatest.spawn(python.run, [[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+burst = (bytes([0x89, 0x80 | 125, 0, 0, 0, 0]) + b"p" * 125) * 1000
+s.setblocking(False)
+sent, t0 = 0, time.time()
+while sent < 64 * 1024 * 1024 and time.time() - t0 < 2:
+    try:
+        sent += s.send(burst[sent % len(burst):])
+    except BlockingIOError:
+        time.sleep(0.01)
+print(sent < 32 * 1024 * 1024)
+]], client.port)
+  luatest.sleep(1.5)
+  local grown = rss_kb() - before
+  luatest.eq(peer:wait(), "True\n") -- the server stopped taking pings
+  assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
+end

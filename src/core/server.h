@@ -7,6 +7,7 @@
 
 #include "loop.h"
 #include "request.h"
+#include "stream.h"
 #include "ws.h"
 
 /* Called once per request, outside llhttp. The callee answers, now or later,
@@ -65,11 +66,8 @@ int lt_request_respond(lt_request *req);
 int lt_request_stream_start(lt_request *req);
 int lt_request_stream_write(lt_request *req, const void *data, size_t len);
 int lt_request_stream_end(lt_request *req);
-/* Backpressure, as asyncio's write buffer limits (aiohttp): output queued on
- * the connection above LT_HIGH_WATER makes the writer wait; it goes on once
- * the queue is down to LT_LOW_WATER. */
-#define LT_HIGH_WATER (64 * 1024)
-#define LT_LOW_WATER (16 * 1024)
+/* Backpressure (LT_HIGH_WATER, LT_LOW_WATER in stream.h): a writer waits
+ * while its connection has too much output queued. */
 /* Whether req's connection has more than LT_HIGH_WATER bytes queued. */
 int lt_request_write_blocked(const lt_request *req);
 /* cb(req, ud) fires once, from the loop, when the queue is down to

@@ -11,6 +11,12 @@
  * written, 1 when a write was queued, or a negative libuv error. The bufs
  * may be reused when this returns. */
 typedef void (*lt_written_cb)(void *ud, int status);
+
+/* Backpressure, as asyncio's write buffer limits (aiohttp): output queued on
+ * a connection above LT_HIGH_WATER makes its writer wait, or its reader
+ * pause; they go on once the queue is down to LT_LOW_WATER. */
+#define LT_HIGH_WATER (64 * 1024)
+#define LT_LOW_WATER (16 * 1024)
 int lt_stream_write(uv_stream_t *s, int queued, const uv_buf_t *bufs, unsigned nbufs,
                     lt_written_cb cb, void *ud);
 

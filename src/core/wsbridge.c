@@ -21,6 +21,7 @@ typedef struct side {
   int open;    /* the handle is initialised and not yet closing */
   int eof;     /* nothing more will be read from it */
   int pending; /* writes queued to it */
+  int paused;  /* reading stopped: its own answers (pongs) pile up unread */
   struct lt_wsbridge *b;
 } side;
 
@@ -154,6 +155,11 @@ static void on_written(void *ud, int status) {
     drop_both(b);
     return;
   }
+  if (to == &b->client && b->client.paused && b->client.open && !b->client.eof &&
+      uv_stream_get_write_queue_size(&to->h.stream) <= LT_LOW_WATER) {
+    b->client.paused = 0;
+    uv_read_start(&b->client.h.stream, alloc_shared, on_client_read);
+  }
   if (to->pending)
     return;
   if (to == &b->client) {
@@ -161,7 +167,7 @@ static void on_written(void *ud, int status) {
       finish_client(b);
     else if (b->lws.open && !b->lws.eof)
       uv_read_start(&b->lws.h.stream, alloc_shared, on_lws_read);
-  } else if (b->client.open && !b->client.eof) {
+  } else if (b->client.open && !b->client.eof && !b->client.paused) {
     uv_read_start(&b->client.h.stream, alloc_shared, on_client_read);
   }
 }
@@ -279,8 +285,16 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (b->failed || b->draining || !b->lws.open)
     return; /* after a violation or our close: read and drop */
   int code = lt_wsframe_feed(&b->frames, buf->base, (size_t)n);
-  if (code)
+  if (code) {
     fail(b, code);
+    return;
+  }
+  /* A client that sends pings and never reads the pongs: stop reading it
+   * until it has taken them. */
+  if (b->client.open && uv_stream_get_write_queue_size(s) > LT_HIGH_WATER) {
+    uv_read_stop(s);
+    b->client.paused = 1;
+  }
 }
 
 /* What libwebsockets wrote, on its way to the client. */
