@@ -292,6 +292,23 @@ local function rss_kb()
   return kb
 end
 
+-- A python3 peer with a small receive buffer (its script goes on from the
+-- connected socket `s`) while the server's RSS is watched: returns what the
+-- peer printed, how much the server grew in the first second, and what
+-- at_mark() returned then.
+local SLOW_PEER = "import socket, sys, time\n"
+  .. "s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))\n"
+  .. "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)\n"
+
+local function slow_peer(port, script, at_mark)
+  collectgarbage()
+  local before = rss_kb()
+  local peer = luatest.spawn(python.run, SLOW_PEER .. script, port)
+  luatest.sleep(1)
+  local grown, seen = rss_kb() - before, at_mark and at_mark()
+  return peer:wait(), grown, seen
+end
+
 function test_a_frame_announcing_2_62_bytes_is_closed_with_1009_at_the_default_limit(aiohttp_client)
   local closed_with = {}
   local app = web.Application()
@@ -338,20 +355,14 @@ function test_a_client_that_never_reads_a_128_mib_stream_holds_the_writer_not_me
     return resp
   end)
   local server = aiohttp_server(app)
-  collectgarbage()
-  local before = rss_kb()
-  local peer = luatest.spawn(python.run, [[
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+  local out, grown, written = slow_peer(server.port, [[
 s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
 time.sleep(1.5)
 print(len(s.recv(65536)) > 0)
-]], server.port)
-  luatest.sleep(1)
-  local grown = rss_kb() - before
-  local written = state.written
-  luatest.eq(peer:wait(), "True\n")
+]], function()
+    return state.written
+  end)
+  luatest.eq(out, "True\n")
   assert(written < 16 * MiB, "the handler wrote " .. written .. " bytes to a client that reads nothing")
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
   for _ = 1, 100 do
@@ -372,12 +383,7 @@ function test_pipelined_requests_for_big_answers_wait_for_the_client_to_read(aio
     return web.Response { body = body }
   end)
   local server = aiohttp_server(app)
-  collectgarbage()
-  local before = rss_kb()
-  local peer = luatest.spawn(python.run, [[
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+  local out, grown, answered = slow_peer(server.port, [[
 s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * 256)
 time.sleep(1.5)
 total = 0
@@ -387,10 +393,10 @@ while total < 256 * (1024 * 1024):
         break
     total += len(data)
 print(total >= 256 * 1024 * 1024)
-]], server.port)
-  luatest.sleep(1)
-  local grown, answered = rss_kb() - before, calls
-  luatest.eq(peer:wait(), "True\n")
+]], function()
+    return calls
+  end)
+  luatest.eq(out, "True\n")
   assert(answered < 32, answered .. " answers were made for a client that read none")
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
   luatest.eq(calls, 256)
@@ -406,14 +412,9 @@ function test_a_ping_flood_from_a_client_that_never_reads_does_not_pile_up_pongs
     return ws
   end)
   local client = aiohttp_client(app)
-  collectgarbage()
-  local before = rss_kb()
   -- Up to 64 MiB of pings (125-byte payloads) for 2 s, as fast as the
   -- server takes them, never reading a pong.
-  local peer = luatest.spawn(python.run, [[
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+  local out, grown = slow_peer(client.port, [[
 s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 burst = (bytes([0x89, 0x80 | 125, 0, 0, 0, 0]) + b"p" * 125) * 1000
@@ -425,9 +426,7 @@ while sent < 64 * 1024 * 1024 and time.time() - t0 < 2:
     except BlockingIOError:
         time.sleep(0.01)
 print(sent < 32 * 1024 * 1024)
-]], client.port)
-  luatest.sleep(1.5)
-  local grown = rss_kb() - before
-  luatest.eq(peer:wait(), "True\n") -- the server stopped taking pings
+]])
+  luatest.eq(out, "True\n") -- the server stopped taking pings
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
 end
