@@ -430,3 +430,89 @@ print(sent < 32 * 1024 * 1024)
   luatest.eq(out, "True\n") -- the server stopped taking pings
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
 end
+
+-- ---- WebSocket frames cut by the reads --------------------------------------------------
+
+local function recording_ws_app(log)
+  local app = web.Application()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    for msg in ws:messages() do
+      log[#log + 1] = msg.type .. " " .. #msg.data .. " " .. msg.data:sub(1, 3)
+      ws:send_str("echo " .. #msg.data)
+    end
+    log.close_code = ws.close_code
+    return ws
+  end)
+  return app
+end
+
+-- A python3 client that sends the frames its script builds in pieces of
+-- `piece` bytes, `pause` seconds apart, then prints the opcodes, close code
+-- and close reason of what the server answered.
+local function cut_frames_client(port, piece, pause, frames_expr)
+  return python.run([==[
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+def frame(op, payload, masked=True):
+    n = len(payload)
+    if n < 126: size = bytes([n])
+    elif n < 65536: size = bytes([126]) + n.to_bytes(2, "big")
+    else: size = bytes([127]) + n.to_bytes(8, "big")
+    if not masked: return bytes([0x80 | op, size[0]]) + size[1:] + payload
+    mask = b"\x01\x02\x03\x04"
+    return bytes([0x80 | op, 0x80 | size[0]]) + size[1:] + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+data = ]==] .. frames_expr .. [==[
+
+piece, pause = int(sys.argv[2]), float(sys.argv[3])
+for i in range(0, len(data), piece):
+    s.sendall(data[i:i + piece])
+    if pause: time.sleep(pause)
+s.settimeout(3)
+got = b""
+try:
+    while True:
+        d = s.recv(1 << 16)
+        if not d: break
+        got += d
+except socket.timeout:
+    print("timed out")
+head_end = got.index(b"\r\n\r\n") + 4
+at, out = head_end, []
+while at < len(got):
+    op, n = got[at] & 15, got[at + 1] & 127
+    at += 2
+    if n == 126: n, at = int.from_bytes(got[at:at + 2], "big"), at + 2
+    payload = got[at:at + n]; at += n
+    out.append(str(op) if op != 8 else "8 %d %s" % (int.from_bytes(payload[:2], "big"), payload[2:].decode()))
+print(", ".join(out))
+]==], port, piece, pause)
+end
+
+function test_a_bad_utf8_byte_past_64_kib_is_answered_with_1007_after_the_messages_before_it(aiohttp_client)
+  local log = {}
+  local client = aiohttp_client(recording_ws_app(log))
+  local out = cut_frames_client(client.port, 1000, 0,
+    [[frame(1, b"a" * 200000) + frame(9, b"pp") + frame(1, b"b" * 70000) ]]
+      .. [[+ frame(1, b"x" * 70000 + b"\xff") + frame(1, b"never")]])
+  -- The pong (10) goes out at once, the echoes (1) when the handler sends
+  -- them: where it falls among them is the machine's choice.
+  luatest.eq(out:gsub("10, ", "", 1), "1, 1, 8 1007 invalid UTF-8 in a text message\n")
+  assert(out:find("10, ", 1, true), out)
+  -- (ws:messages() ends at the error; ws.close_code says which.)
+  luatest.same(log, { "text 200000 aaa", "text 70000 bbb", close_code = 1007 })
+end
+
+function test_a_client_sending_one_byte_at_a_time_gets_the_same_verdict(aiohttp_client)
+  local log = {}
+  local client = aiohttp_client(recording_ws_app(log))
+  -- A good frame, then an unmasked one: its first byte went on before its
+  -- second showed the violation.
+  local out = cut_frames_client(client.port, 1, 0.002,
+    [[frame(1, b"hello") + frame(1, b"unmasked", masked=False)]])
+  luatest.eq(out, "1, 8 1002 unmasked client frame\n")
+  luatest.same(log, { "text 5 hel", close_code = 1002 })
+end

@@ -238,7 +238,11 @@ static void bridge_gone(void *ud) {
   ws->bridge = NULL;
 }
 
-static const lt_wsbridge_events bridge_events = {bridge_gone};
+static void bridge_failed(void *ud, const char *payload, size_t n) {
+  held_frame(ud, LT_WSBRIDGE_FAILED, payload, n);
+}
+
+static const lt_wsbridge_events bridge_events = {bridge_gone, bridge_failed};
 
 /* ---- the lws callback -------------------------------------------------------------- */
 

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "stream.h"
@@ -33,6 +35,11 @@ struct lt_wsbridge {
   lt_wsframe frames;
   char *rbuf;
   int failed;
+  /* A violation inside a frame libwebsockets has begun: reported once it
+   * has read all that went before (so earlier messages come first). */
+  char late[125];
+  size_t late_len;
+  int late_waits;
   int draining; /* sent all we will: shut the client side down once written */
   char held_close[139];
   size_t held_close_len;
@@ -248,6 +255,26 @@ int lt_wsbridge_held(lt_wsbridge *b, const void *pong, size_t n, int *opcode, ch
  * is held like a control frame, so the owner learns of it after the
  * messages before it, and answers with the close code (aiohttp closes when
  * the handler receives the error). */
+/* Bytes written to libwebsockets' end that it has not read yet. */
+static int unread_by_lws(lt_wsbridge *b) {
+  uv_os_fd_t fd;
+  int queued = 0;
+  if (uv_fileno((uv_handle_t *)&b->lws.h, &fd) || ioctl(fd, SIOCOUTQ, &queued) < 0)
+    return 0;
+  return queued;
+}
+
+/* Polls (every millisecond, for at most half a second) until libwebsockets
+ * has read everything, then reports the violation. */
+static void on_late_check(uv_timer_t *t) {
+  lt_wsbridge *b = of((uv_handle_t *)t);
+  if (b->lws.open && (b->lws.pending || unread_by_lws(b)) && ++b->late_waits < 500)
+    return;
+  uv_timer_stop(t);
+  if (b->ev && b->ev->failed)
+    b->ev->failed(b->ud, b->late, b->late_len);
+}
+
 static void fail(lt_wsbridge *b, int code) {
   b->failed = 1;
   const char *reason = b->frames.reason ? b->frames.reason : "";
@@ -258,7 +285,13 @@ static void fail(lt_wsbridge *b, int code) {
   payload[0] = (char)(code >> 8);
   payload[1] = (char)(code & 0xFF);
   memcpy(payload + 2, reason, rlen);
-  held_control(b, LT_WSBRIDGE_FAILED, payload, 2 + rlen, NULL, 0);
+  if (b->frames.cut && b->ev && b->ev->failed && b->linger_open) {
+    memcpy(b->late, payload, 2 + rlen);
+    b->late_len = 2 + rlen;
+    uv_timer_start(&b->linger, on_late_check, 0, 1);
+  } else {
+    held_control(b, LT_WSBRIDGE_FAILED, payload, 2 + rlen, NULL, 0);
+  }
 }
 
 static void alloc_shared(uv_handle_t *h, size_t size, uv_buf_t *buf) {

@@ -16,6 +16,10 @@ typedef struct lt_wsbridge lt_wsbridge;
 typedef struct lt_wsbridge_events {
   /* The bridge is closed and freed. */
   void (*gone)(void *ud);
+  /* The client broke the protocol inside a frame whose start already went
+   * on to libwebsockets, which would take a marker as more of that frame:
+   * the violation (close code, 2 bytes, and reason) comes here instead. */
+  void (*failed)(void *ud, const char *payload, size_t n);
 } lt_wsbridge_events;
 
 /* Takes over tcp_fd, a connected socket. *lws_fd receives the descriptor

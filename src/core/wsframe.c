@@ -158,12 +158,13 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
   /* Bytes from `run` to `i` are passed on at the next held frame or the
    * end; while a frame is held, run stays at n. */
   size_t i = 0, run = f->hold ? n : 0, frame_start = 0;
-  int r = 0;
+  int r = 0, began_here = 0;
   while (i < n && !r) {
     if (f->hdr_need) {
       uint8_t b = p[i];
       if (f->hdr_len == 0) {
         frame_start = i;
+        began_here = 1;
         if ((r = check_first(f, b)))
           break;
         f->hold = ((f->opcode == OP_PING || f->opcode == OP_PONG) && f->hold_pings) ||
@@ -217,6 +218,7 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
     }
   }
   if (r) {
+    f->cut = !began_here && !f->hold;
     /* Nothing of the offending frame goes on from this call. */
     size_t end = frame_start < i ? frame_start : i;
     if (end > run && f->on_pass)

@@ -35,6 +35,7 @@ typedef struct lt_wsframe {
   unsigned ctl_len, ctl_hdr;
   int failed;
   const char *reason; /* of the failure, for the close frame */
+  int cut;            /* the offending frame began in an earlier call: its start went on */
 } lt_wsframe;
 
 void lt_wsframe_init(lt_wsframe *f);
