@@ -132,7 +132,7 @@ SONAME   := libluatest.so.$(LT_SOMAJOR)
 LIB_SO   := lib/$(SONAME)
 LIB_A    := lib/libluatest.a
 CORE_SO  := lib/luatest/core.so
-MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so
+MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so $(B)/modules/streaming.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
 .PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \

@@ -154,6 +154,18 @@ const char *lt_reply_body(const lt_reply *reply, size_t *len);
  * (LT_ECLOSED when the client went away). */
 int lt_response_stream(lt_response *resp);
 int lt_response_write(lt_response *resp, const void *data, size_t len);
+/* Backpressure for a streamed answer. lt_response_write_blocked is nonzero
+ * while the client has more than 64 KiB of output still to take: a handler
+ * with more to send then registers cb with lt_response_on_drain and
+ * returns; the answer stays open after the handler returns, and cb(resp,
+ * ud) fires once, from the loop, when the queue is down to 16 KiB, or when
+ * the connection closed (then lt_response_write returns LT_ECLOSED). cb may
+ * write more and register again, and must end the answer some time with
+ * lt_response_end (which also releases it after the client left). */
+typedef void (*lt_drain_cb)(lt_response *resp, void *ud);
+int lt_response_write_blocked(const lt_response *resp);
+int lt_response_on_drain(lt_response *resp, lt_drain_cb cb, void *ud);
+int lt_response_end(lt_response *resp);
 
 /* ---- WebSockets in C handlers ---------------------------------------------- */
 

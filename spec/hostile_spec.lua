@@ -516,3 +516,34 @@ function test_a_client_sending_one_byte_at_a_time_gets_the_same_verdict(aiohttp_
   luatest.eq(out, "1, 8 1002 unmasked client frame\n")
   luatest.same(log, { "text 5 hel", close_code = 1002 })
 end
+
+local function streaming_app()
+  package.cpath = core.srcdir .. "/build/modules/?.so;" .. package.cpath
+  local streaming = require "streaming"
+  local app = web.Application()
+  app.router:add_get("/stream/{mib}", streaming.stream)
+  return app, streaming
+end
+
+function test_a_c_handler_streams_with_backpressure_to_a_client_that_never_reads(aiohttp_server)
+  local app, streaming = streaming_app()
+  local server = aiohttp_server(app)
+  local start = streaming.written()
+  local out, grown, written = slow_peer(server.port, [[
+s.sendall(b"GET /stream/128 HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(1.5)
+print(len(s.recv(65536)) > 0)
+]], function()
+    return streaming.written() - start
+  end)
+  luatest.eq(out, "True\n")
+  assert(written < 16 * MiB, "the C handler wrote " .. written .. " bytes to a client that reads nothing")
+  assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
+end
+
+function test_a_c_handler_streaming_with_backpressure_sends_the_whole_body(aiohttp_client)
+  local client = aiohttp_client((streaming_app()))
+  local body = client:get("/stream/8"):read()
+  luatest.eq(#body, 8 * MiB)
+  luatest.eq(body:sub(-3), "sss")
+end

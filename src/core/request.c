@@ -24,6 +24,8 @@ void lt_request_retain(lt_request *req) {
 void lt_request_release(lt_request *req) {
   if (!req || --req->refs > 0)
     return;
+  if (req->drain_loop)
+    lt_loop_undefer(req->drain_loop, &req->drain_task);
   lt_msg_free(&req->msg);
   lt_buf_free(&req->extra);
   free(req->query);
@@ -50,6 +52,7 @@ void lt_request_reset(lt_request *req) {
   req->allow = NULL;
   req->next = NULL;
   req->drain_cb = NULL;
+  req->c_drain = NULL;
 }
 
 static long extra_str(lt_request *req, const char *s, size_t n) {

@@ -5,6 +5,7 @@
 #define LT_REQUEST_H
 
 #include "http.h"
+#include "loop.h"
 #include "luatest.h"
 
 #define LT_MAX_MATCH 16
@@ -51,6 +52,9 @@ struct lt_request {
    * low-water mark, or the connection closed (see lt_request_on_drain). */
   void (*drain_cb)(lt_request *req, void *ud);
   void *drain_ud;
+  lt_drain_cb c_drain; /* a C handler's (lt_response_on_drain) */
+  lt_task drain_task;  /* fires the drain callback when nothing was queued */
+  lt_loop *drain_loop;
 };
 
 lt_request *lt_request_new(void);

@@ -144,9 +144,26 @@ int lt_request_write_blocked(const lt_request *req) {
   return c && !c->closing && queued(c) > LT_HIGH_WATER;
 }
 
+static void on_drain_task(lt_task *t) {
+  lt_request *req = (lt_request *)((char *)t - offsetof(lt_request, drain_task));
+  req->drain_loop = NULL;
+  fire_drain(req);
+}
+
 void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud), void *ud) {
   req->drain_cb = cb;
   req->drain_ud = ud;
+  if (req->drain_loop) {
+    lt_loop_undefer(req->drain_loop, &req->drain_task);
+    req->drain_loop = NULL;
+  }
+  /* With nothing (much) queued, no write completion would come to fire it. */
+  const lt_conn *c = req->conn;
+  if (cb && c && !c->closing && queued(c) <= LT_LOW_WATER) {
+    req->drain_task.fn = on_drain_task;
+    req->drain_loop = c->srv->loop;
+    lt_loop_defer(req->drain_loop, &req->drain_task);
+  }
 }
 
 static int conn_write(lt_conn *c, const char *data, size_t len) {
@@ -423,6 +440,8 @@ void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
     /* The head is out: a failure can only cut the answer short. */
     if (failed && req->conn)
       conn_close(req->conn);
+    if (!failed && req->c_drain)
+      return; /* it goes on from the drain callback, ended by lt_response_end */
     lt_request_stream_end(req);
     return;
   }
@@ -441,6 +460,34 @@ int lt_response_stream(lt_response *resp) {
 
 int lt_response_write(lt_response *resp, const void *data, size_t len) {
   return lt_request_stream_write(request_of(resp), data, len);
+}
+
+int lt_response_write_blocked(const lt_response *resp) {
+  return lt_request_write_blocked(request_of((lt_response *)resp));
+}
+
+static void c_drained(lt_request *req, void *ud) {
+  lt_drain_cb cb = req->c_drain;
+  req->c_drain = NULL;
+  cb(&req->resp, ud);
+}
+
+int lt_response_on_drain(lt_response *resp, lt_drain_cb cb, void *ud) {
+  lt_request *req = request_of(resp);
+  if (!resp->streaming || req->responded)
+    return LT_ESTATE;
+  if (cb && !open_conn(req))
+    return LT_ECLOSED; /* nothing will come: end the answer */
+  req->c_drain = cb;
+  lt_request_on_drain(req, cb ? c_drained : NULL, ud);
+  return 0;
+}
+
+int lt_response_end(lt_response *resp) {
+  lt_request *req = request_of(resp);
+  req->c_drain = NULL;
+  lt_request_on_drain(req, NULL, NULL);
+  return lt_request_stream_end(req);
 }
 
 int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_cb cb, void *ud,
