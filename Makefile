@@ -253,7 +253,8 @@ asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	@for t in $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only; do echo "== $$t (asan)"; $$t || exit 1; done
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
-test: all example unit-test spec-test asan-test fuzz-smoke
+# The suite under ASan comes last: its closing line ends the run.
+test: all example unit-test fuzz-smoke spec-test asan-test
 
 bench: all $(B)/bench-host
 	bench/run
