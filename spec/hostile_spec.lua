@@ -547,3 +547,39 @@ function test_a_c_handler_streaming_with_backpressure_sends_the_whole_body(aioht
   luatest.eq(#body, 8 * MiB)
   luatest.eq(body:sub(-3), "sss")
 end
+
+function test_ws_sends_to_a_client_that_never_reads_wait_instead_of_queueing(aiohttp_server)
+  local state = { sent = 0 }
+  local app = web.Application()
+  local chunk = ("w"):rep(64 * 1024)
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    state.ended = pcall(function()
+      for _ = 1, 128 * MiB // #chunk do
+        ws:send_bytes(chunk)
+        state.sent = state.sent + #chunk
+      end
+    end) and "finished" or "cut off"
+    return ws
+  end)
+  local server = aiohttp_server(app)
+  local out, grown, sent = slow_peer(server.port, [[
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+time.sleep(1.5)
+print(s.recv(12) == b"HTTP/1.1 101")
+]], function()
+    return state.sent
+  end)
+  luatest.eq(out, "True\n")
+  assert(sent < 16 * MiB, "the handler sent " .. sent .. " bytes to a client that reads nothing")
+  assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
+  for _ = 1, 100 do
+    if state.ended then
+      break
+    end
+    luatest.sleep(0.02)
+  end
+  luatest.eq(state.ended, "cut off")
+end

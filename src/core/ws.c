@@ -15,6 +15,8 @@
 #include "wsframe.h"
 
 struct lt_ws {
+  void (*drain_cb)(lt_ws *ws, void *ud); /* lt_ws_on_drain */
+  void *drain_ud;
   lt_loop *loop;
   struct lws *wsi;
   int state;
@@ -242,7 +244,26 @@ static void bridge_failed(void *ud, const char *payload, size_t n) {
   held_frame(ud, LT_WSBRIDGE_FAILED, payload, n);
 }
 
-static const lt_wsbridge_events bridge_events = {bridge_gone, bridge_failed};
+static void bridge_drained(void *ud) {
+  lt_ws *ws = ud;
+  void (*cb)(lt_ws *, void *) = ws->drain_cb;
+  ws->drain_cb = NULL;
+  if (cb)
+    cb(ws, ws->drain_ud);
+}
+
+static const lt_wsbridge_events bridge_events = {bridge_gone, bridge_failed, bridge_drained};
+
+int lt_ws_send_blocked(lt_ws *ws) {
+  return ws->bridge && lt_wsbridge_blocked(ws->bridge);
+}
+
+void lt_ws_on_drain(lt_ws *ws, void (*cb)(lt_ws *ws, void *ud), void *ud) {
+  ws->drain_cb = cb;
+  ws->drain_ud = ud;
+  if (cb && ws->bridge)
+    lt_wsbridge_want_drain(ws->bridge);
+}
 
 /* ---- the lws callback -------------------------------------------------------------- */
 

@@ -39,6 +39,12 @@ const char *lt_ws_library_version(void);
 const char *lt_ws_protocol(const lt_ws *ws);
 /* An error that ended a client connection before it opened, or "". */
 const char *lt_ws_error(const lt_ws *ws);
+/* Server side: whether more than LT_HIGH_WATER of what was sent waits for
+ * the client (always 0 on the client side, where libwebsockets buffers). */
+int lt_ws_send_blocked(lt_ws *ws);
+/* cb(ws, ud) fires once when that output is down to LT_LOW_WATER or the
+ * connection closed; NULL cancels. */
+void lt_ws_on_drain(lt_ws *ws, void (*cb)(lt_ws *ws, void *ud), void *ud);
 /* The library frees ws once its callback has seen LT_WS_CLOSED (C
  * handlers' WebSockets), or when the loop is freed. */
 void lt_ws_free_when_closed(lt_ws *ws);

@@ -40,7 +40,8 @@ struct lt_wsbridge {
   char late[125];
   size_t late_len;
   int late_waits;
-  int draining; /* sent all we will: shut the client side down once written */
+  int want_drain; /* the owner waits for our output to go down */
+  int draining;   /* sent all we will: shut the client side down once written */
   char held_close[139];
   size_t held_close_len;
   /* Held control frames wait here; each left a marker pong in the stream
@@ -109,7 +110,16 @@ static void close_handle(lt_wsbridge *b, uv_handle_t *h, int *open) {
   uv_close(h, on_handle_closed);
 }
 
+static void report_drained(lt_wsbridge *b) {
+  if (!b->want_drain)
+    return;
+  b->want_drain = 0;
+  if (b->ev && b->ev->drained)
+    b->ev->drained(b->ud);
+}
+
 static void close_client(lt_wsbridge *b) {
+  report_drained(b); /* a sender waiting on the client learns it is gone */
   close_handle(b, (uv_handle_t *)&b->client.h, &b->client.open);
   close_handle(b, (uv_handle_t *)&b->linger, &b->linger_open);
 }
@@ -162,10 +172,12 @@ static void on_written(void *ud, int status) {
     drop_both(b);
     return;
   }
-  if (to == &b->client && b->client.paused && b->client.open && !b->client.eof &&
-      uv_stream_get_write_queue_size(&to->h.stream) <= LT_LOW_WATER) {
-    b->client.paused = 0;
-    uv_read_start(&b->client.h.stream, alloc_shared, on_client_read);
+  if (to == &b->client && uv_stream_get_write_queue_size(&to->h.stream) <= LT_LOW_WATER) {
+    if (b->client.paused && b->client.open && !b->client.eof) {
+      b->client.paused = 0;
+      uv_read_start(&b->client.h.stream, alloc_shared, on_client_read);
+    }
+    report_drained(b);
   }
   if (to->pending)
     return;
@@ -378,6 +390,14 @@ static void on_lws_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   from_lws(b, buf->base, (size_t)n);
+}
+
+int lt_wsbridge_blocked(lt_wsbridge *b) {
+  return b->client.open && uv_stream_get_write_queue_size(&b->client.h.stream) > LT_HIGH_WATER;
+}
+
+void lt_wsbridge_want_drain(lt_wsbridge *b) {
+  b->want_drain = 1;
 }
 
 int lt_wsbridge_send(lt_wsbridge *b, int opcode, const char *data, size_t len) {

@@ -20,6 +20,9 @@ typedef struct lt_wsbridge_events {
    * on to libwebsockets, which would take a marker as more of that frame:
    * the violation (close code, 2 bytes, and reason) comes here instead. */
   void (*failed)(void *ud, const char *payload, size_t n);
+  /* After lt_wsbridge_want_drain: what we sent is down to the low-water
+   * mark, or the client side closed. */
+  void (*drained)(void *ud);
 } lt_wsbridge_events;
 
 /* Takes over tcp_fd, a connected socket. *lws_fd receives the descriptor
@@ -34,6 +37,10 @@ int lt_wsbridge_start(lt_wsbridge *b, const char *early, size_t n);
  * after libwebsockets' 101 and in order with everything it writes. 0 or a
  * libuv error once the client side is closing. */
 int lt_wsbridge_send(lt_wsbridge *b, int opcode, const char *data, size_t len);
+/* Whether more than LT_HIGH_WATER of what we sent waits for the client. */
+int lt_wsbridge_blocked(lt_wsbridge *b);
+/* Asks for one `drained` event. */
+void lt_wsbridge_want_drain(lt_wsbridge *b);
 /* The client's control frames never reach libwebsockets as they are (its
  * 4.1 checks a ping after a text frame as UTF-8): with autoping (the
  * default) the bridge answers pings itself; otherwise they are held like

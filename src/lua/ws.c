@@ -217,6 +217,21 @@ static int l_ws_connect(lua_State *L) {
   return open_k(L, LUA_OK, 0);
 }
 
+static void on_send_drained(lt_ws *ws, void *ud) {
+  ltl_task *t = ud;
+  (void)ws;
+  lua_pushboolean(t->co, 1);
+  ltl_wake(t, 1);
+}
+
+static void cancel_send_wait(ltl_task *t) {
+  lws_box *box = t->op;
+  if (box->ws)
+    lt_ws_on_drain(box->ws, NULL, NULL);
+}
+
+/* ws:_send(type, data): in a task, waits while the client has more than
+ * the high-water mark of our frames still to take. */
 static int l_send(lua_State *L) {
   lws_box *box = check(L);
   int type = (int)luaL_checkinteger(L, 2);
@@ -227,6 +242,11 @@ static int l_send(lua_State *L) {
   int r = lt_ws_send(box->ws, type, data, len);
   if (r)
     return ltl_fail(L, r, "send");
+  ltl_task *t = ltl_current(L);
+  if (t && lua_isyieldable(L) && lt_ws_send_blocked(box->ws)) {
+    lt_ws_on_drain(box->ws, on_send_drained, t);
+    return ltl_wait(L, t, "ws:send (the peer is not reading)", cancel_send_wait, box);
+  }
   lua_pushboolean(L, 1);
   return 1;
 }
