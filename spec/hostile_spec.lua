@@ -300,6 +300,16 @@ local SLOW_PEER = "import socket, sys, time\n"
   .. "s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))\n"
   .. "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)\n"
 
+-- The writer of a slow-peer case ends (state.ended) once the peer left.
+local function wait_until_ended(state)
+  for _ = 1, 100 do
+    if state.ended then
+      return
+    end
+    luatest.sleep(0.02)
+  end
+end
+
 local function slow_peer(port, script, at_mark)
   collectgarbage()
   local before = rss_kb()
@@ -365,12 +375,7 @@ print(len(s.recv(65536)) > 0)
   luatest.eq(out, "True\n")
   assert(written < 16 * MiB, "the handler wrote " .. written .. " bytes to a client that reads nothing")
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
-  for _ = 1, 100 do
-    if state.ended then
-      break
-    end
-    luatest.sleep(0.02)
-  end
+  wait_until_ended(state)
   luatest.eq(state.ended, "cut off") -- the writer learns that the client went away
 end
 
@@ -575,11 +580,6 @@ print(s.recv(12) == b"HTTP/1.1 101")
   luatest.eq(out, "True\n")
   assert(sent < 16 * MiB, "the handler sent " .. sent .. " bytes to a client that reads nothing")
   assert(grown < 32 * 1024, "the server grew by " .. grown .. " KB")
-  for _ = 1, 100 do
-    if state.ended then
-      break
-    end
-    luatest.sleep(0.02)
-  end
+  wait_until_ended(state)
   luatest.eq(state.ended, "cut off")
 end

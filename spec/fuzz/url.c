@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lt_url_decode(&out, s, size, form);
     lt_buf_clear(&out);
     lt_buf_clear(&back);
-    if (lt_url_encode(&out, s, size, form) || lt_url_decode(&back, out.data ? out.data : "", out.len, form))
+    if (lt_url_encode(&out, s, size, form) ||
+        lt_url_decode(&back, out.data ? out.data : "", out.len, form))
       abort(); /* what we encode must decode */
     if (back.len != size || (size && memcmp(back.data, s, size)))
       abort(); /* and give back the input */
