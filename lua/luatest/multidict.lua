@@ -175,7 +175,7 @@ local function make_class(name, fold)
 
   --- A new multidict from a flat list {k1, v1, k2, v2, ...}.
   function class.from_flat(flat)
-    local n = #flat // 2
+    local n = math.floor(#flat / 2) -- (not //: LuaJIT cannot parse it)
     local k, nk, v = {}, {}, {}
     for i = 1, n do
       local key = flat[2 * i - 1]

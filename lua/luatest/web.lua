@@ -555,10 +555,13 @@ local function parse_http_date(value)
   y, m, d = tonumber(y), m, tonumber(d)
   -- Days from the civil date (H. Hinnant's algorithm).
   y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
+  -- (math.floor of a quotient, not //, which LuaJIT and 5.1 cannot parse;
+  -- exact at these sizes, and an integer under 5.3+.)
+  local floor = math.floor
+  local era = floor((y >= 0 and y or y - 399) / 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
   return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
 end
