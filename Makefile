@@ -271,8 +271,8 @@ $(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
 F := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
-FUZZ_BASE   := request wsframe url multipart
-FUZZ_SPLIT  := request wsframe
+FUZZ_BASE   := request wsframe wsdecoder url multipart
+FUZZ_SPLIT  := request wsframe wsdecoder
 FUZZ_BINS   := $(addprefix $(F)/,$(FUZZ_BASE) $(addsuffix _split,$(FUZZ_SPLIT)))
 FUZZ_OBJS   := $(addprefix $(F)/core/,http.o url.o multipart.o wsframe.o error.o) \
                $(addprefix $(F)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC)))

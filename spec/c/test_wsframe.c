@@ -1,5 +1,6 @@
 /* The client-frame checker: every RFC 6455 violation gets its close code,
- * whole or fed a byte at a time, and valid streams pass through unchanged. */
+ * whole or fed a byte at a time, and valid streams pass through unchanged;
+ * the decoder built on it gives the same messages however it is fed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "check.h"
@@ -163,9 +164,89 @@ static void test_held_pings_are_taken_out(void) {
   CHECK(!memcmp(out.out, s, first) && !memcmp(out.out + first, s + ping_end, n - ping_end));
 }
 
+/* ---- the decoder -------------------------------------------------------------------- */
+
+typedef struct messages {
+  char log[8192]; /* "opcode:len:data|" for each message */
+  size_t len;
+} messages;
+
+static void on_message(void *ud, int opcode, const char *data, size_t n) {
+  messages *m = ud;
+  m->len += (size_t)snprintf(m->log + m->len, sizeof m->log - m->len, "%d:%zu:%.*s|", opcode, n,
+                             (int)(n > 40 ? 40 : n), data);
+}
+
+/* Decodes the stream whole and byte by byte; both must agree. */
+static int decode(const char *stream, size_t n, size_t max, messages *whole) {
+  lt_wsdecoder a, b;
+  messages bytewise;
+  memset(whole, 0, sizeof *whole);
+  memset(&bytewise, 0, sizeof bytewise);
+  lt_wsdecoder_init(&a, max);
+  lt_wsdecoder_init(&b, max);
+  a.on_message = b.on_message = on_message;
+  a.ud = whole;
+  b.ud = &bytewise;
+  int ra = lt_wsdecoder_feed(&a, stream, n), rb = 0;
+  for (size_t i = 0; i < n && !rb; i++)
+    rb = lt_wsdecoder_feed(&b, stream + i, 1);
+  CHECK(ra == rb);
+  CHECK(whole->len == bytewise.len && !memcmp(whole->log, bytewise.log, whole->len));
+  lt_wsdecoder_free(&a);
+  lt_wsdecoder_free(&b);
+  return ra;
+}
+
+static void test_the_decoder_reassembles_messages_around_control_frames(void) {
+  char s[2048];
+  size_t n = 0;
+  n += frame(s + n, 0x01, "caf\xc3", 4, 1); /* "café" cut inside the é */
+  n += frame(s + n, 0x89, "ping", 4, 1);
+  n += frame(s + n, 0x80, "\xa9!", 2, 1);
+  n += frame(s + n, 0x82, "\x01\x02\x03", 3, 1);
+  n += frame(s + n, 0x88,
+             "\x03\xe8"
+             "bye",
+             5, 1);
+  messages m;
+  CHECK(decode(s, n, 0, &m) == 0);
+  CHECK_STR(m.log, "9:4:ping|1:6:caf\xc3\xa9!|2:3:\x01\x02\x03|8:5:\x03\xe8"
+                   "bye|");
+}
+
+static void test_the_decoder_refuses_what_the_checker_refuses_and_big_messages(void) {
+  char s[2048], big[300];
+  memset(big, 'b', sizeof big);
+  size_t n = frame(s, 0x81, "ok", 2, 1);
+  n += frame(s + n, 0x01, big, 200, 1);
+  n += frame(s + n, 0x80, big, 100, 1); /* 300 bytes in all: past 256 */
+  n += frame(s + n, 0x81, "never", 5, 1);
+  messages m;
+  CHECK(decode(s, n, 256, &m) == 1009);
+  CHECK_STR(m.log, "1:2:ok|");
+  CHECK(decode(s, n, 0, &m) == 0); /* no limit */
+  /* Control frames inside a message do not count toward its size. */
+  n = frame(s, 0x01, big, 200, 1);
+  for (int i = 0; i < 5; i++)
+    n += frame(s + n, 0x89, big, 100, 1);
+  n += frame(s + n, 0x80, big, 56, 1); /* 256 exactly */
+  CHECK(decode(s, n, 256, &m) == 0);
+  CHECK(strstr(m.log, "|1:256:bbbb") != NULL);
+  n = frame(s, 0x81, "ok", 2, 1);
+  n += frame(s + n, 0x81, "unmasked", 8, 0);
+  CHECK(decode(s, n, 0, &m) == 1002);
+  CHECK_STR(m.log, "1:2:ok|");
+  n = frame(s, 0x81, "\xff", 1, 1);
+  CHECK(decode(s, n, 0, &m) == 1007);
+  CHECK(m.len == 0);
+}
+
 int main(void) {
   test_valid_streams_pass_unchanged();
   test_violations_and_their_codes();
   test_held_pings_are_taken_out();
+  test_the_decoder_reassembles_messages_around_control_frames();
+  test_the_decoder_refuses_what_the_checker_refuses_and_big_messages();
   return check_done("test_wsframe");
 }

@@ -2,6 +2,7 @@
  * byte stream. UTF-8 is checked across the frames of a text message, with
  * the byte ranges of RFC 3629 (no overlongs, surrogates or values past
  * U+10FFFF). */
+#include <stdlib.h>
 #include <string.h>
 #include "wsframe.h"
 
@@ -76,6 +77,7 @@ static int check_first(lt_wsframe *f, uint8_t b) {
       return fail(f, 1002, "new message inside a fragmented one");
     f->message_text = f->opcode == OP_TEXT;
     f->utf8_need = 0;
+    f->message_bytes = 0;
     return 0;
   case OP_CLOSE:
   case OP_PING:
@@ -143,6 +145,8 @@ static int frame_end(lt_wsframe *f) {
     if (f->fin && f->message_text && f->utf8_need)
       return fail(f, 1007, "text message ends inside a UTF-8 sequence");
     f->in_message = !f->fin;
+    if (f->fin && f->on_data)
+      f->on_data(f->ud, NULL, 0, 1);
   }
   f->hdr_len = 0;
   f->hdr_need = 2;
@@ -201,13 +205,33 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
       continue;
     }
     size_t take = n - i < f->left ? n - i : (size_t)f->left;
+    int too_big = 0;
+    if (!(f->opcode & 8) && f->max_message && f->message_bytes + take > f->max_message) {
+      take = (size_t)(f->max_message - f->message_bytes); /* what is allowed is still checked */
+      too_big = 1;
+    }
     if (f->opcode & 8) {
       memcpy(f->ctl + f->ctl_len, p + i, take);
       f->ctl_len += (unsigned)take;
     } else if (f->message_text && utf8_scan(f, p + i, take, f->mask, f->mask_pos)) {
       r = fail(f, 1007, "invalid UTF-8 in a text message");
       break;
+    } else if (f->on_data) {
+      uint8_t out[4096];
+      for (size_t done = 0; done < take;) {
+        size_t k = take - done < sizeof out ? take - done : sizeof out;
+        for (size_t j = 0; j < k; j++)
+          out[j] = p[i + done + j] ^ f->mask[(f->mask_pos + done + j) & 3];
+        f->on_data(f->ud, (const char *)out, k, 0);
+        done += k;
+      }
     }
+    if (too_big) {
+      r = fail(f, 1009, "message too big");
+      break;
+    }
+    if (!(f->opcode & 8))
+      f->message_bytes += take;
     f->mask_pos += (unsigned)take;
     f->left -= take;
     i += take;
@@ -228,4 +252,70 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
   if (n > run && f->on_pass)
     f->on_pass(f->ud, data + run, n - run);
   return 0;
+}
+
+/* ---- the decoder ----------------------------------------------------------------- */
+
+static void decoder_fail(lt_wsdecoder *d, int code, const char *reason) {
+  if (!d->failed)
+    d->failed = code, d->reason = reason;
+}
+
+static void decoded_data(void *ud, const char *data, size_t n, int message_end) {
+  lt_wsdecoder *d = ud;
+  if (d->failed)
+    return;
+  if (message_end) {
+    d->on_message(d->ud, d->frames.message_text ? OP_TEXT : OP_BINARY, d->msg ? d->msg : "",
+                  d->msg_len);
+    d->msg_len = 0;
+    return;
+  }
+  if (d->msg_len + n > d->msg_cap) {
+    size_t cap = d->msg_cap ? d->msg_cap : 4096;
+    while (cap < d->msg_len + n)
+      cap *= 2;
+    char *p = realloc(d->msg, cap);
+    if (!p) {
+      decoder_fail(d, 1011, "out of memory");
+      return;
+    }
+    d->msg = p, d->msg_cap = cap;
+  }
+  memcpy(d->msg + d->msg_len, data, n);
+  d->msg_len += n;
+}
+
+static void decoded_control(void *ud, int opcode, const char *payload, size_t n, const char *raw,
+                            size_t raw_len) {
+  lt_wsdecoder *d = ud;
+  (void)raw, (void)raw_len;
+  if (!d->failed)
+    d->on_message(d->ud, opcode, payload, n);
+}
+
+void lt_wsdecoder_init(lt_wsdecoder *d, size_t max_msg_size) {
+  memset(d, 0, sizeof *d);
+  lt_wsframe_init(&d->frames);
+  d->frames.hold_pings = d->frames.hold_close = 1;
+  d->frames.on_data = decoded_data;
+  d->frames.on_control = decoded_control;
+  d->frames.ud = d;
+  d->frames.max_message = max_msg_size;
+  d->max_msg_size = max_msg_size;
+}
+
+int lt_wsdecoder_feed(lt_wsdecoder *d, const char *p, size_t n) {
+  if (d->failed)
+    return d->failed;
+  int code = lt_wsframe_feed(&d->frames, p, n);
+  if (code)
+    decoder_fail(d, code, d->frames.reason);
+  return d->failed;
+}
+
+void lt_wsdecoder_free(lt_wsdecoder *d) {
+  free(d->msg);
+  d->msg = NULL;
+  d->msg_len = d->msg_cap = 0;
 }
