@@ -43,6 +43,8 @@ TEST_DEPS := \
   luarocks:/usr/bin/luarocks \
   groff-base:/usr/bin/groff \
   clang:/usr/bin/clang \
+  lua5.1:/usr/bin/lua5.1 \
+  luajit:/usr/bin/luajit \
   libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 BENCH_DEPS := wrk:/usr/bin/wrk
 

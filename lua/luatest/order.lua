@@ -5,18 +5,17 @@ local sort = table.sort
 
 local M = {}
 
---- generator(seed): a function giving the next integer in 1..n, by
---- splitmix64, whose sequence depends only on the seed (not on the Lua
---- version), so that a seed replays the same order anywhere.
+--- generator(seed): a function giving the next integer in 1..n, by the
+--- "minimal standard" generator (Park and Miller, multiplier 48271), whose
+--- arithmetic is exact in an integer and in a double alike, so that a seed
+--- replays the same order under every Lua (seeds below 2^53).
+local MODULUS = 2147483647
+
 function M.generator(seed)
-  local state = seed
+  local state = seed % (MODULUS - 1) + 1
   return function(n)
-    state = state + 0x9E3779B97F4A7C15
-    local z = state
-    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-    z = z ~ (z >> 31)
-    return z % n + 1
+    state = state * 48271 % MODULUS
+    return state % n + 1
   end
 end
 
@@ -27,12 +26,13 @@ local function shuffle(list, next_int)
   end
 end
 
--- FNV-1a: each file's tests are shuffled by a generator of their own, so
--- editing one file does not reorder the others.
+-- Each file's tests are shuffled by a generator of their own, from the
+-- seed and a hash of the file's path, so editing one file does not reorder
+-- the others. (Arithmetic only, as the generator.)
 local function hash(s)
-  local h = 0xCBF29CE484222325
+  local h = 0
   for i = 1, #s do
-    h = (h ~ s:byte(i)) * 1099511628211
+    h = (h * 31 + s:byte(i)) % MODULUS
   end
   return h
 end
@@ -83,7 +83,7 @@ end
 function M.shuffle_plan(plan, seed)
   shuffle(plan, M.generator(seed))
   for _, e in ipairs(plan) do
-    shuffle(e.items, M.generator(seed ~ hash(e.fstate.path)))
+    shuffle(e.items, M.generator(seed + hash(e.fstate.path)))
   end
 end
 
