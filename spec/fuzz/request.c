@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   split_state s;
   split_init(&s, data, size);
   verdict(data, size, &s, &pieces);
-  if (whole.len != pieces.len || (whole.len && memcmp(whole.data, pieces.data, whole.len)))
+  if (!split_same(&pieces, &whole))
     abort(); /* the verdict depends on the split */
   lt_buf_free(&pieces);
 #endif

@@ -5,6 +5,8 @@
 #define LT_FUZZ_SPLIT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include "buf.h"
 
 typedef struct split_state {
   uint64_t x;
@@ -25,6 +27,17 @@ static inline size_t split_next(split_state *s, size_t left) {
   s->x ^= s->x << 17;
   size_t n = (s->x & 3) ? 1 + (s->x >> 8) % 8 : 1 + (s->x >> 8) % 300;
   return n < left ? n : left;
+}
+
+/* Whether the whole-input verdict `whole` begins the split one `pieces`. */
+static inline int split_starts_with(const lt_buf *pieces, const lt_buf *whole) {
+  return pieces->len >= whole->len &&
+         (!whole->len || !memcmp(pieces->data, whole->data, whole->len));
+}
+
+/* Whether the two verdicts are the same. */
+static inline int split_same(const lt_buf *pieces, const lt_buf *whole) {
+  return pieces->len == whole->len && split_starts_with(pieces, whole);
 }
 
 #endif
