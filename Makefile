@@ -30,6 +30,8 @@ BUILD_DEPS := \
   libwebsockets-dev:/usr/include/libwebsockets.h \
   libwebsockets-dev:$(LIBDIR_MA)/libwebsockets.so \
   libwebsockets-evlib-uv:$(LIBDIR_MA)/libwebsockets-evlib_uv.so \
+  libssl-dev:/usr/include/openssl/evp.h \
+  libssl-dev:$(LIBDIR_MA)/libcrypto.so \
   lua-cjson:$(LIBDIR_MA)/lua/5.4/cjson.so \
   pkg-config:/usr/bin/pkg-config
 TEST_DEPS := \
@@ -97,8 +99,8 @@ LLHTTP_DIR    ?= /usr/share/llhttp
 LLHTTP_INCDIR ?= /usr/share/include/llhttp
 LUA_CFLAGS ?= $(shell pkg-config --cflags lua$(LUA_VERSION))
 LUA_LIBS   ?= $(shell pkg-config --libs lua$(LUA_VERSION))
-UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets)
-UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv)
+UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto)
+UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto)
 SYS_LIBS   := -lm -ldl
 WARN       := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -fPIC

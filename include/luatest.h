@@ -200,8 +200,9 @@ typedef void (*lt_ws_event_cb)(lt_ws *ws, void *ud);
  * sees lt_ws_state() == LT_WS_CLOSED returns (or with the loop), so do not
  * keep the pointer past that call.
  * Returns 0 and *out, or: LT_EPARSE for a request that is not a WebSocket
- * upgrade (the response is set to 400, as aiohttp answers); LT_EBUSY while
- * earlier pipelined answers are still being written. */
+ * upgrade (the response is set to 400 or 426, as aiohttp answers);
+ * LT_ESTATE when the request was answered already. The 101 goes out after
+ * any earlier pipelined answers on the connection. */
 int lt_response_websocket(lt_response *resp, const char *protocol, lt_ws_event_cb cb, void *ud,
                           lt_ws **out);
 int lt_ws_state(const lt_ws *ws);

@@ -450,7 +450,8 @@ WebSocketResponse.__name = "WebSocketResponse"
 --- heartbeat (seconds between pings; no pong within half of it drops the
 --- peer with 1006), autoping (default true; false delivers pings and pongs
 --- as messages, answered with ws:pong), autoclose (default true; false
---- delivers the peer's close, answered with ws:close).
+--- delivers the peer's close, answered with ws:close), headers (extra
+--- headers of the 101 answer).
 function web.WebSocketResponse(opts)
   opts = opts or {}
   return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
@@ -480,26 +481,31 @@ function WebSocketResponse:prepare(request)
       end
     end
   end
-  for _ = 1, 100 do
-    local opts = self._opts
-    local ws, err = request:_ws_upgrade {
-      protocol = chosen,
-      max_msg_size = opts.max_msg_size,
-      heartbeat = opts.heartbeat,
-      autoping = opts.autoping,
-      autoclose = opts.autoclose,
-    }
-    if ws then
-      rawset(self, "_ws", ws)
-      request._luatest_ws = self
-      return self
-    end
-    if not err:find("^EBUSY") then
-      error("ws:prepare: " .. err, 2)
-    end
-    core.sleep(0.001) -- earlier answers on the connection are still being written
+  local opts = self._opts
+  local lines = {}
+  if opts.headers then
+    multidict.each_pair(opts.headers, function(k, v)
+      k, v = tostring(k), tostring(v)
+      if k:find("[^%w!#$%%&'*+.^_`|~-]") or k == "" or v:find("[\r\n%z]") then
+        error(format("ws:prepare: invalid header %q: %q", k, v), 4)
+      end
+      lines[#lines + 1] = k .. ": " .. v .. "\r\n"
+    end)
   end
-  error("ws:prepare: the connection stayed busy", 2)
+  local ws, err = request:_ws_upgrade {
+    protocol = chosen,
+    headers = lines[1] and table.concat(lines) or nil,
+    max_msg_size = opts.max_msg_size,
+    heartbeat = opts.heartbeat,
+    autoping = opts.autoping,
+    autoclose = opts.autoclose,
+  }
+  if not ws then
+    error("ws:prepare: " .. err, 2)
+  end
+  rawset(self, "_ws", ws)
+  request._luatest_ws = self
+  return self
 end
 
 function web.is_websocket(x)

@@ -2,8 +2,6 @@
  * one reused buffer, parses with llhttp until a request is complete, hands
  * it to on_request and parses nothing more until that request is answered,
  * so pipelined requests are answered in order. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,10 +28,15 @@ struct lt_conn {
   unsigned partial : 1;    /* bytes of the next request came */
   unsigned head_done : 1;  /* all of its head */
   unsigned drain_wait : 1; /* the next request waits until the output drains */
+  /* After a 101: the WebSocket the connection now carries (ws_server.c). */
+  lt_ws *ws;
+  unsigned ws_paused : 1; /* reading stopped until our output drains */
+  unsigned lingering : 1; /* FIN sent: what the client still sends is dropped */
+  uv_shutdown_t shutdown;
 };
 
 /* What the connection's timer waits for. */
-enum { WAIT_NONE, WAIT_HEAD, WAIT_BODY, WAIT_IDLE };
+enum { WAIT_NONE, WAIT_HEAD, WAIT_BODY, WAIT_IDLE, WAIT_LINGER };
 
 #define READ_CHUNK 16384
 #define MAX_BUFFERED (1 << 20)
@@ -64,6 +67,7 @@ lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_c
 
 static void conn_process(lt_conn *c);
 static void conn_close(lt_conn *c);
+static void conn_read_start(lt_conn *c);
 static void conn_fail(lt_conn *c, int status, const char *detail);
 
 /* ---- deadlines -------------------------------------------------------------- */
@@ -72,7 +76,7 @@ static void on_deadline(uv_timer_t *t) {
   lt_conn *c = t->data;
   int mode = c->timer_mode;
   c->timer_mode = WAIT_NONE;
-  if (mode == WAIT_IDLE)
+  if (mode == WAIT_IDLE || mode == WAIT_LINGER)
     conn_close(c);
   else
     conn_fail(c, 408,
@@ -86,6 +90,8 @@ static void on_deadline(uv_timer_t *t) {
  * the last read, the keep-alive deadline from the last answer. */
 static void conn_arm(lt_conn *c) {
   int mode;
+  if (c->ws)
+    return; /* a WebSocket keeps its own time */
   if (c->closing || c->close_after_write || c->inflight)
     mode = WAIT_NONE;
   else if (c->partial)
@@ -131,6 +137,14 @@ static void on_written(void *ud, int status) {
   }
   if (c->closing || queued(c) > LT_LOW_WATER)
     return;
+  if (c->ws) {
+    if (c->ws_paused) {
+      c->ws_paused = 0;
+      conn_read_start(c);
+    }
+    lt_ws_conn_drained(c->ws);
+    return;
+  }
   if (c->inflight)
     fire_drain(c->inflight);
   if (c->drain_wait) {
@@ -166,17 +180,21 @@ void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud),
   }
 }
 
-static int conn_write(lt_conn *c, const char *data, size_t len) {
-  if (c->closing)
+static int conn_writev(lt_conn *c, const uv_buf_t *bufs, unsigned n) {
+  if (c->closing || c->lingering)
     return LT_ECLOSED;
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  int r = lt_stream_write((uv_stream_t *)&c->tcp, c->writes, &b, 1, on_written, c);
+  int r = lt_stream_write((uv_stream_t *)&c->tcp, c->writes, bufs, n, on_written, c);
   if (r < 0) {
     conn_close(c);
     return r;
   }
   c->writes += r;
   return 0;
+}
+
+static int conn_write(lt_conn *c, const char *data, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  return conn_writev(c, &b, 1);
 }
 
 static void finish_after_write(lt_conn *c) {
@@ -304,38 +322,6 @@ int lt_request_stream_end(lt_request *req) {
 
 /* ---- reading --------------------------------------------------------------- */
 
-int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing) {
-  if (req->responded || req->resp.streaming)
-    return LT_ESTATE;
-  lt_conn *c = open_conn(req);
-  if (!c)
-    return LT_ECLOSED;
-  /* Closing our handle cancels writes still queued: earlier answers on this
-   * connection must have gone out first. */
-  if (c->writes)
-    return LT_EBUSY;
-  uv_os_fd_t own;
-  int r = uv_fileno((uv_handle_t *)&c->tcp, &own);
-  if (r)
-    return r;
-  int dup = fcntl(own, F_DUPFD_CLOEXEC, 3);
-  if (dup < 0)
-    return uv_translate_sys_error(errno);
-  if (lt_buf_append(trailing, c->rbuf + c->rpos, c->rlen - c->rpos)) {
-    close(dup);
-    return LT_ENOMEM;
-  }
-  c->rpos = c->rlen;
-  *fd = dup;
-  req->responded = 1;
-  c->srv->requests++;
-  c->inflight = NULL;
-  req->conn = NULL;
-  conn_close(c); /* closes our descriptor only */
-  lt_request_release(req);
-  return 0;
-}
-
 /* Whether s is the base64 of 16 bytes, as a Sec-WebSocket-Key must be. */
 static int is_ws_key(const char *s) {
   if (!s || strlen(s) != 24 || strcmp(s + 22, "=="))
@@ -392,46 +378,6 @@ int lt_request_ws_refusal(lt_request *req) {
   if (status == 426) /* RFC 6455 section 4.4: the versions we speak */
     lt_response_header(&req->resp, "Sec-WebSocket-Version", LT_WS_VERSION);
   return status;
-}
-
-int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
-                       lt_ws **out) {
-  *out = NULL;
-  if (lt_request_ws_refusal(req))
-    return LT_EPARSE;
-  /* The head goes to libwebsockets again without Sec-WebSocket-Protocol:
-   * the subprotocol is ours to choose (opts->protocol). */
-  lt_msg *m = &req->msg;
-  lt_buf head = {0};
-  lt_buf_puts(&head, lt_request_method(req));
-  lt_buf_append(&head, " ", 1);
-  lt_buf_append(&head, lt_msg_str(m, m->url), m->url_len);
-  lt_buf_puts(&head, " HTTP/1.1\r\n");
-  for (int i = 0; i < m->nhdrs; i++) {
-    const char *name = lt_msg_str(m, m->hdrs[i].name);
-    if (!strcasecmp(name, "Sec-WebSocket-Protocol"))
-      continue;
-    lt_buf_append(&head, name, m->hdrs[i].name_len);
-    lt_buf_append(&head, ": ", 2);
-    lt_buf_append(&head, lt_msg_str(m, m->hdrs[i].value), m->hdrs[i].value_len);
-    lt_buf_append(&head, "\r\n", 2);
-  }
-  if (lt_buf_append(&head, "\r\n", 2)) {
-    lt_buf_free(&head);
-    return LT_ENOMEM;
-  }
-  size_t head_len = head.len;
-  lt_loop *loop = req->server->loop;
-  int fd;
-  int r = lt_request_detach(req, &fd, &head);
-  if (r == 0) {
-    *out = lt_ws_adopt(loop, fd, head.data, head_len, head.data + head_len, head.len - head_len,
-                       opts, cb, ud);
-    if (!*out)
-      r = LT_EPARSE;
-  }
-  lt_buf_free(&head);
-  return r;
 }
 
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
@@ -571,7 +517,9 @@ static void dispatch(lt_conn *c, lt_request *req) {
 }
 
 static void conn_process(lt_conn *c) {
-  while (!c->closing && !c->inflight && !c->close_after_write) {
+  if (c->ws || c->lingering)
+    return;
+  while (!c->closing && !c->inflight && !c->close_after_write && !c->ws) {
     /* Pipelined answers wait while earlier ones have not gone out. */
     if (queued(c) > LT_HIGH_WATER && c->rpos < c->rlen) {
       c->drain_wait = 1;
@@ -605,12 +553,12 @@ static void conn_process(lt_conn *c) {
     lt_parser_next(&c->parser);
     dispatch(c, req);
   }
+  if (c->ws)
+    return; /* handed over during dispatch */
   conn_arm(c);
   if (!c->closing && !c->close_after_write && !c->reading && !c->eof &&
-      c->rlen - c->rpos < MAX_BUFFERED) {
-    if (uv_read_start((uv_stream_t *)&c->tcp, NULL, NULL) == 0)
-      c->reading = 1;
-  }
+      c->rlen - c->rpos < MAX_BUFFERED)
+    conn_read_start(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -640,11 +588,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
 
+static void on_ws_read(lt_conn *c, ssize_t nread);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lt_conn *c = s->data;
   (void)buf;
   if (nread == 0)
     return;
+  if (c->ws || c->lingering) {
+    on_ws_read(c, nread);
+    return;
+  }
   if (nread < 0) {
     if (nread != UV_EOF) {
       conn_close(c);
@@ -672,6 +626,133 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   conn_process(c);
+}
+
+static void conn_read_start(lt_conn *c) {
+  if (!c->reading && !c->closing && !c->eof &&
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+}
+
+static void conn_read_stop(lt_conn *c) {
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* ---- connections carrying a WebSocket --------------------------------------- */
+
+static void on_ws_read(lt_conn *c, ssize_t nread) {
+  if (nread < 0) {
+    /* The client is gone, or answered our FIN. */
+    c->eof = 1;
+    conn_read_stop(c);
+    conn_close(c);
+    return;
+  }
+  size_t n = c->rlen - c->rpos + (size_t)nread;
+  const char *p = c->rbuf + c->rpos;
+  c->rpos = c->rlen = 0; /* the buffer is free again before any callback */
+  if (c->lingering || !c->ws)
+    return;
+  lt_ws_conn_input(c->ws, p, n);
+  /* A client that sends pings and never reads the pongs: stop reading it
+   * until it has taken them. */
+  if (!c->closing && !c->lingering && queued(c) > LT_HIGH_WATER) {
+    conn_read_stop(c);
+    c->ws_paused = 1;
+  }
+}
+
+int lt_request_hand_over(lt_request *req, lt_ws *ws, lt_conn **out) {
+  if (req->responded || req->resp.streaming)
+    return LT_ESTATE;
+  lt_conn *c = open_conn(req);
+  if (!c || c->close_after_write)
+    return LT_ECLOSED;
+  req->responded = 1;
+  c->srv->requests++;
+  c->requests++;
+  c->inflight = NULL;
+  req->conn = NULL;
+  c->ws = ws;
+  c->timer_mode = WAIT_NONE;
+  uv_timer_stop(&c->timer);
+  lt_request_release(req); /* the connection's reference */
+  *out = c;
+  return 0;
+}
+
+void lt_conn_ws_start(lt_conn *c) {
+  if (c->closing)
+    return;
+  if (c->rpos < c->rlen) {
+    /* Frames that came with the request: decoded from a copy, as the
+     * buffer may be read into again meanwhile. */
+    size_t n = c->rlen - c->rpos;
+    char *early = malloc(n);
+    if (!early) {
+      conn_close(c);
+      return;
+    }
+    memcpy(early, c->rbuf + c->rpos, n);
+    c->rpos = c->rlen = 0;
+    if (c->ws)
+      lt_ws_conn_input(c->ws, early, n);
+    free(early);
+  }
+  c->rpos = c->rlen = 0;
+  if (c->closing || c->lingering)
+    return;
+  if (c->eof) {
+    conn_close(c);
+    return;
+  }
+  if (queued(c) > LT_HIGH_WATER)
+    c->ws_paused = 1;
+  else
+    conn_read_start(c);
+}
+
+int lt_conn_writev(lt_conn *c, const uv_buf_t *bufs, unsigned n) {
+  return conn_writev(c, bufs, n);
+}
+
+int lt_conn_blocked(const lt_conn *c) {
+  return !c->closing && queued(c) > LT_HIGH_WATER;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  lt_conn *c = req->data;
+  if (status < 0 || c->eof)
+    conn_close(c);
+}
+
+void lt_conn_finish(lt_conn *c) {
+  if (c->closing || c->lingering)
+    return;
+  /* FIN once what we sent is out, then read (and drop) what the client
+   * still sends for a moment, so a late frame of its own does not turn our
+   * close into a reset that could lose the close frame. */
+  c->lingering = 1;
+  c->ws_paused = 0;
+  c->shutdown.data = c;
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown)) {
+    conn_close(c);
+    return;
+  }
+  if (c->eof) {
+    return; /* closed once the FIN is out */
+  }
+  conn_read_start(c);
+  c->timer_mode = WAIT_LINGER;
+  uv_timer_start(&c->timer, on_deadline, 1000, 0);
+}
+
+void lt_conn_ws_forget(lt_conn *c) {
+  c->ws = NULL;
+  lt_conn_finish(c);
 }
 
 /* ---- connection lifetime --------------------------------------------------- */
@@ -710,6 +791,11 @@ static void conn_close(lt_conn *c) {
   if (c->cur) {
     lt_request_release(c->cur);
     c->cur = NULL;
+  }
+  if (c->ws) {
+    lt_ws *ws = c->ws;
+    c->ws = NULL;
+    lt_ws_conn_gone(ws);
   }
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_closed);

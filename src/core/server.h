@@ -75,16 +75,9 @@ int lt_request_write_blocked(const lt_request *req);
  * A second call replaces the first; cb NULL cancels. */
 void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud), void *ud);
 
-/* Hands the request's connection to its new owner (WebSocket): *fd gets a
- * descriptor of the socket that the caller owns, `trailing` the bytes that
- * followed the request. The request counts as answered. LT_EBUSY while
- * earlier answers are still being written. */
-int lt_request_detach(lt_request *req, int *fd, lt_buf *trailing);
-
-/* Hands the request's connection to a server WebSocket (lt_ws_adopt) and
- * sets *out. LT_EBUSY while earlier answers are still being written;
- * LT_EPARSE when the handshake is refused (req->resp holds the answer, see
- * lt_request_ws_refusal) or libwebsockets refused it. */
+/* Answers req with a WebSocket on its connection (ws_server.c): the 101,
+ * then frames. LT_EPARSE when the handshake is refused (req->resp holds the
+ * answer, see lt_request_ws_refusal), LT_ESTATE when req was answered. */
 int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud,
                        lt_ws **out);
 /* Checks the WebSocket handshake of req (RFC 6455 section 4.2.1): 0 when it
@@ -96,5 +89,23 @@ int lt_request_ws_refusal(lt_request *req);
 /* Runs a C handler on req and sends its answer (500 when it fails; a
  * streamed answer is ended, or cut short on failure). */
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud);
+
+/* The connection after a 101, for ws_server.c. hand_over takes req's
+ * connection from HTTP (the request counts as answered; llhttp sees no more
+ * of it) for ws, which from ws_start on gets what the client sends through
+ * lt_ws_conn_input (the bytes that followed the request first), the drain
+ * of our output through lt_ws_conn_drained and the end through
+ * lt_ws_conn_gone. */
+int lt_request_hand_over(lt_request *req, lt_ws *ws, lt_conn **out);
+void lt_conn_ws_start(lt_conn *c);
+/* 0, or LT_ECLOSED once the connection is closing or finished. */
+int lt_conn_writev(lt_conn *c, const uv_buf_t *bufs, unsigned n);
+/* Whether more than LT_HIGH_WATER of our output waits for the client. */
+int lt_conn_blocked(const lt_conn *c);
+/* Ends the connection once what was written is out (FIN, then the client's
+ * last bytes are read and dropped for a second). */
+void lt_conn_finish(lt_conn *c);
+/* The WebSocket is gone: the connection ends. */
+void lt_conn_ws_forget(lt_conn *c);
 
 #endif

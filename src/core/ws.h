@@ -1,7 +1,6 @@
-/* WebSocket connections run by libwebsockets on the project's loop: server
- * connections adopted from our HTTP server after it parsed the upgrade
- * request, and client connections. libwebsockets.h stays inside ws.c (its
- * enum http_status collides with llhttp.h). */
+/* WebSockets: server connections by our own RFC 6455 code on the HTTP
+ * connection the upgrade came on (ws_server.c), client connections by
+ * libwebsockets (ws_client.c, the only includer of libwebsockets.h). */
 #ifndef LT_WS_H
 #define LT_WS_H
 
@@ -24,12 +23,10 @@ typedef struct lt_ws_opts {
   int no_autoclose;      /* server side: the peer's close is delivered, answered by lt_ws_close */
 } lt_ws_opts;
 
-/* Hands a connection whose upgrade request was already parsed to
- * libwebsockets, behind a bridge that checks the client's frames: fd is a
- * descriptor it will own, `head` the request head to parse again, `early`
- * any bytes that followed it. NULL on failure (fd closed). */
-lt_ws *lt_ws_adopt(lt_loop *loop, int fd, const char *head, size_t len, const char *early,
-                   size_t early_len, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud);
+/* Server side, from the connection that carries it (server.c). */
+void lt_ws_conn_input(lt_ws *ws, const char *p, size_t n);
+void lt_ws_conn_drained(lt_ws *ws);
+void lt_ws_conn_gone(lt_ws *ws);
 /* Opens a client connection to ws://host:port/path. */
 lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path,
                      const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud);
