@@ -407,6 +407,38 @@ print(total >= 256 * 1024 * 1024)
   luatest.eq(calls, 256)
 end
 
+function test_pipelined_input_past_the_read_limit_is_read_again_once_answered(aiohttp_server)
+  -- While the first request waits for its slow handler, the client sends
+  -- 3 MiB of pipelined uploads: reading pauses at the 1 MiB limit and must
+  -- go on once the answers catch up.
+  local calls = 0
+  local app = web.Application()
+  app.router:add_post("/up", function(request)
+    calls = calls + 1
+    if calls == 1 then
+      luatest.sleep(0.2)
+    end
+    return web.Response { text = tostring(#request:read()) }
+  end)
+  local server = aiohttp_server(app)
+  local out = python.run([[
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = b"u" * 100000
+s.sendall((b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + body) * 30)
+data = b""
+s.settimeout(10)
+while data.count(b"\r\n\r\n100000") < 30:
+    more = s.recv(65536)
+    if not more:
+        break
+    data += more
+print(data.count(b"\r\n\r\n100000"))
+]], server.port)
+  luatest.eq(out, "30\n")
+  luatest.eq(calls, 30)
+end
+
 function test_a_ping_flood_from_a_client_that_never_reads_does_not_pile_up_pongs(aiohttp_client)
   local app = web.Application()
   app.router:add_get("/ws", function(request)
