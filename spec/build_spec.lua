@@ -59,3 +59,43 @@ function test_c_handler_module_of_the_tree_in_a_stock_interpreter()
   assert(status == 0, out .. err)
   assert(out == "Hello, ada | hello from C | C got over the wire\n", out .. err)
 end
+
+function test_a_peer_gone_mid_answer_does_not_kill_a_stock_interpreter()
+  -- lua5.4 leaves SIGPIPE at its default, which ends the process on a
+  -- write to a closed connection: the loop holds it back and the writer
+  -- gets an error instead.
+  local status, out, err = sh(string.format([[
+    LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lib/?.so;;' lua5.4 -e '
+      local core = require "luatest.core"
+      local web = require "luatest.web"
+      local test_utils = require "luatest.test_utils"
+      local ended
+      local app = web.Application()
+      app.router:add_get("/", function(request)
+        local resp = web.StreamResponse()
+        resp:prepare(request)
+        ended = not pcall(function()
+          for i = 1, 100000 do
+            resp:write("xxxxxxxxxx" .. i .. "\n")
+            core.sleep(0.002)
+          end
+        end)
+        return resp
+      end)
+      print(core.run_until_complete(function()
+        local client = test_utils.TestClient(test_utils.TestServer(app))
+        client:start_server()
+        local resp = client:get("/")
+        local first = resp.content:read(10)
+        core.sleep(0.05)
+        resp:release()
+        while not ended do
+          core.sleep(0.01)
+        end
+        client:close()
+        return first, ended
+      end))'
+  ]], core.srcdir, core.srcdir, core.srcdir))
+  assert(status == 0, "status " .. tostring(status) .. ": " .. out .. err)
+  assert(out == "xxxxxxxxxx\ttrue\n", out .. err)
+end

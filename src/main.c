@@ -102,6 +102,9 @@ int main(int argc, char **argv) {
   luaL_openlibs(L);
   lt_openlibs(L);
   install_crash_report(L);
+  /* A peer that closed makes writes fail with EPIPE; the signal would end
+   * the run (children get the default back from libuv's spawn). */
+  signal(SIGPIPE, SIG_IGN);
   int rc = lt_run(L, argc, argv);
   lua_close(L);
   return rc;

@@ -242,9 +242,41 @@ function response_props.url(self)
   return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
 end
 
---- resp.content: a stream over the body (read(n), readline(), iter_chunked(n)).
+-- The pieces of a body that comes after the head, within the request's
+-- total timeout.
+local function body_pull(resp)
+  local stream = resp._stream
+  return function()
+    while true do
+      local timeout
+      if resp._deadline then
+        timeout = resp._deadline - core.time()
+        if timeout <= 0 then
+          error(format("content:read: timed out after %gs (%s)", resp._timeout, resp.url), 0)
+        end
+      end
+      local chunk, err = stream:_read(nil, timeout)
+      if chunk then
+        return chunk
+      end
+      if err then
+        if err:find("^ETIMEDOUT") then
+          error(format("content:read: timed out after %gs (%s)", resp._timeout, resp.url), 0)
+        end
+        error(format("content:read: %s (%s)", err, resp.url), 0)
+      end
+    end
+  end
+end
+
+--- resp.content: the body as it arrives (read(n), readline(), readany(),
+--- readexactly(n), iter_chunked(n), iter_any(), iter_lines(), at_eof()).
 function response_props.content(self)
-  return web._stream_reader(self._body)
+  local body = rawget(self, "_body")
+  if body then
+    return web._stream_reader(body)
+  end
+  return web._stream_reader("", body_pull(self))
 end
 
 function response_props.history()
@@ -264,7 +296,7 @@ ClientResponse.__index = function(self, key)
   return ClientResponse[key]
 end
 
-local function new_response(raw, method, conn, history)
+local function new_response(raw, method, conn, history, deadline, timeout)
   return setmetatable({
     status = raw.status,
     reason = raw.reason,
@@ -273,7 +305,10 @@ local function new_response(raw, method, conn, history)
     history = history,
     _conn = conn,
     _raw_headers = raw.headers,
-    _body = raw.body,
+    _body = raw.body or false,
+    _stream = raw.stream,
+    _deadline = deadline,
+    _timeout = timeout,
   }, ClientResponse)
 end
 
@@ -286,26 +321,37 @@ local function raw_header(raw, name)
   end
 end
 
---- The body as a string.
+--- The body as a string (the rest of it, after reads from resp.content).
 function ClientResponse:read()
-  return self._body
+  local body = rawget(self, "_body")
+  if not body then
+    body = self.content:read()
+    rawset(self, "_body", body)
+  end
+  return body
 end
 
 function ClientResponse:text()
-  return self._body
+  return self:read()
 end
 
 --- The body parsed as JSON (lua-cjson).
 function ClientResponse:json()
-  local ok, value = pcall(cjson.decode, self._body)
+  local ok, value = pcall(cjson.decode, self:read())
   if not ok then
     error(format("resp:json: invalid JSON in the response to %s %s: %s", self.method, self.url, value), 2)
   end
   return value
 end
 
---- The body is always read whole; releasing frees nothing more.
-function ClientResponse:release() end
+--- Lets go of the response: a body not read to its end takes its
+--- connection with it (it cannot be reused).
+function ClientResponse:release()
+  local stream = rawget(self, "_stream")
+  if stream then
+    stream:release()
+  end
+end
 
 local ClientResponseError = {}
 ClientResponseError.__index = ClientResponseError
@@ -641,7 +687,7 @@ function TestClient:request(method, path, opts)
     end
     local server_errors = self.server._handler_errors
     local errors_before = #server_errors
-    local raw, err = self._client:request(method, host, port, target, send_headers, body, timeout)
+    local raw, err = self._client:request(method, host, port, target, send_headers, body, timeout, true)
     if not raw then
       local url = format("%s://%s:%d%s", self.scheme, host, port, target)
       if err:find("^ETIMEDOUT") then
@@ -652,7 +698,7 @@ function TestClient:request(method, path, opts)
     if self._raise and #server_errors > errors_before then
       error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), 2)
     end
-    local resp = new_response(raw, method, conn, history)
+    local resp = new_response(raw, method, conn, history, deadline, opts.timeout)
     if raw_header(raw, "set-cookie") then
       jar:update_cookies(resp.headers:getall("Set-Cookie"))
     end
@@ -660,6 +706,7 @@ function TestClient:request(method, path, opts)
     if not location then
       return resp
     end
+    resp:release()
     history = history or {}
     history[#history + 1] = resp
     resp.history = history

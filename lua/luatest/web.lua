@@ -833,41 +833,96 @@ local StreamReader = {}
 StreamReader.__index = StreamReader
 StreamReader.__name = "StreamReader"
 
---- Up to n bytes (all that is left when n is nil or -1); "" at the end.
-function StreamReader:read(n)
-  local data, pos = self._data, self._pos
-  if n == nil or n < 0 then
-    n = #data - pos + 1
+-- _buf holds bytes in and not read from _pos on; _pull, until the end has
+-- come, gives the next piece ("" at the end).
+local function fill(self)
+  local pull = self._pull
+  if not pull then
+    return false
   end
-  local chunk = data:sub(pos, pos + n - 1)
+  local piece = pull()
+  if piece == "" then
+    self._pull = nil
+    return false
+  end
+  local pos = self._pos
+  if pos > #self._buf then
+    self._buf = piece
+  else
+    self._buf = self._buf:sub(pos) .. piece
+  end
+  self._pos = 1
+  return true
+end
+
+local function take(self, n)
+  local pos = self._pos
+  local chunk = self._buf:sub(pos, pos + n - 1)
   self._pos = pos + #chunk
   return chunk
 end
 
---- Exactly n bytes; an error when fewer are left.
+--- Up to n bytes, waiting for the first of them (all that is left when n
+--- is nil or -1); "" at the end.
+function StreamReader:read(n)
+  if n == nil or n < 0 then
+    local parts = { self._buf:sub(self._pos) }
+    self._buf, self._pos = "", 1
+    local pull = self._pull
+    while pull do
+      local piece = pull()
+      if piece == "" then
+        self._pull = nil
+        break
+      end
+      parts[#parts + 1] = piece
+    end
+    return table.concat(parts)
+  end
+  if self._pos > #self._buf then
+    fill(self)
+  end
+  return take(self, n)
+end
+
+--- Exactly n bytes; an error when the body ends before.
 function StreamReader:readexactly(n)
-  local chunk = self:read(n)
+  while #self._buf - self._pos + 1 < n and fill(self) do
+  end
+  local chunk = take(self, n)
   if #chunk < n then
     error(format("content:readexactly: %d bytes wanted, %d left", n, #chunk), 2)
   end
   return chunk
 end
 
---- One line including its "\n" ("" at the end).
+--- One line including its "\n" (what is left at the end; "" after it).
 function StreamReader:readline()
-  local data, pos = self._data, self._pos
-  local nl = data:find("\n", pos, true)
-  local stop = nl or #data
-  self._pos = stop + 1
-  return data:sub(pos, stop)
+  local from = self._pos
+  while true do
+    local nl = self._buf:find("\n", from, true)
+    if nl then
+      return take(self, nl - self._pos + 1)
+    end
+    local scanned = #self._buf - self._pos + 1
+    if not fill(self) then
+      return take(self, scanned)
+    end
+    from = scanned + 1
+  end
 end
 
+--- What has arrived (waiting for something if nothing has); "" at the end.
 function StreamReader:readany()
-  return self:read()
+  if self._pos > #self._buf then
+    fill(self)
+  end
+  return take(self, #self._buf - self._pos + 1)
 end
 
+--- Whether everything was read.
 function StreamReader:at_eof()
-  return self._pos > #self._data
+  return self._pos > #self._buf and not self._pull
 end
 
 --- Iterates chunks of at most n bytes.
@@ -880,8 +935,30 @@ function StreamReader:iter_chunked(n)
   end
 end
 
-function web._stream_reader(data)
-  return setmetatable({ _data = data, _pos = 1 }, StreamReader)
+--- Iterates what arrives, as it arrives.
+function StreamReader:iter_any()
+  return function()
+    local chunk = self:readany()
+    if chunk ~= "" then
+      return chunk
+    end
+  end
+end
+
+--- Iterates lines (with their "\n").
+function StreamReader:iter_lines()
+  return function()
+    local line = self:readline()
+    if line ~= "" then
+      return line
+    end
+  end
+end
+
+--- A reader over data, then (when given) the pieces pull() returns until
+--- it returns "".
+function web._stream_reader(data, pull)
+  return setmetatable({ _buf = data or "", _pos = 1, _pull = pull }, StreamReader)
 end
 
 function props.content(req)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include "client.h"
+#include "stream.h"
 
 struct lt_cconn {
   uv_tcp_t tcp;
@@ -68,16 +69,36 @@ static void conn_close(lt_cconn *conn) {
   uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
-/* Detaches the request from its connection and reports `status`. */
-static void finish(lt_creq *cr, int status) {
+/* Detaches the request from its connection, which goes back to the pool
+ * when the response allows it. */
+static void detach(lt_creq *cr, int status) {
   lt_cconn *conn = cr->conn;
   if (conn) {
     conn->cr = NULL;
     cr->conn = NULL;
-    if (status || !cr->resp.keep_alive || conn->cl->closing)
+    if (status || !cr->resp.keep_alive || conn->cl->closing || !cr->complete)
       conn_close(conn);
   }
-  cr->cb(cr, status, cr->ud);
+}
+
+static void report(lt_creq *cr, int status) {
+  if (!cr->reported) {
+    cr->reported = 1;
+    cr->cb(cr, status, cr->ud);
+    return;
+  }
+  if (status)
+    cr->body_error = status;
+  if (cr->on_body)
+    cr->on_body(cr, cr->body_ud);
+}
+
+/* Ends the request: status 0 when the response is complete. */
+static void finish(lt_creq *cr, int status) {
+  if (!status)
+    cr->complete = 1;
+  detach(cr, status);
+  report(cr, status);
 }
 
 /* A pooled connection turned out dead before any answer: try once more on a
@@ -139,6 +160,41 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if ((size_t)n < (size_t)nread)
       cr->resp.keep_alive = 0; /* more than one answer: do not reuse */
     finish(cr, 0);
+    return;
+  }
+  if (!conn->parser.head_complete)
+    return;
+  /* The head is in and the body comes on: the owner reads it as it does. */
+  report(cr, 0);
+  if (conn->cr == cr && !cr->whole && cr->resp.body.len - cr->body_pos > LT_HIGH_WATER) {
+    uv_read_stop(s);
+    cr->paused = 1;
+  }
+}
+
+void lt_creq_on_body(lt_creq *cr, void (*fn)(lt_creq *cr, void *ud), void *ud) {
+  cr->on_body = fn;
+  cr->body_ud = ud;
+}
+
+const char *lt_creq_body_peek(const lt_creq *cr, size_t *n) {
+  *n = cr->resp.body.len - cr->body_pos;
+  return cr->resp.body.data ? cr->resp.body.data + cr->body_pos : "";
+}
+
+void lt_creq_body_take(lt_creq *cr, size_t n) {
+  lt_buf *b = &cr->resp.body;
+  cr->body_pos += n;
+  if (cr->body_pos >= b->len) {
+    b->len = cr->body_pos = 0;
+  } else if (cr->body_pos > LT_HIGH_WATER && cr->body_pos > b->len / 2) {
+    memmove(b->data, b->data + cr->body_pos, b->len - cr->body_pos);
+    b->len -= cr->body_pos;
+    cr->body_pos = 0;
+  }
+  if (cr->paused && cr->conn && b->len - cr->body_pos <= LT_LOW_WATER) {
+    cr->paused = 0;
+    uv_read_start((uv_stream_t *)&cr->conn->tcp, on_alloc, on_read);
   }
 }
 
@@ -220,6 +276,8 @@ static lt_cconn *pool_take(lt_client *cl, const char *host, int port) {
 static int conn_start(lt_creq *cr, lt_cconn *conn) {
   lt_client *cl = cr->cl;
   lt_msg_reset(&cr->resp);
+  cr->reported = cr->complete = cr->body_error = cr->paused = 0;
+  cr->body_pos = 0;
   if (conn) {
     conn->cr = cr;
     cr->conn = conn;
@@ -254,6 +312,7 @@ static int conn_start(lt_creq *cr, lt_cconn *conn) {
     cl->conns->prev = conn;
   cl->conns = conn;
   lt_parser_init(&conn->parser, HTTP_RESPONSE, &cl->limits);
+  conn->parser.reserve_max = 1024 * 1024;
   conn->parser.data = conn;
   conn->parser.on_headers = on_headers;
   r = uv_tcp_connect(&conn->connect, &conn->tcp, (struct sockaddr *)&addr, on_connect);
@@ -393,7 +452,7 @@ void lt_client_close(lt_client *cl, lt_client_closed_cb cb, void *ud) {
     if (cr) {
       cr->conn = NULL;
       c->cr = NULL;
-      cr->cb(cr, LT_ECLOSED, cr->ud);
+      report(cr, LT_ECLOSED);
     }
     conn_close(c);
   }

@@ -10,8 +10,9 @@ typedef struct lt_client lt_client;
 typedef struct lt_creq lt_creq;
 typedef struct lt_cconn lt_cconn;
 
-/* Fires once per lt_creq_send that returned 0: status 0 with the response in
- * cr->resp, or a negative error. Never fires after lt_creq_free. */
+/* Fires once per lt_creq_send that returned 0: status 0 once the response's
+ * head is in cr->resp (with the whole body when cr->complete), or a negative
+ * error. Never fires after lt_creq_free. */
 typedef void (*lt_creq_cb)(lt_creq *cr, int status, void *ud);
 typedef void (*lt_client_closed_cb)(lt_client *cl, void *ud);
 
@@ -43,6 +44,17 @@ struct lt_creq {
   size_t body_len;
   const char *body_ref; /* a borrowed body, sent after `out` */
   size_t body_ref_len;
+  /* A body read as it comes: after cb(cr, 0) without `complete`, the body
+   * grows in cr->resp.body from body_pos on, and on_body reports more of
+   * it, its end (complete) or an error (body_error). */
+  int reported; /* cb fired */
+  int complete; /* all of the response is in */
+  int body_error;
+  size_t body_pos;
+  int paused; /* reading stopped until the reader takes some */
+  int whole;  /* the owner waits for all of the body: no pause */
+  void (*on_body)(lt_creq *cr, void *ud);
+  void *body_ud;
 };
 
 lt_client *lt_client_new(lt_loop *loop);
@@ -61,6 +73,14 @@ int lt_creq_body(lt_creq *cr, const void *data, size_t len);
  * or the request was freed. */
 int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len);
 int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud);
+/* The rest of a body that comes after the head: fn(cr, ud) fires, from the
+ * I/O callback, each time more arrived, at its end and on an error. */
+void lt_creq_on_body(lt_creq *cr, void (*fn)(lt_creq *cr, void *ud), void *ud);
+/* The body bytes in and not taken yet. */
+const char *lt_creq_body_peek(const lt_creq *cr, size_t *n);
+/* Takes n of them. Reading stops while more than LT_HIGH_WATER wait
+ * untaken, and goes on once they are down to LT_LOW_WATER. */
+void lt_creq_body_take(lt_creq *cr, size_t n);
 /* Frees the request; one still in flight is abandoned and its connection
  * closed (its callback never fires). */
 void lt_creq_free(lt_creq *cr);

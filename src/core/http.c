@@ -262,7 +262,11 @@ static int on_headers_complete(llhttp_t *h) {
   }
   /* A known length is allocated once: growing by doubling would copy a
    * large body several times and leave up to twice its size allocated. */
-  if (m->content_length > 0 && lt_buf_reserve(&m->body, (size_t)m->content_length)) {
+  size_t reserve = (size_t)(m->content_length > 0 ? m->content_length : 0);
+  if (p->reserve_max && reserve > p->reserve_max)
+    reserve = p->reserve_max;
+  p->head_complete = 1;
+  if (reserve && lt_buf_reserve(&m->body, reserve)) {
     fail(p, LT_ENOMEM, 500, "out of memory");
     return -1;
   }
@@ -361,6 +365,7 @@ int lt_parser_eof(lt_parser *p, lt_msg *msg) {
 
 void lt_parser_next(lt_parser *p) {
   p->done = 0;
+  p->head_complete = 0;
   if (llhttp_get_errno(&p->http) == HPE_PAUSED_UPGRADE)
     llhttp_resume_after_upgrade(&p->http);
   else

@@ -61,6 +61,10 @@ struct lt_parser {
   const char *exec_start; /* the buffer being parsed */
   char last_byte;         /* the last byte of the previous buffer */
   lt_headers_cb on_headers;
+  /* At most this much of a known Content-Length is allocated up front (0:
+   * all of it); a client reading a body as it comes keeps less. */
+  size_t reserve_max;
+  int head_complete; /* the current message's headers are in */
   void *data;
 };
 

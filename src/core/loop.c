@@ -2,6 +2,7 @@
  * resumes user code (Lua coroutines, C handlers answering asynchronously)
  * goes through the queue so that it never runs inside a libuv or llhttp
  * callback. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -17,6 +18,12 @@ lt_loop *lt_loop_new(void) {
   }
   loop->uv.data = loop;
   loop->owns_uv = 1;
+  /* A write to a connection the peer has closed raises SIGPIPE, which by
+   * default ends the process: a host that left it so (a stock interpreter)
+   * gets it held back while the loop runs, and EPIPE instead. A host that
+   * ignores it (the luatest binary, Neovim, nginx) pays nothing. */
+  struct sigaction sa;
+  loop->hold_sigpipe = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
   uv_idle_init(&loop->uv, &loop->ready);
   return loop;
 }
@@ -102,7 +109,41 @@ int lt_loop_step(lt_loop *loop, int block) {
   return lt_loop_step_until(loop, block, NULL);
 }
 
+static int step(lt_loop *loop, int block, const int *done);
+
+void lt_loop_hold_begin(lt_loop *loop) {
+  if (!loop->hold_sigpipe || loop->holding++)
+    return;
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &loop->held_mask);
+}
+
+void lt_loop_hold_end(lt_loop *loop) {
+  if (!loop->hold_sigpipe || --loop->holding)
+    return;
+  sigset_t pipe, pending;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  /* Discard the SIGPIPEs our writes raised before letting it through. */
+  if (!sigismember(&loop->held_mask, SIGPIPE) && sigpending(&pending) == 0 &&
+      sigismember(&pending, SIGPIPE)) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe, NULL, &zero) == SIGPIPE)
+      ;
+  }
+  pthread_sigmask(SIG_SETMASK, &loop->held_mask, NULL);
+}
+
 int lt_loop_step_until(lt_loop *loop, int block, const int *done) {
+  lt_loop_hold_begin(loop);
+  int r = step(loop, block, done);
+  lt_loop_hold_end(loop);
+  return r;
+}
+
+static int step(lt_loop *loop, int block, const int *done) {
   lt_loop_drain(loop);
   /* The drain may have finished what the caller waits for: blocking now
    * would wait on handles that have nothing to say. */

@@ -4,6 +4,7 @@
 #ifndef LT_LOOP_H
 #define LT_LOOP_H
 
+#include <signal.h>
 #include <uv.h>
 #include "luatest.h"
 
@@ -26,7 +27,10 @@ struct lt_loop {
   char date[40];
   uint64_t date_sec;
   int owns_uv;
-  void *ws_ctx; /* the libwebsockets context, once a WebSocket was used */
+  int hold_sigpipe; /* SIGPIPE is blocked while the loop runs */
+  int holding;
+  sigset_t held_mask; /* the thread's mask before */
+  void *ws_ctx;       /* the libwebsockets context, once a WebSocket was used */
   void (*ws_free)(lt_loop *loop);
 };
 
@@ -44,6 +48,14 @@ void lt_loop_drain(lt_loop *loop);
 int lt_loop_step(lt_loop *loop, int block);
 /* The same, returning before the loop turn when *done became nonzero. */
 int lt_loop_step_until(lt_loop *loop, int block, const int *done);
+
+/* A write to a closed connection raises SIGPIPE; in a host that left it
+ * at its default (which ends the process) it is held back from the first
+ * begin to the last end, and every step is inside such a pair. A caller
+ * that turns the loop many times wraps them all in one pair: each costs
+ * system calls. */
+void lt_loop_hold_begin(lt_loop *loop);
+void lt_loop_hold_end(lt_loop *loop);
 
 /* The IMF-fixdate of now, for the Date header. */
 const char *lt_loop_date(lt_loop *loop);

@@ -8,6 +8,17 @@
 #include "runtime.h"
 
 #define CLIENT "luatest.Client"
+#define BODY "luatest.ClientBody"
+
+/* The body of a response that came before all of it: the request it
+ * belongs to, read as it arrives. */
+typedef struct cbody {
+  lt_creq *cr;
+  ltl_task *waiter;
+  unsigned waiter_gen;
+  int timed_out;
+  char where[80];
+} cbody;
 
 typedef struct lclient {
   lt_client *cl;
@@ -28,13 +39,27 @@ typedef struct op {
   ltl_task *t;
   int status;
   int done;
+  int stream; /* return after the head; the body is read as it comes */
   char where[80];
   char what[128]; /* client:get("/path"), for timeout reports */
 } op;
 
+static void on_whole_body(lt_creq *cr, void *ud) {
+  op *o = ud;
+  if (!cr->complete && !cr->body_error)
+    return;
+  o->status = cr->body_error;
+  o->done = 1;
+  ltl_timer_stop(o->t);
+  ltl_wake(o->t, 0);
+}
+
 static void on_response(lt_creq *cr, int status, void *ud) {
   op *o = ud;
-  (void)cr;
+  if (!status && !cr->complete && !o->stream) {
+    lt_creq_on_body(cr, on_whole_body, o);
+    return;
+  }
   o->status = status;
   o->done = 1;
   ltl_timer_stop(o->t);
@@ -91,10 +116,112 @@ static int finish_request(lua_State *L, int status, lua_KContext ctx) {
     lua_rawseti(L, -2, 2 * i + 2);
   }
   lua_setfield(L, -2, "headers");
+  if (!cr->complete) {
+    /* The body comes on: the response reads it through a ClientBody. */
+    cbody *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    b->cr = cr;
+    memcpy(b->where, o->where, sizeof b->where);
+    luaL_setmetatable(L, BODY);
+    lua_setfield(L, -2, "stream");
+    free(o);
+    return 1;
+  }
   lua_pushlstring(L, m->body.data ? m->body.data : "", m->body.len);
   lua_setfield(L, -2, "body");
   lt_creq_free(cr);
   free(o);
+  return 1;
+}
+
+/* ---- bodies read as they come ------------------------------------------------ */
+
+static void on_body(lt_creq *cr, void *ud) {
+  cbody *b = ud;
+  (void)cr;
+  ltl_task *t = b->waiter;
+  if (t && t->gen == b->waiter_gen) {
+    b->waiter = NULL;
+    ltl_timer_stop(t);
+    ltl_wake(t, 0);
+  }
+}
+
+static void on_body_timeout(uv_timer_t *h) {
+  ltl_task *t = h->data;
+  cbody *b = t->op;
+  b->waiter = NULL;
+  b->timed_out = 1;
+  ltl_wake(t, 0);
+}
+
+static void cancel_body_wait(ltl_task *t) {
+  cbody *b = t->op;
+  ltl_timer_stop(t);
+  b->waiter = NULL;
+  if (b->cr)
+    lt_creq_on_body(b->cr, NULL, NULL);
+}
+
+/* body:_read(max, timeout) -> up to max bytes (all that is in when max is
+ * nil), "" at the end, or nil and "ENAME: ..." on an error. In a task it
+ * waits for bytes and returns nothing when woken: the caller asks again
+ * (no continuation, so every Lua runtime can wait here). */
+static int l_body_read(lua_State *L) {
+  cbody *b = luaL_checkudata(L, 1, BODY);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  double timeout = luaL_optnumber(L, 3, 0);
+  lt_creq *cr = b->cr;
+  if (!cr)
+    return luaL_error(L, "content:read: attempt to read a released response");
+  size_t n;
+  const char *p = lt_creq_body_peek(cr, &n);
+  if (n) {
+    if (max > 0 && (size_t)max < n)
+      n = (size_t)max;
+    lua_pushlstring(L, p, n);
+    lt_creq_body_take(cr, n);
+    return 1;
+  }
+  if (cr->complete) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  if (cr->body_error)
+    return ltl_fail(L, cr->body_error, b->where);
+  if (b->timed_out) {
+    b->timed_out = 0;
+    return ltl_fail(L, UV_ETIMEDOUT, b->where);
+  }
+  if (b->waiter)
+    return luaL_error(L, "content:read: another task is already reading this response");
+  ltl_task *t = ltl_need_task(L, "content:read");
+  b->waiter = t;
+  b->waiter_gen = t->gen;
+  lt_creq_on_body(cr, on_body, b);
+  if (timeout > 0)
+    ltl_timer_start(t, timeout, on_body_timeout);
+  return ltl_wait(L, t, "content:read (the server has not sent more)", cancel_body_wait, b);
+}
+
+/* body:release(): lets go of the request; a body not read to its end
+ * takes its connection with it (it cannot be reused). */
+static int l_body_release(lua_State *L) {
+  cbody *b = luaL_checkudata(L, 1, BODY);
+  if (b->cr) {
+    lt_creq_free(b->cr);
+    b->cr = NULL;
+  }
+  return 0;
+}
+
+/* body:done() -> whether all of the body was read. */
+static int l_body_done(lua_State *L) {
+  cbody *b = luaL_checkudata(L, 1, BODY);
+  size_t n = 0;
+  if (b->cr)
+    lt_creq_body_peek(b->cr, &n);
+  lua_pushboolean(L, !b->cr || (b->cr->complete && n == 0));
   return 1;
 }
 
@@ -105,9 +232,11 @@ static lclient *check_open(lua_State *L, const char *call) {
   return box->lc;
 }
 
-/* client:request(method, host, port, target, headers, body, timeout)
+/* client:request(method, host, port, target, headers, body, timeout, stream)
  * -> response table, or nil and "ENAME: description (host:port)".
- * headers is nil or a flat list {name, value, ...}; body nil or a string. */
+ * headers is nil or a flat list {name, value, ...}; body nil or a string.
+ * The table has the body, or with `stream` a body that came after the head
+ * as `stream` (a ClientBody to read it from). */
 static int l_request(lua_State *L) {
   lclient *lc = check_open(L, "client:request");
   const char *method = luaL_checkstring(L, 2);
@@ -117,6 +246,7 @@ static int l_request(lua_State *L) {
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 7) ? NULL : luaL_checklstring(L, 7, &blen);
   double timeout = luaL_optnumber(L, 8, 0);
+  int stream = lua_toboolean(L, 9);
   ltl_task *t = ltl_need_task(L, "client:request");
   lt_creq *cr = lt_creq_new(lc->cl, method, host, port, target);
   if (!cr)
@@ -150,6 +280,8 @@ static int l_request(lua_State *L) {
   }
   o->cr = cr;
   o->t = t;
+  o->stream = stream;
+  cr->whole = !stream;
   snprintf(o->where, sizeof o->where, "%s:%d", host, port);
   char verb[16];
   size_t i = 0;
@@ -258,6 +390,19 @@ static const luaL_Reg meta[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg body_methods[] = {
+    {"_read", l_body_read},
+    {"release", l_body_release},
+    {"done", l_body_done},
+    {NULL, NULL},
+};
+
+static const luaL_Reg body_meta[] = {
+    {"__gc", l_body_release},
+    {"__close", l_body_release},
+    {NULL, NULL},
+};
+
 static const luaL_Reg funcs[] = {
     {"client", l_client},
     {NULL, NULL},
@@ -265,5 +410,6 @@ static const luaL_Reg funcs[] = {
 
 void ltl_open_client(lua_State *L) {
   ltl_newclass(L, CLIENT, meta, methods);
+  ltl_newclass(L, BODY, body_meta, body_methods);
   ltl_setfuncs(L, funcs);
 }

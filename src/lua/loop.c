@@ -273,12 +273,14 @@ static void root_done(ltl_task *t, int status, int nres) {
 /* Turns the loop until the root task finishes or *stop is set; returns 0
  * when it stopped because nothing is left that could wake the task. */
 static int drive(ltl_state *S, root *r, const int *stop) {
-  while (!r->finished && !(stop && *stop)) {
-    int alive = lt_loop_step_until(S->loop, 1, &r->finished);
-    if (!r->finished && !(stop && *stop) && !alive)
-      return 0;
+  int alive = 1;
+  lt_loop_hold_begin(S->loop);
+  while (alive && !r->finished && !(stop && *stop)) {
+    alive = lt_loop_step_until(S->loop, 1, &r->finished);
+    alive = alive || r->finished || (stop && *stop);
   }
-  return 1;
+  lt_loop_hold_end(S->loop);
+  return alive;
 }
 
 static int l_run_until_complete(lua_State *L) {
