@@ -1,7 +1,9 @@
 -- Client responses arrive with their head; the body is read as it comes,
 -- and a body nobody reads holds the server's writer, not memory.
 local luatest = require "luatest"
+local core = require "luatest.core"
 local web = require "luatest.web"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local MiB = 1024 * 1024
 
@@ -178,4 +180,95 @@ function test_a_128_mib_body_nobody_reads_holds_the_writer_not_memory(aiohttp_cl
   luatest.eq(total, 128 * MiB)
   luatest.eq(state.ended, "finished")
   assert(rss_kb() - before < 32 * 1024, "reading it grew the process by " .. (rss_kb() - before) .. " KB")
+end
+
+-- ---- bodies sent in pieces ----------------------------------------------------------------
+
+local function upload_app(state)
+  local app = web.Application()
+  app.router:add_post("/up", function(request)
+    state.te = request.headers["Transfer-Encoding"]
+    local body = request:read()
+    return web.Response { text = #body .. " " .. body:sub(1, 12) }
+  end)
+  return app
+end
+
+function test_a_function_body_is_sent_chunked(aiohttp_client)
+  local state = {}
+  local client = aiohttp_client(upload_app(state))
+  local pieces = { "piece one;", "piece two;", "three" }
+  local i = 0
+  local resp = client:post("/up", {
+    data = function()
+      i = i + 1
+      return pieces[i]
+    end,
+  })
+  luatest.eq(resp:text(), "25 piece one;pi")
+  luatest.eq(state.te, "chunked")
+  -- An open file goes in pieces too.
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(("f"):rep(200000))
+  f:close()
+  f = assert(io.open(path, "rb"))
+  luatest.eq(client:post("/up", { data = f }):text(), "200000 ffffffffffff")
+  f:close()
+  os.remove(path)
+  luatest.eq(client._client:stats().connects, 1)
+end
+
+function test_a_body_sent_in_pieces_waits_for_a_server_that_does_not_read()
+  -- A python server that takes the connection and reads nothing for a
+  -- while, then all of it.
+  local port, stop, output = python.serve([[
+import socket, time
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+print(ls.getsockname()[1], flush=True)
+s, _ = ls.accept()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+time.sleep(1.5)
+data = bytearray()
+while not data.endswith(b"0\r\n\r\n"):
+    more = s.recv(1 << 20)
+    if not more:
+        break
+    data += more
+head, _, rest = bytes(data).partition(b"\r\n\r\n")
+body, at = 0, 0
+while True:
+    end = rest.index(b"\r\n", at)
+    n = int(rest[at:end], 16)
+    if n == 0:
+        break
+    body += n
+    at = end + 2 + n + 2
+answer = str(body).encode()
+s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)
+print(head.split(b"\r\n")[0].decode())
+]])
+  local client = core.client()
+  collectgarbage()
+  local before = rss_kb()
+  local state = { written = 0 }
+  local chunk = ("u"):rep(64 * 1024)
+  local uploader = luatest.spawn(function()
+    local up = client:upload("POST", "127.0.0.1", port, "/up", { "Content-Type", "text/plain" })
+    while state.written < 64 * MiB do
+      assert(up:write(chunk))
+      state.written = state.written + #chunk
+    end
+    return assert(up:finish()).body
+  end)
+  luatest.sleep(0.5)
+  local written, grown = state.written, rss_kb() - before
+  assert(written < 16 * MiB, "the client produced " .. written .. " bytes for a server that reads nothing")
+  assert(grown < 32 * 1024, "the process grew by " .. grown .. " KB")
+  luatest.eq(uploader:wait(), tostring(64 * MiB))
+  client:close()
+  luatest.eq(output(), port .. "\nPOST /up HTTP/1.1\n")
+  stop()
 end

@@ -595,8 +595,57 @@ local function check_target(self, call, path)
   end
 end
 
+-- A body given as a function (called until it returns nil or ""), a
+-- callable table or an open file (read in 64 KiB pieces) is sent in pieces,
+-- chunked unless a Content-Length header was given: returns the function.
+local function streamed_source(data)
+  local t = type(data)
+  if t == "function" then
+    return data
+  end
+  if io.type(data) == "file" then
+    return function()
+      return data:read(65536)
+    end
+  end
+  local mt = t == "table" and getmetatable(data)
+  if mt and mt.__call then
+    return function()
+      return data()
+    end
+  end
+end
+
+-- Sends the pieces, waiting while the server does not read; a response
+-- that comes before the end stops the upload (upload:finish returns it).
+local function send_streamed(client, method, host, port, target, headers, source, deadline, timeout)
+  local up = client:upload(method, host, port, target, headers)
+  while true do
+    local piece = source()
+    if piece == nil or piece == "" then
+      break
+    end
+    local left = deadline and deadline - core.time()
+    if left and left <= 0 then
+      return nil, "ETIMEDOUT: timed out"
+    end
+    local ok, err = up:write(tostring(piece), left)
+    if ok == nil then
+      return nil, err or "ETIMEDOUT: timed out"
+    elseif not ok then
+      break
+    end
+  end
+  local left = deadline and deadline - core.time()
+  if left and left <= 0 then
+    return nil, "ETIMEDOUT: timed out"
+  end
+  return up:finish(left)
+end
+
 --- Sends a request and returns its ClientResponse. opts: params, headers,
---- data (string, or a table = form), json, allow_redirects (default true),
+--- data (string; a table = form; a function, callable or open file =
+--- sent in pieces, chunked), json, allow_redirects (default true),
 --- max_redirects (default 10), timeout (total seconds).
 local empty = setmetatable({}, { __newindex = function()
   error("internal: the shared empty table is read-only", 2)
@@ -647,6 +696,8 @@ function TestClient:request(method, path, opts)
       error(call .. ": data and json are mutually exclusive", 2)
     end
     body, ctype = cjson.encode(opts.json), "application/json"
+  elseif streamed_source(opts.data) then
+    body, ctype = streamed_source(opts.data), "application/octet-stream"
   elseif type(opts.data) == "table" and has_file_part(opts.data) then
     body, ctype = encode_multipart(opts.data)
   elseif type(opts.data) == "table" then
@@ -687,7 +738,12 @@ function TestClient:request(method, path, opts)
     end
     local server_errors = self.server._handler_errors
     local errors_before = #server_errors
-    local raw, err = self._client:request(method, host, port, target, send_headers, body, timeout, true)
+    local raw, err
+    if type(body) == "function" then
+      raw, err = send_streamed(self._client, method, host, port, target, send_headers, body, deadline, opts.timeout)
+    else
+      raw, err = self._client:request(method, host, port, target, send_headers, body, timeout, true)
+    end
     if not raw then
       local url = format("%s://%s:%d%s", self.scheme, host, port, target)
       if err:find("^ETIMEDOUT") then
@@ -712,6 +768,10 @@ function TestClient:request(method, path, opts)
     resp.history = history
     if #history > (opts.max_redirects or 10) then
       error(format("%s: too many redirects (%d) (%s)", call, opts.max_redirects or 10, resp.url), 2)
+    end
+    if type(body) == "function" and not (resp.status == 303 or resp.status == 301 or resp.status == 302) then
+      error(format("%s: a %d redirect asks for the body again, which was streamed (%s)", call, resp.status,
+        resp.url), 2)
     end
     if resp.status == 303 or ((resp.status == 301 or resp.status == 302) and method == "POST") then
       if method ~= "HEAD" then

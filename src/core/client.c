@@ -19,6 +19,7 @@ struct lt_cconn {
   size_t rcap;
   lt_creq *cr; /* NULL when idle */
   int used;    /* requests sent on it */
+  int writes;  /* our writes queued in libuv */
   unsigned connected : 1, closing : 1;
 };
 
@@ -69,16 +70,24 @@ static void conn_close(lt_cconn *conn) {
   uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
+static void fire_drain(lt_creq *cr) {
+  void (*fn)(lt_creq *, void *) = cr->on_drain;
+  cr->on_drain = NULL;
+  if (fn)
+    fn(cr, cr->drain_ud);
+}
+
 /* Detaches the request from its connection, which goes back to the pool
- * when the response allows it. */
+ * when the response allows it (and all of a streamed body went out). */
 static void detach(lt_creq *cr, int status) {
   lt_cconn *conn = cr->conn;
   if (conn) {
     conn->cr = NULL;
     cr->conn = NULL;
-    if (status || !cr->resp.keep_alive || conn->cl->closing || !cr->complete)
+    if (status || !cr->resp.keep_alive || conn->cl->closing || !cr->complete || cr->body_open)
       conn_close(conn);
   }
+  fire_drain(cr); /* a writer waiting learns of the end */
 }
 
 static void report(lt_creq *cr, int status) {
@@ -104,7 +113,7 @@ static void finish(lt_creq *cr, int status) {
 /* A pooled connection turned out dead before any answer: try once more on a
  * new one, as browsers and aiohttp do for requests on reused connections. */
 static int retry_fresh(lt_creq *cr) {
-  if (!cr->sent_on_reused || cr->got_bytes)
+  if (!cr->sent_on_reused || cr->got_bytes || cr->body_written)
     return 0;
   cr->sent_on_reused = 0;
   lt_cconn *old = cr->conn;
@@ -205,15 +214,33 @@ static int on_headers(lt_parser *p) {
   return 0;
 }
 
+static size_t queued(lt_cconn *conn) {
+  return uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp);
+}
+
+static void written(lt_cconn *conn, int status) {
+  conn->writes--;
+  lt_creq *cr = conn->cr;
+  if (!cr || conn->closing)
+    return;
+  if (status < 0) {
+    if (!retry_fresh(cr))
+      finish(cr, status);
+    return;
+  }
+  if (cr->on_drain && queued(conn) <= LT_LOW_WATER)
+    fire_drain(cr);
+}
+
 static void on_written(uv_write_t *w, int status) {
   cwreq *wr = (cwreq *)w;
   lt_cconn *conn = wr->conn;
   free(wr);
-  if (status < 0 && conn->cr && !conn->closing) {
-    lt_creq *cr = conn->cr;
-    if (!retry_fresh(cr))
-      finish(cr, status);
-  }
+  written(conn, status);
+}
+
+static void on_piece_written(void *ud, int status) {
+  written(ud, status);
 }
 
 static int conn_send(lt_cconn *conn) {
@@ -243,6 +270,8 @@ static int conn_send(lt_cconn *conn) {
   int r = uv_write(&wr->w, (uv_stream_t *)&conn->tcp, bufs, nbufs, on_written);
   if (r)
     free(wr);
+  else
+    conn->writes++;
   return r;
 }
 
@@ -264,6 +293,8 @@ static void on_connect(uv_connect_t *req, int status) {
     r = conn_send(conn);
   if (r && cr)
     finish(cr, r);
+  else if (cr && cr->on_drain && queued(conn) <= LT_LOW_WATER)
+    fire_drain(cr); /* what was written before the connection is out */
 }
 
 static lt_cconn *pool_take(lt_client *cl, const char *host, int port) {
@@ -400,6 +431,77 @@ int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len) {
   cr->body_ref_len = len;
   cr->body_len = len;
   return 0;
+}
+
+int lt_creq_body_stream(lt_creq *cr) {
+  if (cr->head_done)
+    return LT_ESTATE;
+  int chunked = !cr->has_clen;
+  if (chunked && lt_creq_header(cr, "Transfer-Encoding", "chunked"))
+    return LT_ENOMEM;
+  int r = lt_creq_body(cr, NULL, 0);
+  cr->body_open = 1;
+  cr->body_chunked = chunked;
+  return r;
+}
+
+static int write_bufs(lt_creq *cr, const uv_buf_t *bufs, unsigned n) {
+  lt_cconn *conn = cr->conn;
+  if (!conn || conn->closing || !cr->body_open)
+    return LT_ECLOSED;
+  if (!conn->connected) {
+    /* Sent with the head once the connection is up. */
+    for (unsigned i = 0; i < n; i++)
+      if (lt_buf_append(&cr->out, bufs[i].base, bufs[i].len))
+        return LT_ENOMEM;
+    return 0;
+  }
+  cr->body_written = 1;
+  int r = lt_stream_write((uv_stream_t *)&conn->tcp, conn->writes, bufs, n, on_piece_written, conn);
+  if (r < 0) {
+    finish(cr, r);
+    return r;
+  }
+  conn->writes += r;
+  return 0;
+}
+
+int lt_creq_write(lt_creq *cr, const void *data, size_t len) {
+  if (!len)
+    return cr->conn && cr->body_open ? 0 : LT_ECLOSED;
+  if (!cr->body_chunked) {
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return write_bufs(cr, &b, 1);
+  }
+  char size[24];
+  int n = snprintf(size, sizeof size, "%zx\r\n", len);
+  uv_buf_t b[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
+                   uv_buf_init("\r\n", 2)};
+  return write_bufs(cr, b, 3);
+}
+
+int lt_creq_write_end(lt_creq *cr) {
+  int r = 0;
+  if (cr->body_chunked) {
+    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+    r = write_bufs(cr, &b, 1);
+  } else if (!cr->conn || !cr->body_open) {
+    r = LT_ECLOSED;
+  }
+  cr->body_open = 0;
+  return r;
+}
+
+int lt_creq_write_blocked(const lt_creq *cr) {
+  lt_cconn *conn = cr->conn;
+  if (!conn || conn->closing)
+    return 0;
+  return conn->connected ? queued(conn) > LT_HIGH_WATER : cr->out.len > LT_HIGH_WATER;
+}
+
+void lt_creq_on_drain(lt_creq *cr, void (*fn)(lt_creq *cr, void *ud), void *ud) {
+  cr->on_drain = fn;
+  cr->drain_ud = ud;
 }
 
 int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud) {

@@ -55,6 +55,12 @@ struct lt_creq {
   int whole;  /* the owner waits for all of the body: no pause */
   void (*on_body)(lt_creq *cr, void *ud);
   void *body_ud;
+  /* A body written in pieces after the head (lt_creq_body_stream). */
+  int body_open;    /* more may come: the connection cannot be reused before the end */
+  int body_chunked; /* no Content-Length was given: chunked */
+  int body_written; /* a piece went out: no retry on a fresh connection */
+  void (*on_drain)(lt_creq *cr, void *ud);
+  void *drain_ud;
 };
 
 lt_client *lt_client_new(lt_loop *loop);
@@ -73,6 +79,18 @@ int lt_creq_body(lt_creq *cr, const void *data, size_t len);
  * or the request was freed. */
 int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len);
 int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud);
+/* Ends the head for a body written in pieces with lt_creq_write and
+ * lt_creq_write_end: chunked, unless a Content-Length header was given. */
+int lt_creq_body_stream(lt_creq *cr);
+/* After lt_creq_send: writes a piece (queued until the connection is up).
+ * LT_ECLOSED once the request has ended (the response may have come). */
+int lt_creq_write(lt_creq *cr, const void *data, size_t len);
+int lt_creq_write_end(lt_creq *cr);
+/* Whether more than LT_HIGH_WATER of the body waits to go out. */
+int lt_creq_write_blocked(const lt_creq *cr);
+/* fn(cr, ud) fires once when that is down to LT_LOW_WATER or the request
+ * ended; NULL cancels. */
+void lt_creq_on_drain(lt_creq *cr, void (*fn)(lt_creq *cr, void *ud), void *ud);
 /* The rest of a body that comes after the head: fn(cr, ud) fires, from the
  * I/O callback, each time more arrived, at its end and on an error. */
 void lt_creq_on_body(lt_creq *cr, void (*fn)(lt_creq *cr, void *ud), void *ud);

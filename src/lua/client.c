@@ -39,7 +39,8 @@ typedef struct op {
   ltl_task *t;
   int status;
   int done;
-  int stream; /* return after the head; the body is read as it comes */
+  int stream;        /* return after the head; the body is read as it comes */
+  struct upload *up; /* the Upload it belongs to, until finish */
   char where[80];
   char what[128]; /* client:get("/path"), for timeout reports */
 } op;
@@ -62,6 +63,8 @@ static void on_response(lt_creq *cr, int status, void *ud) {
   }
   o->status = status;
   o->done = 1;
+  if (o->up)
+    return; /* still uploading: upload:finish takes the response */
   ltl_timer_stop(o->t);
   ltl_wake(o->t, 0);
 }
@@ -232,25 +235,21 @@ static lclient *check_open(lua_State *L, const char *call) {
   return box->lc;
 }
 
-/* client:request(method, host, port, target, headers, body, timeout, stream)
- * -> response table, or nil and "ENAME: description (host:port)".
- * headers is nil or a flat list {name, value, ...}; body nil or a string.
- * The table has the body, or with `stream` a body that came after the head
- * as `stream` (a ClientBody to read it from). */
-static int l_request(lua_State *L) {
-  lclient *lc = check_open(L, "client:request");
+/* Builds and sends a request from the arguments method, host, port, target
+ * and headers (2 to 6) of client:request and client:upload; *out is the
+ * operation, waited on by the running task. */
+static int start_request(lua_State *L, const char *call, int upload, op **out) {
+  lclient *lc = check_open(L, call);
   const char *method = luaL_checkstring(L, 2);
   const char *host = luaL_checkstring(L, 3);
   int port = (int)luaL_checkinteger(L, 4);
   const char *target = luaL_checkstring(L, 5);
   size_t blen = 0;
-  const char *body = lua_isnoneornil(L, 7) ? NULL : luaL_checklstring(L, 7, &blen);
-  double timeout = luaL_optnumber(L, 8, 0);
-  int stream = lua_toboolean(L, 9);
-  ltl_task *t = ltl_need_task(L, "client:request");
+  const char *body = upload || lua_isnoneornil(L, 7) ? NULL : luaL_checklstring(L, 7, &blen);
+  ltl_task *t = ltl_need_task(L, call);
   lt_creq *cr = lt_creq_new(lc->cl, method, host, port, target);
   if (!cr)
-    return luaL_error(L, "client:request: out of memory");
+    return luaL_error(L, "%s: out of memory", call);
   if (lua_istable(L, 6)) {
     lua_Integer n = luaL_len(L, 6);
     for (lua_Integer i = 1; i + 1 <= n; i += 2) {
@@ -261,7 +260,7 @@ static int l_request(lua_State *L) {
       int r = name && value ? lt_creq_header(cr, name, value) : LT_EHEADER;
       if (r) {
         lt_creq_free(cr);
-        return luaL_error(L, "client:request: header %s cannot be sent: %s", name ? name : "?",
+        return luaL_error(L, "%s: header %s cannot be sent: %s", call, name ? name : "?",
                           lt_strerror(r));
       }
       lua_pop(L, 2);
@@ -269,19 +268,19 @@ static int l_request(lua_State *L) {
   }
   /* The body string stays on this task's stack while it waits, so the
    * request can send it without a copy. */
-  if (body)
+  if (upload)
+    lt_creq_body_stream(cr);
+  else if (body)
     lt_creq_body_borrowed(cr, body, blen);
   else
     lt_creq_body(cr, NULL, 0);
   op *o = calloc(1, sizeof *o);
   if (!o) {
     lt_creq_free(cr);
-    return luaL_error(L, "client:request: out of memory");
+    return luaL_error(L, "%s: out of memory", call);
   }
   o->cr = cr;
   o->t = t;
-  o->stream = stream;
-  cr->whole = !stream;
   snprintf(o->where, sizeof o->where, "%s:%d", host, port);
   char verb[16];
   size_t i = 0;
@@ -289,15 +288,156 @@ static int l_request(lua_State *L) {
     verb[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] + 32 : method[i]);
   verb[i] = '\0';
   snprintf(o->what, sizeof o->what, "client:%s(\"%s\")", verb, target);
-  int r = lt_creq_send(cr, on_response, o);
+  *out = o;
+  return lt_creq_send(cr, on_response, o);
+}
+
+/* Waits for o's response (the results of finish_request). */
+static int wait_response(lua_State *L, op *o, double timeout, ltl_cancel_fn cancel) {
+  if (o->done)
+    return finish_request(L, LUA_OK, (lua_KContext)o);
+  if (timeout > 0)
+    ltl_timer_start(o->t, timeout, on_timeout);
+  return ltl_waitk(L, o->t, o->what, cancel, o, (lua_KContext)o, finish_request);
+}
+
+/* client:request(method, host, port, target, headers, body, timeout, stream)
+ * -> response table, or nil and "ENAME: description (host:port)".
+ * headers is nil or a flat list {name, value, ...}; body nil or a string.
+ * The table has the body, or with `stream` a body that came after the head
+ * as `stream` (a ClientBody to read it from). */
+static int l_request(lua_State *L) {
+  double timeout = luaL_optnumber(L, 8, 0);
+  int stream = lua_toboolean(L, 9);
+  op *o = NULL;
+  int r = start_request(L, "client:request", 0, &o);
+  o->stream = stream;
+  o->cr->whole = !stream;
   if (r) {
     o->status = r;
     return finish_request(L, LUA_OK, (lua_KContext)o);
   }
-  if (timeout > 0)
-    ltl_timer_start(t, timeout, on_timeout);
-  return ltl_waitk(L, t, o->what, cancel_op, o, (lua_KContext)o, finish_request);
+  return wait_response(L, o, timeout, cancel_op);
 }
+
+/* ---- bodies written in pieces ---------------------------------------------------- */
+
+#define UPLOAD "luatest.Upload"
+
+typedef struct upload {
+  op *o; /* NULL once the response was taken */
+  int failed;
+} upload;
+
+/* client:upload(method, host, port, target, headers) -> Upload: the request
+ * is sent with its head; its body goes in pieces (upload:write), then
+ * upload:finish waits for the response. */
+static int l_upload(lua_State *L) {
+  lua_settop(L, 6);
+  upload *up = lua_newuserdatauv(L, sizeof *up, 0);
+  memset(up, 0, sizeof *up);
+  luaL_setmetatable(L, UPLOAD);
+  op *o = NULL;
+  int r = start_request(L, "client:upload", 1, &o);
+  o->stream = 1;
+  o->up = up;
+  up->o = o;
+  if (r) {
+    o->status = r;
+    o->done = 1;
+  }
+  return 1;
+}
+
+static void on_upload_drained(lt_creq *cr, void *ud) {
+  ltl_task *t = ud;
+  (void)cr;
+  ltl_timer_stop(t);
+  lua_pushboolean(t->co, 1);
+  ltl_wake(t, 1);
+}
+
+static void on_upload_timeout(uv_timer_t *h) {
+  ltl_task *t = h->data;
+  upload *up = t->op;
+  if (up->o)
+    lt_creq_on_drain(up->o->cr, NULL, NULL);
+  lua_pushnil(t->co);
+  lua_pushliteral(t->co, "ETIMEDOUT: timed out");
+  ltl_wake(t, 2);
+}
+
+static void cancel_write_wait(ltl_task *t) {
+  upload *up = t->op;
+  ltl_timer_stop(t);
+  if (up->o)
+    lt_creq_on_drain(up->o->cr, NULL, NULL);
+}
+
+/* upload:write(data, timeout) -> true, or false when the request ended (its
+ * response came, or it failed: finish says which), or nil and "ETIMEDOUT".
+ * Waits while more than the high-water mark is still to go out. */
+static int l_upload_write(lua_State *L) {
+  upload *up = luaL_checkudata(L, 1, UPLOAD);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  double timeout = luaL_optnumber(L, 3, 0);
+  if (!up->o)
+    return luaL_error(L, "upload:write: the request is finished");
+  op *o = up->o;
+  if (o->done || lt_creq_write(o->cr, data, len)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  ltl_task *t = ltl_current(L);
+  if (t && lua_isyieldable(L) && lt_creq_write_blocked(o->cr)) {
+    lt_creq_on_drain(o->cr, on_upload_drained, t);
+    if (timeout > 0)
+      ltl_timer_start(t, timeout, on_upload_timeout);
+    return ltl_wait(L, t, "upload:write (the server is not reading)", cancel_write_wait, up);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* upload:finish(timeout) -> the response table (streaming), or nil and a
+ * message, as client:request. */
+static int l_upload_finish(lua_State *L) {
+  upload *up = luaL_checkudata(L, 1, UPLOAD);
+  double timeout = luaL_optnumber(L, 2, 0);
+  if (!up->o)
+    return luaL_error(L, "upload:finish: the request is finished");
+  op *o = up->o;
+  up->o = NULL;
+  o->up = NULL;
+  o->t = ltl_need_task(L, "upload:finish");
+  if (!o->done)
+    lt_creq_write_end(o->cr);
+  lua_settop(L, 1);
+  return wait_response(L, o, timeout, cancel_op);
+}
+
+static int l_upload_gc(lua_State *L) {
+  upload *up = luaL_checkudata(L, 1, UPLOAD);
+  if (up->o) {
+    lt_creq_free(up->o->cr);
+    free(up->o);
+    up->o = NULL;
+  }
+  return 0;
+}
+
+static const luaL_Reg upload_methods[] = {
+    {"write", l_upload_write},
+    {"finish", l_upload_finish},
+    {NULL, NULL},
+};
+
+static const luaL_Reg upload_meta[] = {
+    {"__gc", l_upload_gc},
+    {"__close", l_upload_gc},
+    {NULL, NULL},
+};
 
 static int l_client(lua_State *L) {
   ltl_state *S = ltl_S(L);
@@ -380,8 +520,8 @@ static int l_stats(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"request", l_request}, {"close", l_close}, {"closed", l_closed},
-    {"stats", l_stats},     {NULL, NULL},
+    {"request", l_request}, {"upload", l_upload}, {"close", l_close},
+    {"closed", l_closed},   {"stats", l_stats},   {NULL, NULL},
 };
 
 static const luaL_Reg meta[] = {
@@ -411,5 +551,6 @@ static const luaL_Reg funcs[] = {
 void ltl_open_client(lua_State *L) {
   ltl_newclass(L, CLIENT, meta, methods);
   ltl_newclass(L, BODY, body_meta, body_methods);
+  ltl_newclass(L, UPLOAD, upload_meta, upload_methods);
   ltl_setfuncs(L, funcs);
 }
