@@ -7,22 +7,8 @@ local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local MiB = 1024 * 1024
 
-local function rss_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
-  f:close()
-  return kb
-end
-
-local function wait_for(cond, what)
-  for _ = 1, 500 do
-    if cond() then
-      return
-    end
-    luatest.sleep(0.01)
-  end
-  error("waited 5 s for " .. what)
-end
+local measure = dofile(core.srcdir .. "/spec/support/measure.lua")
+local rss_kb, wait_for = measure.rss_kb, measure.wait_for
 
 function test_an_endless_event_stream_is_read_line_by_line(aiohttp_client)
   local state = {}

@@ -250,13 +250,8 @@ local bad_handshakes = {
     426, "Unsupported version: " },
 }
 
-local function open_descriptors()
-  local n = 0
-  for _ in pairs(assert(core.listdir("/proc/self/fd"))) do
-    n = n + 1
-  end
-  return n
-end
+local measure = dofile(core.srcdir .. "/spec/support/measure.lua")
+local open_descriptors, rss_kb = measure.open_descriptors, measure.rss_kb
 
 for name, case in pairs(bad_handshakes) do
   _ENV["test_a_websocket_handshake_with_" .. name .. "_is_refused_by_lua_and_c_handlers"] = function(aiohttp_client)
@@ -285,12 +280,6 @@ end
 
 -- ---- memory stays bounded ---------------------------------------------------------------
 
-local function rss_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
-  f:close()
-  return kb
-end
 
 -- A python3 peer with a small receive buffer (its script goes on from the
 -- connected socket `s`) while the server's RSS is watched: returns what the

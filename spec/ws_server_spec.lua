@@ -126,13 +126,7 @@ print(data.startswith(b"HTTP/1.1 200"), data[first:first + 1048576] == b"b" * 10
   end
 end
 
-local function open_descriptors()
-  local n = 0
-  for _ in pairs(assert(core.listdir("/proc/self/fd"))) do
-    n = n + 1
-  end
-  return n
-end
+local open_descriptors = dofile(core.srcdir .. "/spec/support/measure.lua").open_descriptors
 
 function test_a_websocket_costs_the_server_one_descriptor(aiohttp_client)
   -- No socketpair and no second socket in front of libwebsockets: 20 open
