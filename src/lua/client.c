@@ -86,9 +86,8 @@ static void cancel_op(ltl_task *t) {
   free(o);
 }
 
-static int finish_request(lua_State *L, int status, lua_KContext ctx) {
-  op *o = (op *)ctx;
-  (void)status;
+/* Pushes o's response (or nil and the error) and frees o. */
+static int finish_request(lua_State *L, op *o) {
   int r = o->status;
   lt_creq *cr = o->cr;
   if (r) {
@@ -292,13 +291,17 @@ static int start_request(lua_State *L, const char *call, int upload, op **out) {
   return lt_creq_send(cr, on_response, o);
 }
 
+static int response_results(ltl_task *t, void *o) {
+  return finish_request(t->co, o);
+}
+
 /* Waits for o's response (the results of finish_request). */
 static int wait_response(lua_State *L, op *o, double timeout, ltl_cancel_fn cancel) {
   if (o->done)
-    return finish_request(L, LUA_OK, (lua_KContext)o);
+    return finish_request(L, o);
   if (timeout > 0)
     ltl_timer_start(o->t, timeout, on_timeout);
-  return ltl_waitk(L, o->t, o->what, cancel, o, (lua_KContext)o, finish_request);
+  return ltl_wait_for(L, o->t, o->what, cancel, o, response_results);
 }
 
 /* client:request(method, host, port, target, headers, body, timeout, stream)
@@ -315,7 +318,7 @@ static int l_request(lua_State *L) {
   o->cr->whole = !stream;
   if (r) {
     o->status = r;
-    return finish_request(L, LUA_OK, (lua_KContext)o);
+    return finish_request(L, o);
   }
   return wait_response(L, o, timeout, cancel_op);
 }

@@ -34,7 +34,6 @@ static ltl_task *task_alloc(ltl_state *S) {
     lua_State *L = S->L;
     t->co = lua_newthread(L);
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    *(ltl_task **)lua_getextraspace(t->co) = t;
   }
   t->state = T_IDLE;
   t->gen++;
@@ -68,6 +67,7 @@ static void task_release(ltl_task *t, int clean) {
   t->done = NULL;
   t->ud = NULL;
   t->cancel = NULL;
+  t->results = NULL;
   t->op = NULL;
   t->waiting_on = NULL;
   if (t->timer_ready)
@@ -77,10 +77,8 @@ static void task_release(ltl_task *t, int clean) {
    * interrupted xpcall behind, which a later error would call. */
   if (!clean) {
     lua_resetthread(t->co);
-    *(ltl_task **)lua_getextraspace(t->co) = NULL;
     lua_State *L = S->L;
     t->co = lua_newthread(L);
-    *(ltl_task **)lua_getextraspace(t->co) = t;
     lua_rawseti(L, LUA_REGISTRYINDEX, t->ref);
   }
   if (S->nfree >= MAX_FREE_TASKS || S->closing) {
@@ -109,16 +107,30 @@ static void task_run(lt_task *lt) {
   ltl_task *t = (ltl_task *)lt;
   if (t->state != T_READY || t->S->closing)
     return;
+  ltl_state *S = t->S;
+  ltl_task *outer = S->running;
   t->state = T_RUNNING;
+  S->running = t;
+  int nargs = t->nargs;
+  t->nargs = 0;
+  if (t->results) {
+    int n = t->results(t, t->op);
+    if (n == LTL_WAIT_AGAIN) {
+      t->state = T_WAITING;
+      S->running = outer;
+      return;
+    }
+    nargs += n;
+  }
   t->cancel = NULL;
+  t->results = NULL;
   t->op = NULL;
   t->waiting_on = NULL;
   int nres = 0;
-  int nargs = t->nargs;
-  t->nargs = 0;
   running = t->co;
   int status = lua_resume(t->co, NULL, nargs, &nres);
   running = NULL;
+  S->running = outer;
   if (status == LUA_YIELD) {
     if (t->state == T_RUNNING) {
       /* A plain coroutine.yield() at the task's top level: give the loop a
@@ -152,21 +164,18 @@ void ltl_run_now(ltl_task *t) {
   task_run(&t->t);
 }
 
-int ltl_wait(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op) {
+int ltl_wait_for(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op,
+                 ltl_results_fn results) {
   t->state = T_WAITING;
   t->waiting_on = what;
   t->cancel = cancel;
+  t->results = results;
   t->op = op;
   return lua_yield(L, 0);
 }
 
-int ltl_waitk(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op,
-              lua_KContext ctx, lua_KFunction k) {
-  t->state = T_WAITING;
-  t->waiting_on = what;
-  t->cancel = cancel;
-  t->op = op;
-  return lua_yieldk(L, 0, ctx, k);
+int ltl_wait(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op) {
+  return ltl_wait_for(L, t, what, cancel, op, NULL);
 }
 
 void ltl_wake(ltl_task *t, int nargs) {
@@ -176,13 +185,17 @@ void ltl_wake(ltl_task *t, int nargs) {
   }
   t->state = T_READY;
   t->nargs = nargs;
-  t->cancel = NULL;
-  t->op = NULL;
+  /* With results still to build, the operation stays the task's: a cancel
+   * before the resumption frees it. */
+  if (!t->results) {
+    t->cancel = NULL;
+    t->op = NULL;
+  }
   lt_loop_defer(t->S->loop, &t->t);
 }
 
 void ltl_cancel(ltl_task *t) {
-  if (t->state == T_WAITING && t->cancel)
+  if ((t->state == T_WAITING || (t->state == T_READY && t->results)) && t->cancel)
     t->cancel(t);
   if (t->state == T_READY)
     lt_loop_undefer(t->S->loop, &t->t);
@@ -744,9 +757,6 @@ void ltl_open_loop(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     S->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    /* Lua leaves the main thread's extra space uninitialized; new threads
-     * copy it, so it must say "no task". */
-    *(ltl_task **)lua_getextraspace(S->L) = NULL;
     lua_newtable(L);
     S->tracked = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushnil(L);

@@ -17,9 +17,9 @@ static void cancel_exchange(ltl_task *t) {
   lt_exchange_free(t->op);
 }
 
-static int finish_exchange(lua_State *L, int status, lua_KContext ctx) {
-  lt_exchange *ex = (lt_exchange *)ctx;
-  (void)status;
+static int exchange_results(ltl_task *t, void *op) {
+  lua_State *L = t->co;
+  lt_exchange *ex = op;
   lua_pushlstring(L, ex->received.data ? ex->received.data : "", ex->received.len);
   if (ex->status == 0)
     lua_pushliteral(L, "closed");
@@ -54,7 +54,7 @@ static int l_tcp_exchange(lua_State *L) {
       lt_exchange_start(S->loop, &ex, host, port, data, len, timeout, half_close, on_exchanged, t);
   if (r)
     return ltl_fail(L, r, host);
-  return ltl_waitk(L, t, "tcp_exchange", cancel_exchange, ex, (lua_KContext)ex, finish_exchange);
+  return ltl_wait_for(L, t, "tcp_exchange", cancel_exchange, ex, exchange_results);
 }
 
 typedef struct rbox {
@@ -131,9 +131,9 @@ static void cancel_process(ltl_task *t) {
   lt_process_free(t->op);
 }
 
-static int finish_process(lua_State *L, int status, lua_KContext ctx) {
-  lt_process *p = (lt_process *)ctx;
-  (void)status;
+static int process_results(ltl_task *t, void *op) {
+  lua_State *L = t->co;
+  lt_process *p = op;
   lua_createtable(L, 0, 5);
   lua_pushinteger(L, (lua_Integer)p->exit_status);
   lua_setfield(L, -2, "status");
@@ -180,7 +180,7 @@ static int l_exec(lua_State *L) {
   int r = lt_process_start(S->loop, &p, argv, NULL, cwd, input, input_len, timeout, on_exited, t);
   if (r)
     return ltl_fail(L, r, argv[0]);
-  return ltl_waitk(L, t, "exec", cancel_process, p, (lua_KContext)p, finish_process);
+  return ltl_wait_for(L, t, "exec", cancel_process, p, process_results);
 }
 
 static const luaL_Reg funcs[] = {

@@ -17,6 +17,13 @@ typedef void (*ltl_done_fn)(ltl_task *t, int status, int nres);
 /* Aborts the operation a waiting task waits on; its completion must not
  * wake the task afterwards. */
 typedef void (*ltl_cancel_fn)(ltl_task *t);
+/* Builds a waiting call's results on t->co when the task resumes, from the
+ * loop (never inside an I/O callback): returns how many it pushed, or
+ * LTL_WAIT_AGAIN to go on waiting (having re-armed what wakes the task).
+ * From its first call it owns `op`; a task cancelled before that has its
+ * cancel function called instead. */
+typedef int (*ltl_results_fn)(ltl_task *t, void *op);
+#define LTL_WAIT_AGAIN (-1)
 
 #define LTL_CANCELLED (-1)
 
@@ -33,7 +40,8 @@ struct ltl_task {
   ltl_done_fn done;
   void *ud;
   ltl_cancel_fn cancel;
-  void *op;               /* the pending operation, for cancel */
+  ltl_results_fn results; /* builds the results of the wait at resumption */
+  void *op;               /* the pending operation, for cancel and results */
   const char *waiting_on; /* what the task waits for, for reports */
   char wait_buf[96];      /* storage for a waiting_on that is formatted */
   uv_timer_t timer;       /* for sleep and operation timeouts */
@@ -49,7 +57,8 @@ struct ltl_state {
   ltl_task *free_tasks;
   int nfree;
   ltl_task *all;
-  int tracked; /* registry ref of the open-objects table */
+  int tracked;       /* registry ref of the open-objects table */
+  ltl_task *running; /* the task being resumed, found by ltl_current */
   int traceback_ref;
   int closing;
 };
@@ -57,9 +66,13 @@ struct ltl_state {
 /* The module state (upvalue 1 of every binding function). */
 #define ltl_S(L) ((ltl_state *)lua_touserdata(L, lua_upvalueindex(1)))
 
-/* The task running in L, or NULL outside a task. */
+/* The task running in L, or NULL outside a task (in the main thread, or a
+ * coroutine of the task's own). Only the loop resumes tasks, so the one it
+ * resumed is the one running: nothing is kept in the thread itself (the
+ * host may use LUA_EXTRASPACE). */
 static inline ltl_task *ltl_current(lua_State *L) {
-  return *(ltl_task **)lua_getextraspace(L);
+  ltl_task *t = ltl_S(L)->running;
+  return t && t->co == L ? t : NULL;
 }
 
 /* The running task, or a Lua error naming `call` that says how to wait. */
@@ -72,10 +85,10 @@ ltl_task *ltl_spawn(ltl_state *S, lua_State *L, int nargs, ltl_done_fn done, voi
 void ltl_run_now(ltl_task *t);
 /* Suspends the running task until ltl_wake; use as `return ltl_wait(...)`. */
 int ltl_wait(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op);
-/* The same, running k(L, LUA_YIELD, ctx) on resumption to produce the
- * call's results (so they are built in the task, not in an I/O callback). */
-int ltl_waitk(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op,
-              lua_KContext ctx, lua_KFunction k);
+/* The same, with results(t, op) building the call's results when it
+ * resumes. No continuation: every Lua runtime can wait this way. */
+int ltl_wait_for(lua_State *L, ltl_task *t, const char *what, ltl_cancel_fn cancel, void *op,
+                 ltl_results_fn results);
 /* Resumes a waiting task with the nargs values pushed on t->co. */
 void ltl_wake(ltl_task *t, int nargs);
 /* Ends a task that has not finished: its operation is cancelled, its

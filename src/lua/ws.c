@@ -109,12 +109,16 @@ static void on_wait_timeout(uv_timer_t *h) {
   ltl_wake(t, 0);
 }
 
-/* Suspends the task until the WebSocket has news (or the timeout). */
-static int wait_event(lua_State *L, lws_box *box, const char *what, lua_KFunction k) {
-  ltl_task *t = ltl_need_task(L, what);
+static void arm(lws_box *box, ltl_task *t) {
   box->waiter = t;
   box->waiter_gen = t->gen;
-  return ltl_waitk(L, t, what, cancel_wait, box, 0, k);
+}
+
+/* Suspends the task until the WebSocket has news (or the timeout). */
+static int wait_event(lua_State *L, lws_box *box, const char *what, ltl_results_fn results) {
+  ltl_task *t = ltl_need_task(L, what);
+  arm(box, t);
+  return ltl_wait_for(L, t, what, cancel_wait, box, results);
 }
 
 /* Pushes type, data, code of the next message, or of the end. 0 when
@@ -137,10 +141,9 @@ static int try_receive(lua_State *L, lws_box *box) {
   return 0;
 }
 
-static int receive_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  lws_box *box = check(L);
-  ltl_task *t = ltl_current(L);
+static int receive_results(ltl_task *t, void *op) {
+  lws_box *box = op;
+  lua_State *L = t->co;
   int n = box->ws ? try_receive(L, box) : 0;
   if (n || box->timed_out || !box->ws) {
     ltl_timer_stop(t);
@@ -150,7 +153,8 @@ static int receive_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushliteral(L, "timeout");
     return 2;
   }
-  return wait_event(L, box, "ws:receive", receive_k);
+  arm(box, t);
+  return LTL_WAIT_AGAIN;
 }
 
 /* ws:_receive(timeout) -> type, data, code (type 0: closed); or nil and
@@ -170,30 +174,44 @@ static int l_receive(lua_State *L) {
   box->timed_out = 0;
   if (timeout > 0)
     ltl_timer_start(t, timeout, on_wait_timeout);
-  return wait_event(L, box, "ws:receive", receive_k);
+  return wait_event(L, box, "ws:receive", receive_results);
 }
 
-static int open_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  lws_box *box = check(L);
+/* Pushes the connected WebSocket (held by box->self_ref while it waits), or
+ * nil and why it did not open. */
+static int open_results(ltl_task *t, void *op) {
+  lws_box *box = op;
+  lua_State *L = t->co;
   int state = lt_ws_state(box->ws);
-  if (state == LT_WS_CONNECTING)
-    return wait_event(L, box, "ws_connect", open_k);
-  ltl_timer_stop(ltl_current(L));
+  if (state == LT_WS_CONNECTING) {
+    arm(box, t);
+    return LTL_WAIT_AGAIN;
+  }
+  ltl_timer_stop(t);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, box->self_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, box->self_ref);
+  box->self_ref = LUA_NOREF;
   if (state == LT_WS_CLOSED) {
+    lua_pop(L, 1);
     /* The caller never gets the object: let go of it here. */
     char err[160];
     snprintf(err, sizeof err, "%s",
              lt_ws_error(box->ws)[0] ? lt_ws_error(box->ws) : "handshake failed");
     lt_ws_release(box->ws);
     box->ws = NULL;
-    ltl_untrack(ltl_S(L), box);
+    ltl_untrack(t->S, box);
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
   }
-  lua_settop(L, 1);
   return 1;
+}
+
+static void cancel_open(ltl_task *t) {
+  lws_box *box = t->op;
+  cancel_wait(t);
+  luaL_unref(t->co, LUA_REGISTRYINDEX, box->self_ref);
+  box->self_ref = LUA_NOREF;
 }
 
 /* core.ws_connect(host, port, path, {protocols=, headers=, max_msg_size=})
@@ -214,7 +232,20 @@ static int l_ws_connect(lua_State *L) {
     return ltl_fail(L, LT_ENOMEM, "ws_connect");
   ltl_track(L, 1, "websocket");
   lua_settop(L, 1);
-  return open_k(L, LUA_OK, 0);
+  if (lt_ws_state(box->ws) == LT_WS_CONNECTING) {
+    ltl_task *t = ltl_current(L);
+    lua_pushvalue(L, 1);
+    box->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    arm(box, t);
+    return ltl_wait_for(L, t, "ws_connect", cancel_open, box, open_results);
+  }
+  /* Failed at once: the same results, without waiting. */
+  lua_pushvalue(L, 1);
+  box->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  ltl_task *t = ltl_current(L);
+  lua_settop(L, 0);
+  int n = open_results(t, box);
+  return n;
 }
 
 static void on_send_drained(lt_ws *ws, void *ud) {
