@@ -10,8 +10,17 @@
 
 LT_VERSION  := $(shell sed -n 's/^\#define LT_VERSION "\(.*\)"/\1/p' include/luatest.h)
 LT_SOMAJOR  := 0
+# LUA picks the runtime to build against: lua5.4 (the default, built in
+# the tree's root), lua5.3 or luajit (each built in build-$(LUA)/). The
+# embedded modules are compiled by that runtime's interpreter.
+LUA         ?= lua5.4
 LUA_VERSION := 5.4
-LUA_BIN     := lua$(LUA_VERSION)
+LUA_BIN     := $(LUA)
+RUNTIMES    := lua5.4 lua5.3 luajit
+ifeq ($(filter $(LUA),$(RUNTIMES)),)
+$(error LUA=$(LUA): not a runtime luatest builds for (one of: $(RUNTIMES)))
+endif
+LUA_PKG     := $(LUA)
 MULTIARCH   := $(shell $(or $(CC),cc) -print-multiarch 2>/dev/null || echo $$(uname -m)-linux-gnu)
 
 # Each entry is package:file; a package is (re)installed when its file is
@@ -34,7 +43,13 @@ BUILD_DEPS := \
   libssl-dev:$(LIBDIR_MA)/libcrypto.so \
   lua-cjson:$(LIBDIR_MA)/lua/5.4/cjson.so \
   pkg-config:/usr/bin/pkg-config
-TEST_DEPS := \
+# The other runtimes: each one's headers, library and interpreter.
+RUNTIME_DEPS_lua5.3 := liblua5.3-dev:/usr/include/lua5.3/lua.h \
+  liblua5.3-dev:$(LIBDIR_MA)/liblua5.3.so lua5.3:/usr/bin/lua5.3
+RUNTIME_DEPS_luajit := libluajit-5.1-dev:/usr/include/luajit-2.1/lua.h \
+  libluajit-5.1-dev:$(LIBDIR_MA)/libluajit-5.1.so luajit:/usr/bin/luajit
+BUILD_DEPS += $(RUNTIME_DEPS_$(LUA))
+TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) \
   curl:/usr/bin/curl \
   python3-aiohttp:/usr/lib/python3/dist-packages/aiohttp/__init__.py \
   python3-websockets:/usr/lib/python3/dist-packages/websockets/__init__.py \
@@ -97,8 +112,8 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 LLHTTP_DIR    ?= /usr/share/llhttp
 LLHTTP_INCDIR ?= /usr/share/include/llhttp
-LUA_CFLAGS ?= $(shell pkg-config --cflags lua$(LUA_VERSION))
-LUA_LIBS   ?= $(shell pkg-config --libs lua$(LUA_VERSION))
+LUA_CFLAGS ?= $(shell pkg-config --cflags $(LUA_PKG))
+LUA_LIBS   ?= $(shell pkg-config --libs $(LUA_PKG))
 UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto)
 UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto)
 SYS_LIBS   := -lm -ldl
@@ -120,7 +135,15 @@ LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 LLHTTP_SRC := api http llhttp
 HEADERS  := $(wildcard src/core/*.h src/lua/*.h) include/luatest.h
 
+ifeq ($(LUA),lua5.4)
 B := build
+BIN := luatest
+LIBD := lib
+else
+B := build-$(LUA)
+BIN := $(B)/luatest
+LIBD := $(B)/lib
+endif
 A := build-asan
 objs = $(patsubst src/%.c,$(1)/%.o,$(CORE_SRC) $(BIND_SRC)) \
        $(addprefix $(1)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC))) $(1)/embedded.o
@@ -133,16 +156,16 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 # libluatest.so.0 itself (a link), so a C handler module that links
 # libluatest.so shares the one copy a stock interpreter loaded.
 SONAME   := libluatest.so.$(LT_SOMAJOR)
-LIB_SO   := lib/$(SONAME)
-LIB_A    := lib/libluatest.a
-CORE_SO  := lib/luatest/core.so
+LIB_SO   := $(LIBD)/$(SONAME)
+LIB_A    := $(LIBD)/libluatest.a
+CORE_SO  := $(LIBD)/luatest/core.so
 MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so $(B)/modules/streaming.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
 .PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
         format check-format install uninstall rock install-rock fuzz fuzz-smoke
 
-all: luatest $(LIB_SO) lib/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
+all: $(BIN) $(LIB_SO) $(LIBD)/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
 
 deps test-deps: ; @:
 
@@ -168,7 +191,7 @@ $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 
 # The binary links the library in, so it runs when copied anywhere; it
 # exports the lt_* names for the C handler modules it loads.
-luatest: $(OBJS) $(B)/main.o $(EXPORTS)
+$(BIN): $(OBJS) $(B)/main.o $(EXPORTS)
 	$(CC) $(CFLAGS) -o $@ $(OBJS) $(B)/main.o $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
 
 $(LIB_SO): $(OBJS) $(EXPORTS)
@@ -176,7 +199,7 @@ $(LIB_SO): $(OBJS) $(EXPORTS)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) $(EXPORT_FLAGS) -o $@ $(OBJS) \
 	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS)
 
-lib/libluatest.so: $(LIB_SO)
+$(LIBD)/libluatest.so: $(LIB_SO)
 	ln -sf $(SONAME) $@
 
 $(CORE_SO): $(LIB_SO)
@@ -190,12 +213,12 @@ $(LIB_A): $(OBJS)
 # C handler modules link libluatest.so, as `pkg-config --libs luatest` says:
 # the examples' and the specs' own.
 LINK_MODULE = $(CC) -Iinclude $(LUA_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $< \
-	  -Llib -lluatest -Wl,-rpath,'$$ORIGIN/../../lib'
-$(B)/modules/%.so: examples/c_handler/%.c include/luatest.h lib/libluatest.so
+	  -L$(LIBD) -lluatest -Wl,-rpath,'$$ORIGIN/$(if $(filter lua5.4,$(LUA)),../../lib,../lib)'
+$(B)/modules/%.so: examples/c_handler/%.c include/luatest.h $(LIBD)/libluatest.so
 	@mkdir -p $(@D)
 	$(LINK_MODULE)
 
-$(B)/modules/%.so: spec/c/modules/%.c include/luatest.h lib/libluatest.so
+$(B)/modules/%.so: spec/c/modules/%.c include/luatest.h $(LIBD)/libluatest.so
 	@mkdir -p $(@D)
 	$(LINK_MODULE)
 

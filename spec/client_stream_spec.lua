@@ -140,7 +140,7 @@ function test_a_128_mib_body_nobody_reads_holds_the_writer_not_memory(aiohttp_cl
     local resp = web.StreamResponse()
     resp:prepare(request)
     state.ended = pcall(function()
-      for _ = 1, 128 * MiB // #chunk do
+      for _ = 1, 128 * MiB / #chunk do
         resp:write(chunk)
         state.sent = state.sent + #chunk
       end

@@ -10,7 +10,7 @@ local function run_crashing(kind)
   local script = string.format([[
     dir=$(mktemp -d) && trap 'rm -rf "$dir"' EXIT
     cat > "$dir/crash_spec.lua" <<'LUA'
-package.cpath = %q .. "/build/modules/?.so;" .. package.cpath
+package.cpath = %q .. "/?.so;" .. package.cpath
 local web = require "luatest.web"
 local crashing = require "crashing"
 function test_first() end
@@ -22,7 +22,7 @@ function test_crash(aiohttp_client)
 end
 function test_never_reached() end
 LUA
-    cd "$dir" && %q crash_spec.lua]], core.srcdir, kind, bin)
+    cd "$dir" && %q crash_spec.lua]], os.getenv("LUATEST_MODULES") or core.srcdir .. "/build/modules", kind, bin)
   return assert(core.exec({ "sh", "-c", script }, { timeout = 60 }))
 end
 

@@ -100,7 +100,7 @@ function test_sub_application(aiohttp_client)
 end
 
 function test_c_handler_through_middlewares(aiohttp_client)
-  package.cpath = "build/modules/?.so;" .. package.cpath
+  package.cpath = (os.getenv("LUATEST_MODULES") or "build/modules") .. "/?.so;" .. package.cpath
   local hello_c = require "hello_c"
   local log = {}
   local app = web.Application { middlewares = { tagger("mw", log) } }

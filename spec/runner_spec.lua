@@ -4,6 +4,7 @@
 -- worker processes (-j) and .luatest.lua. Most tests run
 -- the luatest binary (LUATEST_BIN, default ./luatest) on the sample files
 -- under spec/data/runner/, whose names the discovery patterns do not match.
+local unpack = table.unpack or unpack
 local luatest = require "luatest"
 local eq, contains, match, raises, same, near = luatest.eq, luatest.contains, luatest.match, luatest.raises,
   luatest.same, luatest.near
@@ -108,7 +109,7 @@ local function lines_of(s)
 end
 
 local function sorted(list)
-  local copy = table.move(list, 1, #list, 1, {})
+  local copy = { unpack(list) }
   table.sort(copy)
   return copy
 end
@@ -517,13 +518,13 @@ describe("JUnit XML", function()
     local doc = read_junit(path)
     os.remove(path)
     eq(doc.counts[1], "testsuites")
-    same({ table.unpack(doc.counts, 2, 5) }, { 11, 4, 2, 2 })
+    same({ unpack(doc.counts, 2, 5) }, { 11, 4, 2, 2 })
     eq(#doc.suites, 2)
     local suite = doc.suites[1]
     eq(suite.name, DATA .. "sample_report.lua")
-    same({ table.unpack(suite.counts, 2, 5) }, { 4, 1, 1, 1 })
+    same({ unpack(suite.counts, 2, 5) }, { 4, 1, 1, 1 })
     local class = (DATA:gsub("^%./", ""):gsub("/", ".")) .. "sample_report"
-    local pass, fail, err, skip = table.unpack(suite.cases)
+    local pass, fail, err, skip = unpack(suite.cases)
     same({ pass.classname, pass.name, pass.file, pass.line, #pass.kids }, { class, "test_pass", DATA
       .. "sample_report.lua", "4", 0 })
     eq(fail.name, 'names with <tags> & "quotes" > fails with \'special\' characters')
@@ -544,7 +545,7 @@ describe("JUnit XML", function()
     eq(r.code, 1)
     eq(r.last, "2 passed, 4 failed, 1 skipped")
     local doc = read_junit(path)
-    same({ table.unpack(doc.suites[1].counts, 2, 5) }, { 7, 3, 1, 1 })
+    same({ unpack(doc.suites[1].counts, 2, 5) }, { 7, 3, 1, 1 })
     r = run { "--junit-xml", tmpdir .. "/no/such/dir/x.xml", DATA .. "sample_mixed.lua" }
     eq(r.code, 2)
     contains(r.err, "--junit-xml: cannot write")
@@ -762,7 +763,7 @@ describe("-j", function()
 
   it("runs the files in workers and merges their results into one report", function()
     local serial = run(files)
-    local par = run { "-j", "2", table.unpack(files) }
+    local par = run { "-j", "2", unpack(files) }
     eq(par.code, serial.code)
     eq(par.last, serial.last)
     same(failure_ids(par.out), failure_ids(serial.out))
@@ -787,7 +788,7 @@ describe("-j", function()
   end)
 
   it("works with the other reports and -x", function()
-    local r = run { "-j", "2", "--output", "json", table.unpack(files) }
+    local r = run { "-j", "2", "--output", "json", unpack(files) }
     local doc = require("cjson").decode(r.out)
     eq(#doc.tests, doc.totals.total)
     eq(doc.exit_code, 1)

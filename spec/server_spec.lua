@@ -1,5 +1,6 @@
 -- The HTTP/1.1 server: keep-alive, pipelining, bodies, HEAD, 100-continue,
 -- and bad input answered with 400/413/431 while the server keeps serving.
+local unpack = table.unpack or unpack
 local luatest = require "luatest"
 local core = require "luatest.core"
 local web = require "luatest.web"
@@ -188,7 +189,7 @@ function test_slow_handlers_on_many_connections(aiohttp_client)
       return client:get("/slow/" .. i):text()
     end
   end
-  local results = luatest.gather(table.unpack(fns))
+  local results = luatest.gather(unpack(fns))
   for i = 1, 20 do
     assert(results[i] == tostring(i))
   end

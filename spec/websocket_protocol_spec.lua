@@ -7,58 +7,13 @@ local web = require "luatest.web"
 local UPGRADE = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
   .. "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
--- A client frame: `first` is the FIN/RSV/opcode byte; masked unless told.
-local function frame(first, payload, masked)
-  local n = #payload
-  local bit = masked == false and 0 or 0x80
-  local head = string.char(first)
-  if n < 126 then
-    head = head .. string.char(bit | n)
-  else
-    head = head .. string.char(bit | 126, n >> 8, n & 0xFF)
-  end
-  if bit == 0 then
-    return head .. payload
-  end
-  local key = { 0x12, 0x34, 0x56, 0x78 }
-  local out = {}
-  for i = 1, n do
-    out[i] = string.char(payload:byte(i) ~ key[(i - 1) % 4 + 1])
-  end
-  return head .. string.char(table.unpack(key)) .. table.concat(out)
-end
-
-local function close_frame(code, reason)
-  return frame(0x88, string.char(code >> 8, code & 0xFF) .. (reason or ""))
-end
+local wsframes = dofile(core.srcdir .. "/spec/support/wsframes.lua")
+local frame, close_frame, server_frames = wsframes.frame, wsframes.close_frame, wsframes.server_frames
 
 -- Upgrades a raw connection, sends `after` (client frames) and returns
 -- what came back and how the exchange ended ("closed" or "timeout").
 local function upgrade_and_send(client, after, timeout)
   return core.tcp_exchange("127.0.0.1", client.port, UPGRADE .. (after or ""), { timeout = timeout or 5 })
-end
-
--- The server's answer after the 101: a list of {opcode, payload, code}.
-local function server_frames(bytes)
-  local head_end = assert(bytes:find("\r\n\r\n", 1, true), "no 101 answer: " .. bytes)
-  assert(bytes:find("^HTTP/1.1 101"), bytes)
-  local frames, at = {}, head_end + 4
-  while at + 1 <= #bytes do
-    local b0, b1 = bytes:byte(at, at + 1)
-    local n, p = b1 & 0x7F, at + 2
-    if n == 126 then
-      n, p = (bytes:byte(p) << 8) | bytes:byte(p + 1), p + 2
-    end
-    local payload = bytes:sub(p, p + n - 1)
-    local f = { op = b0 & 0x0F, payload = payload }
-    if f.op == 8 and n >= 2 then
-      f.code = (payload:byte(1) << 8) | payload:byte(2)
-      f.reason = payload:sub(3)
-    end
-    frames[#frames + 1] = f
-    at = p + n
-  end
-  return frames
 end
 
 -- Echoes text; records how each connection ended.

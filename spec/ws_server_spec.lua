@@ -2,6 +2,7 @@
 -- our own 101 (aiohttp's headers, in its order), the answer after any
 -- earlier pipelined ones, one descriptor per connection, and
 -- libwebsockets left to the client side.
+local unpack = table.unpack or unpack
 local luatest = require "luatest"
 local core = require "luatest.core"
 local web = require "luatest.web"
@@ -15,15 +16,7 @@ local function upgrade(path, extra)
     .. "Sec-WebSocket-Key: " .. KEY .. "\r\nSec-WebSocket-Version: 13\r\n" .. (extra or "") .. "\r\n"
 end
 
--- A masked client frame (payloads under 126 bytes).
-local function frame(first, payload)
-  local key = { 0x11, 0x22, 0x33, 0x44 }
-  local out = {}
-  for i = 1, #payload do
-    out[i] = string.char(payload:byte(i) ~ key[(i - 1) % 4 + 1])
-  end
-  return string.char(first, 0x80 | #payload) .. string.char(table.unpack(key)) .. table.concat(out)
-end
+local frame = dofile(core.srcdir .. "/spec/support/wsframes.lua").frame
 
 local function echo_app(ws_opts, log)
   local app = web.Application()
@@ -41,7 +34,7 @@ local function echo_app(ws_opts, log)
   app.router:add_get("/big", function()
     return web.Response { body = ("b"):rep(1024 * 1024) }
   end)
-  package.cpath = core.srcdir .. "/build/modules/?.so;" .. package.cpath
+  package.cpath = (os.getenv("LUATEST_MODULES") or core.srcdir .. "/build/modules") .. "/?.so;" .. package.cpath
   app.router:add_get("/cws", require("hello_c").ws_echo)
   return app
 end
@@ -61,7 +54,7 @@ function test_the_101_is_ours_with_aiohttps_headers_in_its_order(aiohttp_client)
     upgrade("/ws", "Sec-WebSocket-Protocol: x, chat\r\n") .. frame(0x81, "hi") .. frame(0x88, "\3\232"),
     { timeout = 5 })
   local lines = head_lines(got)
-  luatest.same({ table.unpack(lines, 1, 6) }, {
+  luatest.same({ unpack(lines, 1, 6) }, {
     "HTTP/1.1 101 Switching Protocols",
     "Upgrade: websocket",
     "Connection: upgrade",

@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <lauxlib.h>
-#include <lualib.h>
+#include "compat.h"
 #include "luatest.h"
 
 /* What to print if the process dies now: set by the runner before each

@@ -8,7 +8,7 @@ local entries = {}
 for i = 2, #arg do
   local path = arg[i]
   local f = assert(io.open(path, "rb"))
-  local src = f:read("a")
+  local src = f:read("*a")
   f:close()
   local rel = path:gsub("^lua/", "")
   -- Compiled here rather than at each start (the compile was most of the

@@ -1,6 +1,8 @@
 -- C handlers routed from Lua: `router:add_get(path, c_handler)` takes the
 -- value lt_push_handler made, exactly like a Lua function.
-package.cpath = "build/modules/?.so;" .. package.cpath
+-- The C modules of the build that runs this (LUATEST_MODULES: another
+-- runtime's build, as `make test` sets it).
+package.cpath = (os.getenv("LUATEST_MODULES") or "build/modules") .. "/?.so;" .. package.cpath
 local hello_c = require "hello_c"
 local web = require "luatest.web"
 

@@ -5,7 +5,7 @@ local type, tostring, format, getmetatable, setmetatable = type, tostring, strin
 local rawget, next, pcall, select, error = rawget, next, pcall, select, error
 local concat, sort = table.concat, table.sort
 local getinfo = debug.getinfo
-local math_type, huge = math.type, math.huge
+local math_type, huge = require("luatest.compat").math_type, math.huge
 
 local M = {}
 

@@ -6,7 +6,8 @@ local core = require "luatest.core"
 
 local type, error, format, pairs, next, setmetatable, getmetatable =
   type, error, string.format, pairs, next, setmetatable, getmetatable
-local unpack, concat, sort = table.unpack, table.concat, table.sort
+local compat = require "luatest.compat"
+local unpack, concat, sort = compat.unpack, table.concat, table.sort
 local getinfo, getlocal = debug.getinfo, debug.getlocal
 
 local M = {}

@@ -11,6 +11,7 @@ local cjson = require "cjson"
 local type, format, pcall, tostring, tonumber, setmetatable, error = type, string.format, pcall, tostring, tonumber,
   setmetatable, error
 local concat, insert, remove = table.concat, table.insert, table.remove
+local tointeger = require("luatest.compat").tointeger
 
 local M = {}
 
@@ -37,10 +38,10 @@ function M.decode_job(text)
       return nil, "malformed job: each file needs a path and a list of items"
     end
     for i, idx in ipairs(f.items) do
-      f.items[i] = math.tointeger(idx)
+      f.items[i] = tointeger(idx)
     end
   end
-  job.seed = job.seed and math.tointeger(tonumber(job.seed)) or nil
+  job.seed = job.seed and tointeger(tonumber(job.seed)) or nil
   job.exitfirst = job.exitfirst == true
   return job
 end
@@ -307,24 +308,24 @@ local function analyse(unit, res)
       events[#events + 1] = { text = piece.text }
     else
       local e = rec.e
-      local part = rec.f and unit.files[math.tointeger(rec.f)]
+      local part = rec.f and unit.files[tointeger(rec.f)]
       if e == "done" then
         done = true
       elseif e == "file_start" and part then
         open_file = part
-        add("file_start", { file = part.fstate.path, count = math.tointeger(rec.count) or 0 })
+        add("file_start", { file = part.fstate.path, count = tointeger(rec.count) or 0 })
       elseif e == "file_end" and part then
         open_file = nil
         add("file_end", { file = part.fstate.path })
       elseif e == "test_start" and part then
-        local item = item_of(part, math.tointeger(rec.i))
+        local item = item_of(part, tointeger(rec.i))
         if item then
           started[item] = true
           running = item
           add("test_start", item)
         end
       elseif e == "test_end" and part then
-        local item = item_of(part, math.tointeger(rec.i))
+        local item = item_of(part, tointeger(rec.i))
         if item then
           running = nil
           finished = finished + 1

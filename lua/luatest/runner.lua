@@ -12,8 +12,9 @@ local assertions = require "luatest.assert"
 
 local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber =
   type, error, string.format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber
-local unpack, sort, concat = table.unpack, table.sort, table.concat
-local tointeger, huge = math.tointeger, math.huge
+local compat = require "luatest.compat"
+local unpack, sort, concat = compat.unpack, table.sort, table.concat
+local tointeger, huge = compat.tointeger, math.huge
 local getinfo, traceback = debug.getinfo, debug.traceback
 local run_until_complete, run_with_timeout, open_objects, hrtime = core.run_until_complete,
   core.run_with_timeout, core.open_objects, core.hrtime
@@ -622,6 +623,11 @@ function M.load_spec(path)
       end
     end,
   })
+  -- LuaJIT has no _ENV: a spec that names tests through it (_ENV["test_" ..
+  -- name] = fn) finds its environment under that name instead.
+  if _VERSION == "Lua 5.1" then
+    rawset(env, "_ENV", env)
+  end
   local chunk, err = loadfile(path, "t", env)
   if not chunk then
     return nil, err
@@ -1355,7 +1361,11 @@ function M.main(args)
   -- Each test leaves garbage (an app, a server, a client): collecting when
   -- the heap has grown 20% rather than doubled keeps peak memory near the
   -- live size at no measurable cost in time.
-  collectgarbage("incremental", 120, 200)
+  if _VERSION == "Lua 5.4" then
+    collectgarbage("incremental", 120, 200)
+  else
+    collectgarbage("setpause", 120)
+  end
   local cli, perr = M.parse_args(args or {})
   if not cli then
     return usage_error(perr)

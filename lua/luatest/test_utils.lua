@@ -8,6 +8,7 @@ local multidict = require "luatest.multidict"
 
 local CIMultiDict = multidict.CIMultiDict
 local format, type, error, setmetatable, tostring = string.format, type, error, setmetatable, tostring
+local pack = require("luatest.compat").pack
 
 local M = {}
 
@@ -1011,7 +1012,7 @@ Mock.__name = "MockedCoro"
 Mock.__index = Mock
 Mock.__call = function(self, ...)
   self.call_count = self.call_count + 1
-  self.calls[self.call_count] = table.pack(...)
+  self.calls[self.call_count] = pack(...)
   if self._raise ~= nil then
     error(self._raise, 2)
   end
@@ -1032,7 +1033,7 @@ end
 
 --- Fails unless the last call had exactly these arguments.
 function Mock:assert_called_with(...)
-  local args = table.pack(...)
+  local args = pack(...)
   local last = self.calls[self.call_count]
   if not last then
     error("assert_called_with: expected a call " .. show_args(args) .. ", but it was never called", 2)
@@ -1047,7 +1048,7 @@ function Mock:assert_called_once_with(...)
   if self.call_count ~= 1 then
     error(format("assert_called_once_with: expected 1 call, got %d", self.call_count), 2)
   end
-  local args = table.pack(...)
+  local args = pack(...)
   if not same_args(self.calls[1], args) then
     error(format("assert_called_once_with: expected call %s, got %s", show_args(args), show_args(self.calls[1])), 2)
   end

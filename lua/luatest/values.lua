@@ -4,7 +4,7 @@
 local assertions = require "luatest.assert"
 
 local type, pairs, pcall, tonumber = type, pairs, pcall, tonumber
-local tointeger = math.tointeger
+local tointeger = require("luatest.compat").tointeger
 local getlocal, getupvalue = debug.getlocal, debug.getupvalue
 local repr = assertions.repr
 

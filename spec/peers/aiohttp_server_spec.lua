@@ -196,7 +196,7 @@ function test_ws_one_mebibyte_binary_echo(aiohttp_peer)
   local ws = ws_open(aiohttp_peer, "/ws/big")
   -- 251 is prime: a chunk dropped, doubled or moved shows in the echo.
   local size = 1024 * 1024
-  local data = string.rep(byte_values(251), size // 251 + 1):sub(1, size)
+  local data = string.rep(byte_values(251), math.floor(size / 251) + 1):sub(1, size)
   ws:send_bytes(data)
   local msg = recv(ws)
   assert(msg.type == "text" and msg.data == size .. " bytes", show(msg))

@@ -214,7 +214,7 @@ static int load_embedded(lua_State *L) {
 }
 
 int lt_openlibs(lua_State *L) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  ltc_pushpreload(L);
   lua_pushcfunction(L, luaopen_luatest_core);
   lua_setfield(L, -2, "luatest.core");
   for (const lt_embedded_module *m = lt_embedded_modules; m->name; m++) {

@@ -754,9 +754,9 @@ void ltl_open_loop(lua_State *L) {
     S->loop = lt_loop_new();
     if (!S->loop)
       luaL_error(L, "luatest.core: cannot create the event loop");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    ltc_pushmainthread(L);
     S->L = lua_tothread(L, -1);
-    lua_pop(L, 1);
+    luaL_ref(L, LUA_REGISTRYINDEX); /* (only 5.1 may give another thread) */
     lua_newtable(L);
     S->tracked = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushnil(L);

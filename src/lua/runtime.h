@@ -3,8 +3,7 @@
 #ifndef LT_LUA_RUNTIME_H
 #define LT_LUA_RUNTIME_H
 
-#include <lua.h>
-#include <lauxlib.h>
+#include "compat.h"
 #include "loop.h"
 
 typedef struct ltl_state ltl_state;

@@ -6,6 +6,7 @@
 --- last line is always `N passed, N failed[, N skipped]`. The other reports
 --- use its failure text (failure_lines) and summary.
 local format, concat, sort = string.format, table.concat, table.sort
+local utf8_len = require("luatest.compat").utf8_len
 
 local M = {}
 
@@ -283,10 +284,10 @@ end
 --- utf8_clean(s): s with each byte that is not part of valid UTF-8 (and
 --- U+FFFE, U+FFFF) replaced by U+FFFD, for formats that require UTF-8.
 function M.utf8_clean(s)
-  if not utf8.len(s) then
+  if not utf8_len(s) then
     local out, i, n = {}, 1, #s
     while i <= n do
-      local len, bad = utf8.len(s, i)
+      local len, bad = utf8_len(s, i)
       if len then
         out[#out + 1] = s:sub(i)
         break
