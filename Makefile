@@ -73,7 +73,7 @@ PUBLIC_GOALS := all example test unit-test spec-test asan-test fuzz fuzz-smoke b
                 install-rock rock deps test-deps clean format check-format
 GOALS        := $(or $(MAKECMDGOALS),all)
 NEEDS_NONE   := clean format check-format uninstall
-NEEDS_TEST   := test unit-test spec-test asan-test fuzz fuzz-smoke test-deps
+NEEDS_TEST   := test unit-test spec-test runtime-test asan-test fuzz fuzz-smoke test-deps
 
 ifndef LT_PLANNED
 # ---- stage one: packages --------------------------------------------------------
@@ -162,7 +162,7 @@ CORE_SO  := $(LIBD)/luatest/core.so
 MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so $(B)/modules/streaming.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
-.PHONY: all deps test-deps example test unit-test spec-test asan-test bench clean \
+.PHONY: all deps test-deps example test unit-test spec-test runtime-test asan-test bench clean \
         format check-format install uninstall rock install-rock fuzz fuzz-smoke
 
 all: $(BIN) $(LIB_SO) $(LIBD)/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
@@ -281,7 +281,18 @@ asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
 # The suite under ASan comes last: its closing line ends the run.
-test: all example unit-test fuzz-smoke spec-test asan-test
+test: all example unit-test fuzz-smoke spec-test runtime-test asan-test
+
+# The suite under the other runtimes, each from its own build; the specs
+# load that build's C modules and run its interpreter.
+OTHER_RUNTIMES := lua5.3 luajit
+runtime-test:
+	@for r in $(OTHER_RUNTIMES); do \
+	  $(MAKE) --no-print-directory -s LUA=$$r all || exit 1; \
+	  echo "== the suite under $$r"; \
+	  LUATEST_BIN=$(CURDIR)/build-$$r/luatest LUATEST_MODULES=$(CURDIR)/build-$$r/modules \
+	    LUATEST_LUA=$$r build-$$r/luatest spec/ examples/ || exit 1; \
+	done
 
 bench: all $(B)/bench-host
 	bench/run
@@ -353,7 +364,7 @@ check-format:
 	clang-format --dry-run -Werror $(C_FILES)
 
 clean:
-	rm -rf $(B) $(A) $(F) lib luatest
+	rm -rf build $(A) $(F) lib luatest $(addprefix build-,$(OTHER_RUNTIMES))
 
 # ---- installing -----------------------------------------------------------------
 PREFIX       ?= /usr/local

@@ -3,16 +3,19 @@
 local core = require "luatest.core"
 
 local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+-- A stock lua5.4 (and busted on it) use the tree's Lua 5.4 build, whatever
+-- runtime runs this suite.
+local tree_bin = core.srcdir .. "/luatest"
 
 local function run_with_env(command)
-  local script = string.format('set -e; cd %q; eval "$(%q --env)"; %s', core.srcdir, bin, command)
+  local script = string.format('set -e; cd %q; eval "$(%q --env)"; %s', core.srcdir, tree_bin, command)
   local result = assert(core.exec({ "sh", "-c", script }, { timeout = 120 }))
   return result.status, result.stdout .. result.stderr
 end
 
 local function env_with(assignments)
   local script = string.format("unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4; %s %q --env",
-    assignments, bin)
+    assignments, tree_bin)
   local result = assert(core.exec({ "sh", "-c", script }))
   assert(result.status == 0, result.stderr)
   return result.stdout
@@ -39,7 +42,7 @@ function test_env_keeps_a_luarocks_tree_on_the_path_of_a_stock_lua()
     unset LUA_PATH_5_4 LUA_CPATH LUA_CPATH_5_4
     export LUA_PATH='/rocks/share/lua/5.4/?.lua;;'
     eval "$(%q --env)"
-    lua5.4 -e 'print(package.path) print(package.searchpath("luatest.web", package.path))']], bin) }))
+    lua5.4 -e 'print(package.path) print(package.searchpath("luatest.web", package.path))']], tree_bin) }))
   assert(result.status == 0, result.stderr)
   assert(result.stdout:find("/rocks/share/lua/5.4/?.lua;", 1, true), result.stdout)
   assert(result.stdout:find("/usr/share/lua/5.4/?.lua", 1, true), result.stdout) -- ";;" kept the defaults

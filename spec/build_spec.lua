@@ -1,6 +1,7 @@
 -- The build's outputs: the luatest binary runs when copied alone anywhere,
 -- lib/luatest/core.so serves a stock lua5.4, and a C handler module built
 -- in the tree loads there too.
+local luatest = require "luatest"
 local core = require "luatest.core"
 
 local function sh(script)
@@ -98,4 +99,19 @@ function test_a_peer_gone_mid_answer_does_not_kill_a_stock_interpreter()
   ]], core.srcdir, core.srcdir, core.srcdir))
   assert(status == 0, "status " .. tostring(status) .. ": " .. out .. err)
   assert(out == "xxxxxxxxxx\ttrue\n", out .. err)
+end
+
+function test_a_module_built_for_another_runtime_is_refused_by_name()
+  -- The tree's lib/ is built for Lua 5.4; LuaJIT loading it gets a
+  -- message, not a crash or an undefined symbol.
+  local status, out, err = sh(string.format([[
+    LUA_CPATH='%s/lib/?.so;;' luajit -e 'print(pcall(require, "luatest.core"))'
+  ]], core.srcdir))
+  assert(status == 0, out .. err)
+  luatest.match(out, "^false\tluatest%.core was built for Lua 5%.4 %(Lua 5%.4%.%d+%), this is LuaJIT\n$")
+  status, out, err = sh(string.format([[
+    LUA_CPATH='%s/lib/?.so;;' lua5.3 -e 'print(pcall(require, "luatest.core"))'
+  ]], core.srcdir))
+  assert(status == 0, out .. err)
+  luatest.match(out, "^false\tluatest%.core was built for Lua 5%.4 %(Lua 5%.4%.%d+%), this is Lua 5%.3\n$")
 end

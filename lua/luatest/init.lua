@@ -123,7 +123,7 @@ Task.__name = "luatest.Task"
 
 local function remember_traceback(err)
   if err ~= nil then
-    rt.tracebacks[err] = traceback(nil, 2)
+    rt.tracebacks[err] = traceback("", 2) -- ("", not nil: LuaJIT returns nil for nil)
   end
   return err
 end

@@ -476,7 +476,7 @@ local function handler(err)
       break
     end
   end
-  info.traceback = traceback(nil, 2)
+  info.traceback = traceback("", 2) -- ("", not nil: LuaJIT returns nil for nil)
   if err ~= nil then
     info.task_traceback = rt.tracebacks[err]
   end
@@ -1329,6 +1329,8 @@ local function module_dirs()
     { prefix .. "/share/lua/" .. v, prefix .. "/lib/" .. tostring(core.multiarch) .. "/lua/" .. v },
   }
   if core.srcdir then
+    -- In the tree: another runtime's build keeps its libraries beside it.
+    layouts[#layouts + 1] = { core.srcdir .. "/lua", bin .. "/lib" }
     layouts[#layouts + 1] = { core.srcdir .. "/lua", core.srcdir .. "/lib" }
   end
   for _, dirs in ipairs(layouts) do

@@ -251,7 +251,7 @@ local cookie_attrs = {
 --- path ("/"), secure, httponly, samesite. Attributes come out in the
 --- order Python's http.cookies writes them.
 function Response.set_cookie(self, name, value, opts)
-  if type(name) ~= "string" or name == "" or name:find("[%s;,=\0-\31\127]") then
+  if type(name) ~= "string" or name == "" or name:find("[%s;,=%z\1-\31\127]") then
     error("resp:set_cookie: bad cookie name " .. tostring(name), 2)
   end
   value = tostring(value)
@@ -1304,7 +1304,7 @@ end
 local function headers_flat(resp)
   local h = rawget(resp, "headers")
   local cookies = rawget(resp, "_cookies")
-  if (h == nil or #h == 0) and not cookies then
+  if (h == nil or (h._n or #h) == 0) and not cookies then -- (_n: LuaJIT has no __len)
     return nil
   end
   local flat = h and h:flat() or {}

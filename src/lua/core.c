@@ -1,10 +1,10 @@
 /* The luatest.core module and the embedding entry points: lt_openlibs makes
  * the embedded Lua modules requirable, lt_run is the command line, lt_poll a
  * non-blocking loop turn for a host's frame loop. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <lualib.h>
 #include "runtime.h"
 #include "http.h"
 #include "url.h"
@@ -181,7 +181,45 @@ static const luaL_Reg util_funcs[] = {
     {"versions", l_versions},   {NULL, NULL},
 };
 
+/* The runtime whose lua_* functions this module's calls reach: the object
+ * that provides lua_pushnil, told apart by what only one runtime defines. */
+static const char *runtime_loaded(void) {
+  static const struct {
+    const char *symbol, *runtime;
+  } marks[] = {{"luaJIT_setmode", "LuaJIT"},
+               {"lua_newuserdatauv", "Lua 5.4"},
+               {"lua_rotate", "Lua 5.3"},
+               {"lua_callk", "Lua 5.2"}};
+  Dl_info api, mark;
+  void *pushnil = dlsym(RTLD_DEFAULT, "lua_pushnil");
+  if (!pushnil || !dladdr(pushnil, &api))
+    return NULL;
+  for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+    void *p = dlsym(RTLD_DEFAULT, marks[i].symbol);
+    if (p && dladdr(p, &mark) && mark.dli_fbase == api.dli_fbase)
+      return marks[i].runtime;
+  }
+  return "Lua 5.1";
+}
+
+#if defined(LUAJIT_VERSION)
+#define BUILT_FOR "LuaJIT"
+#else
+#define BUILT_FOR LUA_VERSION
+#endif
+
 int luaopen_luatest_core(lua_State *L) {
+  /* A module built for another runtime would crash on its first call that
+   * differs. lua_pushstring and lua_error are the same in all of them, and
+   * come from where lua_pushnil does (lauxlib may come from elsewhere). */
+  const char *loaded = runtime_loaded();
+  if (loaded && strcmp(loaded, BUILT_FOR)) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "luatest.core was built for %s (%s), this is %s", BUILT_FOR,
+             LTC_RUNTIME, loaded);
+    lua_pushstring(L, msg);
+    return lua_error(L);
+  }
   lua_newtable(L);
   ltl_open_loop(L);
   ltl_open_request(L);
