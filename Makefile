@@ -50,6 +50,8 @@ RUNTIME_DEPS_luajit := libluajit-5.1-dev:/usr/include/luajit-2.1/lua.h \
   libluajit-5.1-dev:$(LIBDIR_MA)/libluajit-5.1.so luajit:/usr/bin/luajit
 BUILD_DEPS += $(RUNTIME_DEPS_$(LUA))
 TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) \
+  neovim:/usr/bin/nvim love:/usr/bin/love xvfb:/usr/bin/xvfb-run xauth:/usr/bin/xauth \
+  lua-luv:$(LIBDIR_MA)/lua/5.4/luv.so \
   curl:/usr/bin/curl \
   python3-aiohttp:/usr/lib/python3/dist-packages/aiohttp/__init__.py \
   python3-websockets:/usr/lib/python3/dist-packages/websockets/__init__.py \
@@ -73,7 +75,7 @@ PUBLIC_GOALS := all example test unit-test spec-test asan-test fuzz fuzz-smoke b
                 install-rock rock deps test-deps clean format check-format
 GOALS        := $(or $(MAKECMDGOALS),all)
 NEEDS_NONE   := clean format check-format uninstall
-NEEDS_TEST   := test unit-test spec-test runtime-test asan-test fuzz fuzz-smoke test-deps
+NEEDS_TEST   := test unit-test spec-test runtimes runtime-test asan-test fuzz fuzz-smoke test-deps
 
 ifndef LT_PLANNED
 # ---- stage one: packages --------------------------------------------------------
@@ -162,7 +164,7 @@ CORE_SO  := $(LIBD)/luatest/core.so
 MODULES  := $(B)/modules/hello_c.so $(B)/modules/crashing.so $(B)/modules/streaming.so
 CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 
-.PHONY: all deps test-deps example test unit-test spec-test runtime-test asan-test bench clean \
+.PHONY: all deps test-deps example test unit-test spec-test runtimes runtime-test asan-test bench clean \
         format check-format install uninstall rock install-rock fuzz fuzz-smoke
 
 all: $(BIN) $(LIB_SO) $(LIBD)/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
@@ -281,14 +283,17 @@ asan-test: all $(A)/luatest $(addprefix $(A)/spec_,$(CTESTS)) $(A)/c_only
 	LUATEST_BIN=$(CURDIR)/$(A)/luatest $(A)/luatest spec/ examples/
 
 # The suite under ASan comes last: its closing line ends the run.
-test: all example unit-test fuzz-smoke spec-test runtime-test asan-test
+test: all runtimes example unit-test fuzz-smoke spec-test runtime-test asan-test
 
-# The suite under the other runtimes, each from its own build; the specs
+# The other runtimes' builds (the host specs load the LuaJIT one into
+# Neovim and LÖVE), and the suite under each, from its own build: the specs
 # load that build's C modules and run its interpreter.
 OTHER_RUNTIMES := lua5.3 luajit
-runtime-test:
+runtimes:
+	@for r in $(OTHER_RUNTIMES); do $(MAKE) --no-print-directory -s LUA=$$r all || exit 1; done
+
+runtime-test: runtimes
 	@for r in $(OTHER_RUNTIMES); do \
-	  $(MAKE) --no-print-directory -s LUA=$$r all || exit 1; \
 	  echo "== the suite under $$r"; \
 	  LUATEST_BIN=$(CURDIR)/build-$$r/luatest LUATEST_MODULES=$(CURDIR)/build-$$r/modules \
 	    LUATEST_LUA=$$r build-$$r/luatest spec/ examples/ || exit 1; \

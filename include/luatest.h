@@ -4,7 +4,12 @@
  *  - C request handlers, routed from Lua like Lua functions (lt_push_handler),
  *    which may also accept WebSockets;
  *  - embedding the Lua modules in a host's own lua_State (lt_openlibs,
- *    lt_run, lt_poll);
+ *    lt_run, lt_poll). A host with its own loop drives luatest one of three
+ *    ways: lt_poll once a frame; lt_poll when lt_backend_fd is readable or
+ *    lt_backend_timeout has passed (a host sleeping in its own poller); or
+ *    lt_loop_new_on its own uv_loop_t, which its uv_run then drives (Lua:
+ *    core.use_uv_loop). README.md, "Embedding", has a runnable example of
+ *    each;
  *  - the loop and error helpers every C user needs.
  *
  * Conventions: functions returning int return 0 or a negative error code;
@@ -46,9 +51,19 @@ const char *lt_errname(int err);
 /* ---- The loop ---------------------------------------------------------- */
 
 typedef struct lt_loop lt_loop;
+struct uv_loop_s;
 
 /* A new loop owning its own uv_loop_t; NULL when out of memory. */
 lt_loop *lt_loop_new(void);
+/* A loop on a libuv loop the host owns and runs (Neovim's, a luv host's):
+ * luatest's handles live on it, and lt_loop_free closes only those. */
+lt_loop *lt_loop_new_on(struct uv_loop_s *uv);
+/* For a host that sleeps in its own poller: a descriptor that becomes
+ * readable when luatest has I/O to handle, and how long (ms, -1: no limit)
+ * the host may sleep before it must call lt_poll anyway (0 while work is
+ * queued). */
+int lt_backend_fd(lt_loop *loop);
+int lt_backend_timeout(lt_loop *loop);
 /* Closes whatever is still open and frees the loop. Returns LT_EBUSY when
  * handles had been left open by their owners (they were closed here). */
 int lt_loop_free(lt_loop *loop);
@@ -237,6 +252,8 @@ int lt_run(lua_State *L, int argc, char **argv);
 /* One non-blocking turn of L's loop, for a host's frame loop: runs ready
  * work and returns at once. Returns nonzero while work is pending. */
 int lt_poll(lua_State *L);
+/* The loop luatest runs on in L (NULL before luatest.core was loaded). */
+lt_loop *lt_loop_of(lua_State *L);
 
 /* The Lua C module for a stock interpreter: `require "luatest.core"`. */
 int luaopen_luatest_core(lua_State *L);

@@ -334,7 +334,7 @@ static int conn_start(lt_creq *cr, lt_cconn *conn) {
   conn->cl = cl;
   snprintf(conn->host, sizeof conn->host, "%s", cr->host);
   conn->port = cr->port;
-  uv_tcp_init(&cl->loop->uv, &conn->tcp);
+  uv_tcp_init(cl->loop->uv, &conn->tcp);
   conn->tcp.data = conn;
   conn->connect.data = conn;
   cl->open_handles++;

@@ -8,28 +8,58 @@
 #include <time.h>
 #include "loop.h"
 
-lt_loop *lt_loop_new(void) {
-  lt_loop *loop = calloc(1, sizeof *loop);
-  if (!loop)
-    return NULL;
-  if (uv_loop_init(&loop->uv)) {
-    free(loop);
-    return NULL;
-  }
-  loop->uv.data = loop;
-  loop->owns_uv = 1;
+static lt_loop *loop_init(lt_loop *loop) {
   /* A write to a connection the peer has closed raises SIGPIPE, which by
    * default ends the process: a host that left it so (a stock interpreter)
    * gets it held back while the loop runs, and EPIPE instead. A host that
    * ignores it (the luatest binary, Neovim, nginx) pays nothing. */
   struct sigaction sa;
   loop->hold_sigpipe = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL;
-  uv_idle_init(&loop->uv, &loop->ready);
+  uv_idle_init(loop->uv, &loop->ready);
   return loop;
 }
 
+lt_loop *lt_loop_new(void) {
+  lt_loop *loop = calloc(1, sizeof *loop);
+  if (!loop)
+    return NULL;
+  loop->uv = &loop->own_uv;
+  if (uv_loop_init(loop->uv)) {
+    free(loop);
+    return NULL;
+  }
+  loop->owns_uv = 1;
+  return loop_init(loop);
+}
+
+lt_loop *lt_loop_new_on(uv_loop_t *uv) {
+  lt_loop *loop = uv ? calloc(1, sizeof *loop) : NULL;
+  if (!loop)
+    return NULL;
+  loop->uv = uv;
+  return loop_init(loop);
+}
+
+int lt_backend_fd(lt_loop *loop) {
+  return uv_backend_fd(loop->uv);
+}
+
+int lt_backend_timeout(lt_loop *loop) {
+  return loop->head ? 0 : uv_backend_timeout(loop->uv);
+}
+
+static void on_ready_closed(uv_handle_t *h) {
+  lt_loop *loop = (lt_loop *)((char *)h - offsetof(lt_loop, ready));
+  loop->ready_closed = 1;
+}
+
 static void on_ready(uv_idle_t *idle) {
-  (void)idle;
+  /* On the host's loop nobody calls lt_loop_step: the queue is drained
+   * from here, a callback of our own (never inside llhttp or another
+   * library's). */
+  lt_loop *loop = (lt_loop *)((char *)idle - offsetof(lt_loop, ready));
+  if (!loop->owns_uv)
+    lt_loop_drain(loop);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -44,17 +74,25 @@ int lt_loop_free(lt_loop *loop) {
   lt_loop_drain(loop);
   if (loop->ws_ctx)
     loop->ws_free(loop);
-  uv_close((uv_handle_t *)&loop->ready, NULL);
-  uv_run(&loop->uv, UV_RUN_NOWAIT);
-  if (uv_loop_close(&loop->uv) == 0) {
+  uv_close((uv_handle_t *)&loop->ready, on_ready_closed);
+  if (!loop->owns_uv) {
+    /* The host's loop: its other handles are the host's to close. Ours
+     * have been closed by their owners; turn it until they are gone. */
+    for (int i = 0; i < 64 && !loop->ready_closed; i++)
+      uv_run(loop->uv, UV_RUN_NOWAIT);
+    free(loop);
+    return 0;
+  }
+  uv_run(loop->uv, UV_RUN_NOWAIT);
+  if (uv_loop_close(loop->uv) == 0) {
     free(loop);
     return 0;
   }
   /* Whatever is still open here was leaked by its owner; closing it lets the
    * loop be freed rather than kept alive forever. */
-  uv_walk(&loop->uv, close_walk, NULL);
-  for (int i = 0; i < 16 && uv_loop_close(&loop->uv) == UV_EBUSY; i++) {
-    uv_run(&loop->uv, UV_RUN_NOWAIT);
+  uv_walk(loop->uv, close_walk, NULL);
+  for (int i = 0; i < 16 && uv_loop_close(loop->uv) == UV_EBUSY; i++) {
+    uv_run(loop->uv, UV_RUN_NOWAIT);
     lt_loop_drain(loop);
   }
   free(loop);
@@ -148,11 +186,11 @@ static int step(lt_loop *loop, int block, const int *done) {
   /* The drain may have finished what the caller waits for: blocking now
    * would wait on handles that have nothing to say. */
   if (done && *done)
-    return uv_loop_alive(&loop->uv) || loop->head != NULL;
+    return uv_loop_alive(loop->uv) || loop->head != NULL;
   /* With work queued the idle handle keeps this turn from blocking. */
-  uv_run(&loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  uv_run(loop->uv, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   lt_loop_drain(loop);
-  return uv_loop_alive(&loop->uv) || loop->head != NULL;
+  return uv_loop_alive(loop->uv) || loop->head != NULL;
 }
 
 int lt_loop_run(lt_loop *loop) {
@@ -166,15 +204,15 @@ int lt_loop_run_once(lt_loop *loop) {
 }
 
 int lt_loop_alive(lt_loop *loop) {
-  return loop->head != NULL || uv_loop_alive(&loop->uv);
+  return loop->head != NULL || uv_loop_alive(loop->uv);
 }
 
 double lt_loop_time(lt_loop *loop) {
-  return (double)uv_now(&loop->uv) / 1000.0;
+  return (double)uv_now(loop->uv) / 1000.0;
 }
 
 const char *lt_loop_date(lt_loop *loop) {
-  uint64_t sec = uv_now(&loop->uv) / 1000;
+  uint64_t sec = uv_now(loop->uv) / 1000;
   if (loop->date[0] && sec == loop->date_sec)
     return loop->date;
   time_t now = time(NULL);
@@ -186,5 +224,5 @@ const char *lt_loop_date(lt_loop *loop) {
 }
 
 uv_loop_t *lt_loop_uv(lt_loop *loop) {
-  return &loop->uv;
+  return loop->uv;
 }

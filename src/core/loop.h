@@ -18,7 +18,9 @@ struct lt_task {
 };
 
 struct lt_loop {
-  uv_loop_t uv;
+  uv_loop_t *uv; /* own_uv, or the host's (lt_loop_new_on) */
+  uv_loop_t own_uv;
+  int ready_closed;
   lt_task *head, *tail;
   /* Active while tasks are queued, so a loop turn never blocks on I/O when
    * there is work to do (libuv knows nothing of the queue). */

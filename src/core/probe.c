@@ -103,8 +103,8 @@ int lt_exchange_start(lt_loop *loop, lt_exchange **out, const char *host, int po
   ex->cb = cb;
   ex->ud = ud;
   ex->half_close = half_close;
-  uv_tcp_init(&loop->uv, &ex->tcp);
-  uv_timer_init(&loop->uv, &ex->timer);
+  uv_tcp_init(loop->uv, &ex->tcp);
+  uv_timer_init(loop->uv, &ex->timer);
   ex->tcp.data = ex->timer.data = ex->connect.data = ex;
   ex->pending = 2;
   uv_timer_start(&ex->timer, ex_timeout, (uint64_t)(timeout * 1000), 0);
@@ -223,7 +223,7 @@ static void responder_conn(uv_stream_t *ls, int status) {
   if (!c)
     return;
   c->r = r;
-  uv_tcp_init(&r->loop->uv, &c->tcp);
+  uv_tcp_init(r->loop->uv, &c->tcp);
   c->tcp.data = c;
   r->open++;
   c->next = r->conns;
@@ -254,7 +254,7 @@ int lt_responder_start(lt_loop *loop, lt_responder **out, const char *host, cons
   }
   rs->loop = loop;
   rs->close_after = close_after;
-  uv_tcp_init(&loop->uv, &rs->listener);
+  uv_tcp_init(loop->uv, &rs->listener);
   rs->listener.data = rs;
   rs->open = 1;
   if ((r = uv_tcp_bind(&rs->listener, (struct sockaddr *)&addr, 0)) ||

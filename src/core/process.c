@@ -91,10 +91,10 @@ int lt_process_start(lt_loop *loop, lt_process **out, char **argv, char **env, c
   p->loop = loop;
   p->cb = cb;
   p->ud = ud;
-  uv_pipe_init(&loop->uv, &p->in, 0);
-  uv_pipe_init(&loop->uv, &p->out, 0);
-  uv_pipe_init(&loop->uv, &p->err, 0);
-  uv_timer_init(&loop->uv, &p->timer);
+  uv_pipe_init(loop->uv, &p->in, 0);
+  uv_pipe_init(loop->uv, &p->out, 0);
+  uv_pipe_init(loop->uv, &p->err, 0);
+  uv_timer_init(loop->uv, &p->timer);
   p->in.data = p->out.data = p->err.data = p->timer.data = p->proc.data = p;
   p->write.data = p;
   p->open = 4;
@@ -113,7 +113,7 @@ int lt_process_start(lt_loop *loop, lt_process **out, char **argv, char **env, c
   opts.exit_cb = on_process_exit;
   opts.stdio = stdio;
   opts.stdio_count = 3;
-  int r = uv_spawn(&loop->uv, &p->proc, &opts);
+  int r = uv_spawn(loop->uv, &p->proc, &opts);
   if (r) {
     /* A failed spawn still leaves the process handle initialized. */
     p->freed = 1;

@@ -809,8 +809,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (!c)
     return;
   c->srv = srv;
-  uv_tcp_init(&srv->loop->uv, &c->tcp);
-  uv_timer_init(&srv->loop->uv, &c->timer);
+  uv_tcp_init(srv->loop->uv, &c->tcp);
+  uv_timer_init(srv->loop->uv, &c->timer);
   c->tcp.data = c;
   c->timer.data = c;
   c->handles = 2;
@@ -851,7 +851,7 @@ int lt_server_listen(lt_server *srv, const char *host, int port) {
     r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
   if (r)
     return r;
-  if ((r = uv_tcp_init(&srv->loop->uv, &srv->listener)))
+  if ((r = uv_tcp_init(srv->loop->uv, &srv->listener)))
     return r;
   srv->listener.data = srv;
   srv->open_handles++;

@@ -196,7 +196,7 @@ void lt_ws_start_heartbeat(lt_ws *ws) {
   ws->beat = malloc(sizeof *ws->beat);
   if (!ws->beat)
     return;
-  uv_timer_init(&ws->loop->uv, ws->beat);
+  uv_timer_init(ws->loop->uv, ws->beat);
   ws->beat->data = ws;
   lt_ws_heard(ws);
 }

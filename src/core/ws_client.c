@@ -234,7 +234,7 @@ static void ctx_free(lt_loop *loop) {
   /* On a foreign loop the first destroy only starts closing lws's handles;
    * the second, once they have closed, frees the context. */
   lws_context_destroy(ctx);
-  for (int i = 0; i < 8 && uv_run(&loop->uv, UV_RUN_NOWAIT); i++)
+  for (int i = 0; i < 8 && uv_run(loop->uv, UV_RUN_NOWAIT); i++)
     ;
   if (wc->ctx)
     lws_context_destroy(wc->ctx);
@@ -251,7 +251,7 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   lws_set_log_level(0, drop_log);
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
-  void *foreign[1] = {&loop->uv};
+  void *foreign[1] = {loop->uv};
   info.options = LWS_SERVER_OPTION_LIBUV;
   info.foreign_loops = foreign;
   info.port = CONTEXT_PORT_NO_LISTEN;

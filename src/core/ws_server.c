@@ -100,7 +100,7 @@ void lt_ws_server_close(lt_ws *ws) {
     finish(ws, ws->want_code);
     return;
   }
-  uv_timer_init(&ws->loop->uv, ws->close_wait);
+  uv_timer_init(ws->loop->uv, ws->close_wait);
   ws->close_wait->data = ws;
   uv_timer_start(ws->close_wait, on_close_timeout, CLOSE_ANSWER_MS, 0);
 }

@@ -295,6 +295,16 @@ int lt_run(lua_State *L, int argc, char **argv) {
   return rc;
 }
 
+lt_loop *lt_loop_of(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  ltl_state *S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return S->loop;
+}
+
 int lt_poll(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs) != LUA_TUSERDATA) {
     lua_pop(L, 1);

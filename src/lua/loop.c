@@ -222,7 +222,7 @@ static void on_task_timer(uv_timer_t *h);
 
 void ltl_timer_start(ltl_task *t, double seconds, uv_timer_cb cb) {
   if (!t->timer_ready) {
-    uv_timer_init(&t->S->loop->uv, &t->timer);
+    uv_timer_init(t->S->loop->uv, &t->timer);
     t->timer.data = t;
     t->timer_ready = 1;
   }
@@ -405,12 +405,12 @@ static int l_run_with_timeout(lua_State *L) {
   uv_timer_t *timer = malloc(sizeof *timer);
   if (!timer)
     return luaL_error(L, "loop:run_with_timeout: out of memory");
-  uv_timer_init(&S->loop->uv, timer);
+  uv_timer_init(S->loop->uv, timer);
   timer->data = &tr;
   /* The deadline must not keep the loop alive (a task nothing can wake is
    * reported at once), and counts from now, not from the last loop turn. */
   uv_unref((uv_handle_t *)timer);
-  uv_update_time(&S->loop->uv);
+  uv_update_time(S->loop->uv);
   uv_timer_start(timer, on_run_timeout, (uint64_t)(seconds * 1000 + 0.5), 0);
   /* A second later than the loop's deadline: that one reports where the
    * task waited; this one only stops a task that never waits. */
@@ -447,6 +447,61 @@ static int l_step(lua_State *L) {
   ltl_state *S = ltl_S(L);
   lua_pushboolean(L, lt_loop_step(S->loop, lua_toboolean(L, 1)));
   return 1;
+}
+
+/* core.poll() -> whether work is pending: one turn that never blocks, for a
+ * host that drives luatest from its own loop (a frame, a timer, a poll on
+ * core.backend_fd()). */
+static int l_poll(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  if (ltl_current(L))
+    return luaL_error(L, "core.poll: called from inside a task");
+  lua_pushboolean(L, lt_loop_step(S->loop, 0));
+  return 1;
+}
+
+static int l_backend_fd(lua_State *L) {
+  lua_pushinteger(L, lt_backend_fd(ltl_S(L)->loop));
+  return 1;
+}
+
+static int l_backend_timeout(lua_State *L) {
+  lua_pushinteger(L, lt_backend_timeout(ltl_S(L)->loop));
+  return 1;
+}
+
+/* core.luv_loop() -> the uv_loop_t * of the luv module loaded in this state
+ * (light userdata), for core.use_uv_loop; or nil and why not. luv keeps it
+ * as the first field of the context in registry.luv_context (luv 1.3x to
+ * 1.44, checked by spec/hosts/luv_spec.lua). */
+static int l_luv_loop(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "luv_context") != LUA_TUSERDATA) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "luv is not loaded in this Lua state");
+    return 2;
+  }
+  uv_loop_t **ctx = lua_touserdata(L, -1);
+  lua_pushlightuserdata(L, *ctx);
+  return 1;
+}
+
+/* core.use_uv_loop(ptr): from now on luatest runs on the host's libuv loop
+ * (a uv_loop_t * as light userdata), before anything ran on its own. */
+static int l_use_uv_loop(lua_State *L) {
+  ltl_state *S = ltl_S(L);
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  uv_loop_t *uv = lua_touserdata(L, 1);
+  if (uv == S->loop->uv)
+    return 0;
+  if (S->all || S->loop->ws_ctx || uv_loop_alive(S->loop->uv))
+    return luaL_error(L, "core.use_uv_loop: luatest's own loop is in use already "
+                         "(call it right after require)");
+  lt_loop *loop = lt_loop_new_on(uv);
+  if (!loop)
+    return luaL_error(L, "core.use_uv_loop: out of memory");
+  lt_loop_free(S->loop);
+  S->loop = loop;
+  return 0;
 }
 
 static int l_time(lua_State *L) {
@@ -730,6 +785,11 @@ static const luaL_Reg loop_funcs[] = {
     {"run_until_complete", l_run_until_complete},
     {"run_with_timeout", l_run_with_timeout},
     {"step", l_step},
+    {"poll", l_poll},
+    {"backend_fd", l_backend_fd},
+    {"backend_timeout", l_backend_timeout},
+    {"use_uv_loop", l_use_uv_loop},
+    {"luv_loop", l_luv_loop},
     {"time", l_time},
     {"last_traceback", l_last_traceback},
     {"in_task", l_in_task},
