@@ -210,15 +210,23 @@ static const char *runtime_loaded(void) {
 
 int luaopen_luatest_core(lua_State *L) {
   /* A module built for another runtime would crash on its first call that
-   * differs. lua_pushstring and lua_error are the same in all of them, and
-   * come from where lua_pushnil does (lauxlib may come from elsewhere). */
+   * differs. Our own calls are bound to the runtime we were built for
+   * (Debian versions the symbols), so the error goes through the loaded
+   * runtime's lua_pushstring and lua_error, the same in every version. */
   const char *loaded = runtime_loaded();
   if (loaded && strcmp(loaded, BUILT_FOR)) {
     char msg[160];
     snprintf(msg, sizeof msg, "luatest.core was built for %s (%s), this is %s", BUILT_FOR,
              LTC_RUNTIME, loaded);
-    lua_pushstring(L, msg);
-    return lua_error(L);
+    void (*push)(lua_State *, const char *) =
+        (void (*)(lua_State *, const char *))dlsym(RTLD_DEFAULT, "lua_pushstring");
+    int (*raise)(lua_State *) = (int (*)(lua_State *))dlsym(RTLD_DEFAULT, "lua_error");
+    if (push && raise) {
+      push(L, msg);
+      return raise(L);
+    }
+    fprintf(stderr, "%s\n", msg);
+    abort();
   }
   lua_newtable(L);
   ltl_open_loop(L);
