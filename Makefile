@@ -120,7 +120,7 @@ UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto)
 UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto)
 SYS_LIBS   := -lm -ldl
 WARN       := -Wall -Wextra -Werror
-BASE_CFLAGS := -std=c11 -fPIC
+BASE_CFLAGS := -std=c11 -fPIC -fvisibility=hidden
 
 # The core is compiled without Lua's headers on the include path, so it
 # cannot come to depend on Lua; the bindings see the core's headers.
@@ -214,7 +214,7 @@ $(LIB_A): $(OBJS)
 
 # C handler modules link libluatest.so, as `pkg-config --libs luatest` says:
 # the examples' and the specs' own.
-LINK_MODULE = $(CC) -Iinclude $(LUA_CFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -shared -o $@ $< \
+LINK_MODULE = $(CC) -Iinclude $(LUA_CFLAGS) -std=c11 -fPIC $(CFLAGS) $(WARN) -shared -o $@ $< \
 	  -L$(LIBD) -lluatest -Wl,-rpath,'$$ORIGIN/$(if $(filter lua5.4,$(LUA)),../../lib,../lib)'
 $(B)/modules/%.so: examples/c_handler/%.c include/luatest.h $(LIBD)/libluatest.so
 	@mkdir -p $(@D)

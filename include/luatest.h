@@ -30,6 +30,12 @@
 extern "C" {
 #endif
 
+/* What this header declares is the library's interface; the build hides
+ * everything else (-fvisibility=hidden). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define LT_VERSION "0.1.0"
 
 typedef struct lua_State lua_State;
@@ -255,8 +261,22 @@ int lt_poll(lua_State *L);
 /* The loop luatest runs on in L (NULL before luatest.core was loaded). */
 lt_loop *lt_loop_of(lua_State *L);
 
+/* Tests busy in Lua without ever waiting: while a test runs, luatest calls
+ * the guard with its limit in seconds (0 when it ends); the guard arranges
+ * for lt_interrupt_busy to be called when the limit passes (from a signal
+ * handler if need be: it only sets a hook), which ends the running Lua code
+ * with a timeout error. The luatest binary's guard is a real-time alarm;
+ * the library itself installs no signal handler or timer. */
+typedef void (*lt_busy_guard_fn)(double seconds);
+void lt_set_busy_guard(lt_busy_guard_fn fn);
+void lt_interrupt_busy(void);
+
 /* The Lua C module for a stock interpreter: `require "luatest.core"`. */
 int luaopen_luatest_core(lua_State *L);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -115,3 +115,21 @@ function test_a_module_built_for_another_runtime_is_refused_by_name()
     luatest.match(out, "^" .. once:rep(30) .. "$")
   end
 end
+
+function test_the_library_installs_no_signal_handler_in_its_host()
+  -- The busy-test watchdog (SIGALRM) belongs to the luatest binary: a
+  -- stock interpreter running a timed test catches no signal afterwards.
+  local status, out, err = sh(string.format([[
+    LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lib/?.so;;' lua5.4 -e '
+      local core = require "luatest.core"
+      print(core.run_with_timeout(2, function() core.sleep(0.01) return "ran" end))
+      local f = assert(io.open("/proc/self/status"))
+      print(f:read("a"):match("SigCgt:%%s*(%%x+)"))
+      f:close()'
+  ]], core.srcdir, core.srcdir, core.srcdir))
+  assert(status == 0, out .. err)
+  local ran, caught = out:match("^(true\tran)\n(%x+)\n$")
+  assert(ran, out .. err)
+  -- (lua5.4 itself catches SIGINT; SIGALRM is signal 14, bit 13.)
+  luatest.eq(math.floor(tonumber(caught, 16) / 2 ^ 13) % 2, 0)
+end

@@ -2,6 +2,7 @@
  * command line. Process-wide things a host must not get live here: a fatal
  * signal (a crash in a C handler) still ends a serial run with a report. */
 #include <signal.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -94,6 +95,34 @@ static void install_crash_report(lua_State *L) {
   lua_pop(L, 1);
 }
 
+static void on_alarm(int sig) {
+  (void)sig;
+  lt_interrupt_busy();
+}
+
+/* The busy-test watchdog of the binary: a real-time alarm. */
+static void alarm_guard(double seconds) {
+  static int installed;
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    installed = 1;
+  }
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  if (seconds > 0) {
+    it.it_value.tv_sec = (time_t)seconds;
+    it.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
+    if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+      it.it_value.tv_usec = 1;
+  }
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
 int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L)
@@ -104,6 +133,7 @@ int main(int argc, char **argv) {
   /* A peer that closed makes writes fail with EPIPE; the signal would end
    * the run (children get the default back from libuv's spawn). */
   signal(SIGPIPE, SIG_IGN);
+  lt_set_busy_guard(alarm_guard);
   int rc = lt_run(L, argc, argv);
   lua_close(L);
   return rc;

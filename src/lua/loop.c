@@ -3,11 +3,9 @@
  * records what it waits for and yields; the I/O callback pushes the results
  * on the coroutine and queues it. Also: the loop object, sleep, spawn, and
  * the table of open objects used for leak reports. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include "runtime.h"
 
 #define MAX_FREE_TASKS 64
@@ -325,9 +323,12 @@ static int l_run_until_complete(lua_State *L) {
 
 /* ---- the busy-loop watchdog ------------------------------------------------------ */
 
-/* A task that never waits cannot be stopped by a loop timer; a real-time
- * alarm sets a hook on the running coroutine instead, as lua.c does for
- * Ctrl-C (lua_sethook is safe in a signal handler). */
+/* A task that never waits cannot be stopped by a loop timer. The luatest
+ * binary arms a real-time alarm (lt_set_busy_guard) whose handler calls
+ * lt_interrupt_busy, which sets a hook on the running coroutine, as lua.c
+ * does for Ctrl-C (lua_sethook is safe in a signal handler). The library
+ * itself installs no signal handler and no timer: embedded, a host keeps
+ * its own. */
 static void busy_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
@@ -336,34 +337,23 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "timeout: busy in Lua for more than %s s without waiting on anything", limit);
 }
 
-static void on_alarm(int sig) {
-  (void)sig;
+void lt_interrupt_busy(void) {
   lua_State *L = running;
   if (L)
     lua_sethook(L, busy_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+static lt_busy_guard_fn busy_guard;
+
+void lt_set_busy_guard(lt_busy_guard_fn fn) {
+  busy_guard = fn;
+}
+
 static void watchdog(double seconds) {
-  static int installed;
-  if (!installed) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    installed = 1;
-  }
-  struct itimerval it;
-  memset(&it, 0, sizeof it);
-  if (seconds > 0) {
+  if (seconds > 0)
     busy_limit = seconds;
-    it.it_value.tv_sec = (time_t)seconds;
-    it.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
-    if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-      it.it_value.tv_usec = 1;
-  }
-  setitimer(ITIMER_REAL, &it, NULL);
+  if (busy_guard)
+    busy_guard(seconds);
 }
 
 /* On expiry of a run's timeout: what the task waited on and where, then
