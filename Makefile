@@ -167,7 +167,7 @@ CTESTS   := $(patsubst spec/c/%.c,%,$(wildcard spec/c/test_*.c))
 .PHONY: all deps test-deps example test unit-test spec-test runtimes runtime-test asan-test bench clean \
         format check-format install uninstall rock install-rock fuzz fuzz-smoke
 
-all: $(BIN) $(LIB_SO) $(LIBD)/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES)
+all: $(BIN) $(LIB_SO) $(LIBD)/libluatest.so $(LIB_A) $(CORE_SO) $(MODULES) $(B)/frame_host
 
 deps test-deps: ; @:
 
@@ -301,6 +301,11 @@ runtime-test: runtimes
 
 bench: all $(B)/bench-host
 	bench/run
+
+# An embedding host with its own frame loop (spec/hosts/engines_spec.lua).
+$(B)/frame_host: examples/frame_host/main.c $(LIB_A) $(EXPORTS)
+	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_A) \
+	  $(LUA_LIBS) $(UV_LIBS) $(SYS_LIBS) -rdynamic $(EXPORT_FLAGS)
 
 $(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
 	$(CC) $(LUA_CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LIB_A) \

@@ -51,3 +51,10 @@ function test_a_luv_host_shares_its_uv_loop_with_luatest()
   -- reads it: the versions that was checked on.
   luatest.match(r.stdout, "^served on luv's loop\ttrue\t1%.4[0-4]%.%d+\n$")
 end
+
+function test_a_c_host_with_a_frame_loop_polls_luatest_between_frames()
+  local r = assert(core.exec({ SRC .. "/build/frame_host" }, { timeout = 60 }))
+  luatest.eq(r.status, 0, r.stderr)
+  local frames = tonumber(r.stdout:match("^served between frames after (%d+) frames\n$"))
+  assert(frames and frames > 1, r.stdout .. r.stderr)
+end
