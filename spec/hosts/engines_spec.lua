@@ -44,8 +44,8 @@ end
 
 function test_a_luv_host_shares_its_uv_loop_with_luatest()
   local r = assert(core.exec({ "sh", "-c", string.format(
-    "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lib/?.so;;' lua5.4 %s/spec/data/hosts/luv.lua",
-    SRC, SRC, SRC, SRC) }, { timeout = 60 }))
+    "LT_SRC=%q LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lib/?.so;;' lua5.4 %s/spec/data/hosts/luv.lua",
+    SRC, SRC, SRC, SRC, SRC) }, { timeout = 60 }))
   luatest.eq(r.stderr, "")
   -- luv keeps its loop first in registry.luv_context, as core.luv_loop
   -- reads it: the versions that was checked on.
