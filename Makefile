@@ -365,7 +365,7 @@ fuzz-smoke: $(FUZZ_BINS)
 	$(call run_fuzzers,$(FUZZ_SMOKE_SECONDS))
 
 C_FILES = $(wildcard src/*.c src/*/*.c src/*/*.h include/*.h spec/c/*.c spec/c/*.h spec/c/*/*.c \
-            spec/fuzz/*.c spec/fuzz/*.h \
+            spec/fuzz/*.c spec/fuzz/*.h spec/data/*.c \
             examples/*/*.c bench/*.c)
 format:
 	clang-format -i $(C_FILES)

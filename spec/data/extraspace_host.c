@@ -13,21 +13,20 @@ static int host_marker_ok(lua_State *L) {
   return 1;
 }
 
-static const char script[] =
-    "local core = require 'luatest.core'\n"
-    "local web = require 'luatest.web'\n"
-    "local test_utils = require 'luatest.test_utils'\n"
-    "local app = web.Application()\n"
-    "app.router:add_get('/', function() return 'served' end)\n"
-    "local text, inside = core.run_until_complete(function()\n"
-    "  local client = test_utils.TestClient(test_utils.TestServer(app))\n"
-    "  client:start_server()\n"
-    "  local text = client:get('/'):text()\n"
-    "  local inside = host_marker_ok()\n"
-    "  client:close()\n"
-    "  return text, inside\n"
-    "end)\n"
-    "io.write(text, ' ', tostring(inside), ' ')\n";
+static const char script[] = "local core = require 'luatest.core'\n"
+                             "local web = require 'luatest.web'\n"
+                             "local test_utils = require 'luatest.test_utils'\n"
+                             "local app = web.Application()\n"
+                             "app.router:add_get('/', function() return 'served' end)\n"
+                             "local text, inside = core.run_until_complete(function()\n"
+                             "  local client = test_utils.TestClient(test_utils.TestServer(app))\n"
+                             "  client:start_server()\n"
+                             "  local text = client:get('/'):text()\n"
+                             "  local inside = host_marker_ok()\n"
+                             "  client:close()\n"
+                             "  return text, inside\n"
+                             "end)\n"
+                             "io.write(text, ' ', tostring(inside), ' ')\n";
 
 int main(void) {
   lua_State *L = luaL_newstate();
