@@ -119,7 +119,8 @@ print(data.startswith(b"HTTP/1.1 200"), data[first:first + 1048576] == b"b" * 10
   end
 end
 
-local open_descriptors = dofile(core.srcdir .. "/spec/support/measure.lua").open_descriptors
+local measure = dofile(core.srcdir .. "/spec/support/measure.lua")
+local open_descriptors = measure.open_descriptors
 
 function test_a_websocket_costs_the_server_one_descriptor(aiohttp_client)
   -- No socketpair and no second socket in front of libwebsockets: 20 open
@@ -180,4 +181,29 @@ function test_libwebsockets_is_included_by_the_client_file_only()
   luatest.eq(syntax_check(4001), 0)
   local status, err = syntax_check(4002)
   assert(status ~= 0 and err:find("written for libwebsockets 4.1", 1, true), err)
+end
+
+function test_a_close_nobody_answers_ends_after_the_timeout_with_1006(aiohttp_client)
+  -- aiohttp's WebSocketResponse(timeout=): how long close() waits for the
+  -- client's close frame; without one the code is 1006.
+  local state = {}
+  local app = web.Application()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse { timeout = 0.2 }
+    ws:prepare(request)
+    local t0 = core.hrtime()
+    state.closed = ws:close { code = 4001 }
+    state.took, state.code = core.hrtime() - t0, ws.close_code
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  -- The raw client takes the 101 and our close frame and says nothing.
+  local got = core.tcp_exchange("127.0.0.1", client.port, upgrade("/ws"), { timeout = 2 })
+  assert(got:find("\136\2\15\161", 1, true), got) -- our close frame, code 4001
+  measure.wait_for(function()
+    return state.code
+  end, "the handler's close")
+  luatest.eq(state.closed, true)
+  luatest.eq(state.code, 1006)
+  assert(state.took >= 0.15 and state.took < 1, "close took " .. tostring(state.took) .. " s")
 end

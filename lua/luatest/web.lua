@@ -451,7 +451,8 @@ WebSocketResponse.__name = "WebSocketResponse"
 --- peer with 1006), autoping (default true; false delivers pings and pongs
 --- as messages, answered with ws:pong), autoclose (default true; false
 --- delivers the peer's close, answered with ws:close), headers (extra
---- headers of the 101 answer).
+--- headers of the 101 answer), timeout (seconds ws:close waits for the
+--- answer, 10 as aiohttp; then close_code is 1006).
 function web.WebSocketResponse(opts)
   opts = opts or {}
   return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
@@ -497,6 +498,7 @@ function WebSocketResponse:prepare(request)
     headers = lines[1] and table.concat(lines) or nil,
     max_msg_size = opts.max_msg_size,
     heartbeat = opts.heartbeat,
+    timeout = opts.timeout,
     autoping = opts.autoping,
     autoclose = opts.autoclose,
   }

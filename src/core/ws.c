@@ -72,6 +72,7 @@ lt_ws *lt_ws_new(lt_loop *loop, const lt_ws_opts *opts, lt_ws_event_cb cb, void 
   ws->autoclose = !(opts && opts->no_autoclose);
   if (opts) {
     ws->heartbeat = opts->heartbeat;
+    ws->close_timeout = opts->close_timeout;
     ws->max_msg_size = opts->max_msg_size;
     if (opts->protocol)
       snprintf(ws->protocol, sizeof ws->protocol, "%s", opts->protocol);

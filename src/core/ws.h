@@ -19,6 +19,7 @@ typedef struct lt_ws_opts {
   const char *headers;   /* extra "Name: value\r\n" lines, or NULL */
   size_t max_msg_size;   /* 0: unlimited; larger messages close with 1009 */
   double heartbeat;      /* > 0: ping that often; no pong in half of it drops the peer */
+  double close_timeout;  /* server: how long our close waits for the answer (0: 10 s) */
   int no_autoping;       /* pings (server side) and pongs are delivered as messages */
   int no_autoclose;      /* server side: the peer's close is delivered, answered by lt_ws_close */
 } lt_ws_opts;

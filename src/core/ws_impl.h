@@ -42,7 +42,8 @@ struct lt_ws {
   lt_wsdecoder decoder;
   int peer_closed;        /* the client's close frame came */
   int input_done;         /* nothing more of the client's is decoded */
-  uv_timer_t *close_wait; /* our close is out: the answer has this long */
+  uv_timer_t *close_wait; /* our close is out: the answer has close_timeout s */
+  double close_timeout;
 
   /* Client side (ws_client.c). */
   struct lws *wsi;

@@ -11,9 +11,9 @@
 
 enum { OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 
-/* How long our close frame waits for the client's answer: aiohttp's
- * WebSocketResponse timeout. */
-#define CLOSE_ANSWER_MS 10000
+/* How long our close frame waits for the client's answer by default:
+ * aiohttp's WebSocketResponse timeout. */
+#define CLOSE_ANSWER_S 10.0
 
 static void on_close_wait_closed(uv_handle_t *h) {
   free(h);
@@ -102,7 +102,8 @@ void lt_ws_server_close(lt_ws *ws) {
   }
   uv_timer_init(ws->loop->uv, ws->close_wait);
   ws->close_wait->data = ws;
-  uv_timer_start(ws->close_wait, on_close_timeout, CLOSE_ANSWER_MS, 0);
+  double s = ws->close_timeout > 0 ? ws->close_timeout : CLOSE_ANSWER_S;
+  uv_timer_start(ws->close_wait, on_close_timeout, (uint64_t)(s * 1000 + 0.5), 0);
 }
 
 void lt_ws_server_drop(lt_ws *ws) {

@@ -56,9 +56,11 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
     o->max_msg_size = (size_t)lua_tointeger(L, -1);
   if (lua_getfield(L, idx, "heartbeat") == LUA_TNUMBER)
     o->heartbeat = lua_tonumber(L, -1);
+  if (lua_getfield(L, idx, "timeout") == LUA_TNUMBER)
+    o->close_timeout = lua_tonumber(L, -1);
   o->no_autoping = lua_getfield(L, idx, "autoping") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   o->no_autoclose = lua_getfield(L, idx, "autoclose") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-  lua_pop(L, 7); /* the strings stay alive in the options table */
+  lua_pop(L, 8); /* the strings stay alive in the options table */
 }
 
 /* request:_ws_refusal() -> nothing for a valid WebSocket handshake, else
