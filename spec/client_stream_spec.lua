@@ -261,3 +261,48 @@ print(head.split(b"\r\n")[0].decode())
   luatest.eq(output(), port .. "\nPOST /up HTTP/1.1\n")
   stop()
 end
+
+function test_an_answer_before_the_end_of_an_upload_ends_it(aiohttp_client)
+  -- The server refuses the body past its 1 MiB limit (413) while the
+  -- client still has most of 64 MiB to send: the upload stops there.
+  local app = web.Application()
+  app.router:add_post("/up", function(request)
+    return web.Response { text = tostring(#request:read()) }
+  end)
+  local client = aiohttp_client(app)
+  local written, chunk = 0, ("u"):rep(64 * 1024)
+  local resp = client:post("/up", {
+    data = function()
+      if written < 64 * MiB then
+        written = written + #chunk
+        return chunk
+      end
+    end,
+  })
+  luatest.eq(resp.status, 413)
+  assert(written < 32 * MiB, "the upload went on to " .. written .. " bytes")
+end
+
+function test_a_redirect_that_wants_a_streamed_body_again_is_an_error(aiohttp_client)
+  local app = web.Application()
+  app.router:add_post("/old", function()
+    return web.Response { status = 307, headers = { Location = "/new" } }
+  end)
+  app.router:add_post("/new", function(request)
+    return web.Response { text = request:read() }
+  end)
+  local client = aiohttp_client(app)
+  local sent = false
+  luatest.raises(function()
+    client:post("/old", {
+      data = function()
+        if not sent then
+          sent = true
+          return "once"
+        end
+      end,
+    })
+  end, "a 307 redirect asks for the body again, which was streamed")
+  -- A body given as a string follows the 307.
+  luatest.eq(client:post("/old", { data = "twice" }):text(), "twice")
+end
