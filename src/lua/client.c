@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "client.h"
+#include "lclient.h"
 #include "runtime.h"
 
 #define CLIENT "luatest.Client"
@@ -21,18 +22,9 @@ typedef struct cbody {
 } cbody;
 
 typedef struct lclient {
+  ltl_object o;
   lt_client *cl;
-  ltl_state *S;
-  struct cbox *box;
-  int self_ref;
-  int closing;
-  ltl_task *waiter;
-  unsigned waiter_gen;
 } lclient;
-
-typedef struct cbox {
-  lclient *lc;
-} cbox;
 
 typedef struct op {
   lt_creq *cr;
@@ -228,10 +220,7 @@ static int l_body_done(lua_State *L) {
 }
 
 static lclient *check_open(lua_State *L, const char *call) {
-  cbox *box = luaL_checkudata(L, 1, CLIENT);
-  if (!box->lc || box->lc->closing)
-    luaL_error(L, "%s: attempt to use a closed client", call);
-  return box->lc;
+  return ltl_box_check(L, 1, CLIENT, call);
 }
 
 /* Builds and sends a request from the arguments method, host, port, target
@@ -444,80 +433,44 @@ static const luaL_Reg upload_meta[] = {
 
 static int l_client(lua_State *L) {
   ltl_state *S = ltl_S(L);
-  cbox *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->lc = NULL;
-  luaL_setmetatable(L, CLIENT);
   lclient *lc = calloc(1, sizeof *lc);
-  if (!lc)
-    return luaL_error(L, "client: out of memory");
-  lc->cl = lt_client_new(S->loop);
-  if (!lc->cl) {
+  if (!lc || !(lc->cl = lt_client_new(S->loop))) {
     free(lc);
     return luaL_error(L, "client: out of memory");
   }
-  lc->S = S;
-  lc->box = box;
-  box->lc = lc;
-  lua_pushvalue(L, -1);
-  lc->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  ltl_track(L, -1, "client");
+  ltl_box_new(L, CLIENT, 0, &lc->o, "client");
   return 1;
 }
 
 static void on_closed(lt_client *cl, void *ud) {
   lclient *lc = ud;
   (void)cl;
-  if (lc->waiter && lc->waiter->gen == lc->waiter_gen)
-    ltl_wake(lc->waiter, 0);
-  if (lc->box)
-    lc->box->lc = NULL;
+  ltl_object_closed(&lc->o);
   free(lc);
 }
 
-static void start_close(lua_State *L, lclient *lc) {
-  lc->closing = 1;
+static void start_close(lua_State *L, ltl_object *o) {
+  lclient *lc = (lclient *)o;
+  ltl_object_closing(L, o);
   lt_client_close(lc->cl, on_closed, lc);
-  ltl_untrack(lc->S, lc->box);
-  luaL_unref(L, LUA_REGISTRYINDEX, lc->self_ref);
-  lc->self_ref = LUA_NOREF;
 }
 
 static int l_close(lua_State *L) {
-  cbox *box = luaL_checkudata(L, 1, CLIENT);
-  lclient *lc = box->lc;
-  if (!lc)
-    return 0;
-  if (!lc->closing)
-    start_close(L, lc);
-  ltl_task *t = ltl_current(L);
-  if (!t || !lua_isyieldable(L) || lc->waiter)
-    return 0;
-  lc->waiter = t;
-  lc->waiter_gen = t->gen;
-  return ltl_wait(L, t, "client:close", NULL, NULL);
+  return ltl_box_close(L, CLIENT, start_close, "client:close");
 }
 
 static int l_gc(lua_State *L) {
-  cbox *box = luaL_checkudata(L, 1, CLIENT);
-  if (box->lc) {
-    box->lc->box = NULL;
-    if (!box->lc->closing)
-      start_close(L, box->lc);
-    box->lc = NULL;
-  }
-  return 0;
+  return ltl_box_gc(L, CLIENT, start_close);
 }
 
 static int l_closed(lua_State *L) {
-  cbox *box = luaL_checkudata(L, 1, CLIENT);
-  lua_pushboolean(L, !box->lc || box->lc->closing);
-  return 1;
+  return ltl_box_closed(L, CLIENT);
 }
 
 static int l_stats(lua_State *L) {
-  cbox *box = luaL_checkudata(L, 1, CLIENT);
+  lclient *lc = ltl_box_get(L, 1, CLIENT);
   lua_createtable(L, 0, 1);
-  lua_pushinteger(L, box->lc ? (lua_Integer)box->lc->cl->connects : 0);
+  lua_pushinteger(L, lc ? (lua_Integer)lc->cl->connects : 0);
   lua_setfield(L, -2, "connects");
   return 1;
 }

@@ -5,8 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "runtime.h"
 #include "http.h"
+#include "lclient.h"
+#include "lloop.h"
+#include "lprobe.h"
+#include "lrequest.h"
+#include "lrouter.h"
+#include "lserver.h"
+#include "lws.h"
+#include "runtime.h"
 #include "url.h"
 #include "ws.h"
 
@@ -228,6 +235,7 @@ int luaopen_luatest_core(lua_State *L) {
     fprintf(stderr, "%s\n", msg);
     abort();
   }
+  ltl_open_runtime(L);
   lua_newtable(L);
   ltl_open_loop(L);
   ltl_open_request(L);
@@ -304,21 +312,11 @@ int lt_run(lua_State *L, int argc, char **argv) {
 }
 
 lt_loop *lt_loop_of(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs) != LUA_TUSERDATA) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  ltl_state *S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return S->loop;
+  ltl_state *S = ltl_state_of(L);
+  return S ? S->loop : NULL;
 }
 
 int lt_poll(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs) != LUA_TUSERDATA) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  ltl_state *S = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return S->loop ? lt_loop_step(S->loop, 0) : 0;
+  ltl_state *S = ltl_state_of(L);
+  return S && S->loop ? lt_loop_step(S->loop, 0) : 0;
 }

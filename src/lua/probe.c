@@ -2,8 +2,9 @@
  * came back; core.responder serves fixed bytes to every request head. */
 #include <stdlib.h>
 #include <string.h>
-#include "runtime.h"
+#include "lprobe.h"
 #include "probe.h"
+#include "runtime.h"
 #include "process.h"
 
 #define RESPONDER "luatest.Responder"

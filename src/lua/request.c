@@ -3,9 +3,9 @@
  * table, and the rest from the Lua class that luatest.web registers. */
 #include <stdlib.h>
 #include <string.h>
-#include "runtime.h"
+#include "lrequest.h"
 #include "multipart.h"
-#include "request.h"
+#include "runtime.h"
 #include "server.h"
 
 #define REQUEST "luatest.Request"
@@ -548,7 +548,7 @@ void ltl_open_request(lua_State *L) {
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  ltl_push_state(L);
   lua_newtable(L);
   ltl_setfuncs(L, methods);
   lua_pushcclosure(L, l_index, 2);

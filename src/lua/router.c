@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lrequest.h"
+#include "lrouter.h"
 #include "runtime.h"
-#include "router.h"
 #include "server.h"
 
 #define ROUTER "luatest.Router"

@@ -113,31 +113,54 @@ void ltl_setfuncs(lua_State *L, const luaL_Reg *l);
 /* Creates a metatable with methods (as __index) and the state as upvalue. */
 void ltl_newclass(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
 
-void ltl_open_loop(lua_State *L);
-void ltl_open_server(lua_State *L);
-void ltl_open_client(lua_State *L);
-void ltl_open_router(lua_State *L);
-void ltl_open_probe(lua_State *L);
-void ltl_open_ws(lua_State *L);
-/* Ties a WebSocket (at idx) to the server its upgrade request came from:
- * closing the server releases it. */
-typedef struct lt_server lt_server;
-void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx);
+/* Arms (seconds > 0) or disarms (0) the busy-loop guard of the luatest
+ * binary, if one was set with lt_set_busy_guard. */
+void ltl_watchdog(double seconds);
 
-/* Requests (request.c). */
-typedef struct lt_request lt_request;
-/* Pushes a new Request userdata for req (retained); app_idx is the stack
- * index of the request's app, or 0. */
-void ltl_push_request(lua_State *L, lt_request *req, int app_idx);
-lt_request *ltl_check_request(lua_State *L, int idx);
-void ltl_open_request(lua_State *L);
+/* The module state: created once per Lua state by ltl_open_runtime, then
+ * found in the registry. */
+void ltl_open_runtime(lua_State *L);
+ltl_state *ltl_state_of(lua_State *L);
+void ltl_push_state(lua_State *L);
 
-/* Routers (router.c). */
-typedef struct lt_router lt_router;
-typedef struct lt_route lt_route;
-lt_router *ltl_check_router(lua_State *L, int idx);
-/* The router at idx, or NULL when the value is not one. */
-lt_router *ltl_to_router(lua_State *L, int idx);
-void ltl_push_route_handler(lua_State *L, int router_idx, lt_route *rt);
+/* ---- boxes ---------------------------------------------------------------------------
+ * A core object Lua holds (a server, a client) is an ltl_object, embedded
+ * first in the binding's struct, behind a userdata box. While open, the
+ * registry pins the box (a handler or a pending request may be all that
+ * refers to it) and the open-objects table lists it; the close is requested
+ * by close(), __close or __gc, and completes when the core says so (the
+ * object's memory may outlive the box, or the reverse). */
+typedef struct ltl_box ltl_box;
+typedef struct ltl_object {
+  ltl_box *box; /* NULL once the userdata went */
+  ltl_state *S;
+  int self_ref; /* pins the box while open */
+  int closing;
+  ltl_task *waiter; /* a task waiting in close() */
+  unsigned waiter_gen;
+} ltl_object;
+struct ltl_box {
+  ltl_object *o; /* NULL once the object closed */
+};
+/* Starts closing o (its core close, then ltl_object_closing). */
+typedef void (*ltl_close_fn)(lua_State *L, ltl_object *o);
+
+/* Pushes a new box of class cls for o, pinned and tracked as `kind`. */
+void *ltl_box_new(lua_State *L, const char *cls, int nuv, ltl_object *o, const char *kind);
+/* The object of the box at idx, or NULL once it closed. */
+void *ltl_box_get(lua_State *L, int idx, const char *cls);
+/* The same for a method that needs it open: otherwise the error
+ * "<call>: attempt to use a closed <class>". */
+void *ltl_box_check(lua_State *L, int idx, const char *cls, const char *call);
+/* The close has started: the box is unpinned and untracked. */
+void ltl_object_closing(lua_State *L, ltl_object *o);
+/* The close has completed: the task waiting in close() resumes, and the box
+ * no longer leads to o (which the caller then frees). */
+void ltl_object_closed(ltl_object *o);
+/* box:close(), __gc/__close and box:closed() of the box at 1. close()
+ * requests the close and, inside a task, waits for it to complete. */
+int ltl_box_close(lua_State *L, const char *cls, ltl_close_fn start_close, const char *what);
+int ltl_box_gc(lua_State *L, const char *cls, ltl_close_fn start_close);
+int ltl_box_closed(lua_State *L, const char *cls);
 
 #endif

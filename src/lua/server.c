@@ -4,33 +4,23 @@
  * dispatcher that luatest.web provides. */
 #include <stdlib.h>
 #include <string.h>
+#include "lrequest.h"
+#include "lrouter.h"
+#include "lserver.h"
 #include "runtime.h"
-#include "router.h"
-#include "server.h"
 
 #define SERVER "luatest.Server"
 
-typedef struct lserver lserver;
-
-typedef struct sbox {
-  lserver *ls;
-} sbox;
-
-struct lserver {
+typedef struct lserver {
+  ltl_object o;
   lt_server *srv;
-  ltl_state *S;
-  sbox *box;
   lt_router *router;
-  int self_ref; /* anchors the userdata while open */
   int ws_ref;   /* WebSockets upgraded from its requests (weak keys) */
   int lua_only; /* route C handlers through Lua too (middlewares) */
   lt_request *qhead, *qtail;
   lt_task qtask;
   ltl_task *handlers; /* running handler tasks */
-  int closing;
-  ltl_task *waiter;
-  unsigned waiter_gen;
-};
+} lserver;
 
 static void run_queue(lt_task *lt);
 
@@ -62,7 +52,7 @@ static void on_request(lt_server *srv, lt_request *req, void *ud) {
   else
     ls->qhead = req;
   ls->qtail = req;
-  lt_loop_defer(ls->S->loop, &ls->qtask);
+  lt_loop_defer(ls->o.S->loop, &ls->qtask);
 }
 
 static void unlink_handler(lserver *ls, ltl_task *t) {
@@ -96,7 +86,7 @@ static void handler_done(ltl_task *t, int status, int nres) {
 
 static void run_queue(lt_task *lt) {
   lserver *ls = (lserver *)((char *)lt - offsetof(lserver, qtask));
-  ltl_state *S = ls->S;
+  ltl_state *S = ls->o.S;
   lua_State *L = S->L;
   while (ls->qhead) {
     lt_request *req = ls->qhead;
@@ -104,13 +94,13 @@ static void run_queue(lt_task *lt) {
     if (!ls->qhead)
       ls->qtail = NULL;
     req->next = NULL;
-    if (ls->closing) {
+    if (ls->o.closing) {
       lt_request_respond(req);
       lt_request_release(req);
       continue;
     }
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->self_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ls->o.self_ref);
     int self = lua_gettop(L);
     lua_getiuservalue(L, self, 1); /* dispatch */
     lua_getiuservalue(L, self, 3); /* app */
@@ -194,37 +184,25 @@ static int l_server(lua_State *L) {
   lua_getfield(L, 1, "lua_only");
   int lua_only = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  sbox *box = lua_newuserdatauv(L, sizeof *box, 3); /* 5 */
-  box->ls = NULL;
-  luaL_setmetatable(L, SERVER);
-  for (int i = 1; i <= 3; i++) {
-    lua_pushvalue(L, i + 1);
-    lua_setiuservalue(L, 5, i);
-  }
   lserver *ls = calloc(1, sizeof *ls);
   if (!ls || !(ls->srv = lt_server_new(S->loop, &opts, on_request, ls))) {
     free(ls);
     return luaL_error(L, "server: out of memory");
   }
-  ls->box = box;
-  ls->S = S;
   ls->router = router;
   ls->lua_only = lua_only;
-  ls->self_ref = LUA_NOREF;
   ls->ws_ref = LUA_NOREF;
   ls->qtask.fn = run_queue;
-  box->ls = ls;
-  lua_pushvalue(L, 5);
-  ls->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  ltl_track(L, 5, "server");
+  ltl_box_new(L, SERVER, 3, &ls->o, "server"); /* 5 */
+  for (int i = 1; i <= 3; i++) {
+    lua_pushvalue(L, i + 1);
+    lua_setiuservalue(L, 5, i);
+  }
   return 1;
 }
 
 static lserver *check_open(lua_State *L, const char *call) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
-  if (!box->ls || box->ls->closing)
-    luaL_error(L, "%s: attempt to use a closed server", call);
-  return box->ls;
+  return ltl_box_check(L, 1, SERVER, call);
 }
 
 static int l_listen(lua_State *L) {
@@ -244,23 +222,20 @@ static void on_closed(lt_server *srv, void *ud) {
   lserver *ls = ud;
   (void)srv;
   ls->srv = NULL;
-  lt_loop_undefer(ls->S->loop, &ls->qtask);
+  lt_loop_undefer(ls->o.S->loop, &ls->qtask);
   while (ls->qhead) {
     lt_request *req = ls->qhead;
     ls->qhead = req->next;
     lt_request_respond(req);
     lt_request_release(req);
   }
-  if (ls->waiter && ls->waiter->gen == ls->waiter_gen)
-    ltl_wake(ls->waiter, 0);
-  if (ls->box)
-    ls->box->ls = NULL;
+  ltl_object_closed(&ls->o);
   free(ls);
 }
 
-static void start_close(lua_State *L, lserver *ls) {
-  ltl_state *S = ls->S;
-  ls->closing = 1;
+static void start_close(lua_State *L, ltl_object *o) {
+  lserver *ls = (lserver *)o;
+  ltl_object_closing(L, o);
   lt_server_close(ls->srv, on_closed, ls);
   /* Handlers still running are cancelled: closing never waits on them. The
    * one calling close (if a handler does) finishes on its own. */
@@ -285,14 +260,11 @@ static void start_close(lua_State *L, lserver *ls) {
     luaL_unref(L, LUA_REGISTRYINDEX, ls->ws_ref);
     ls->ws_ref = LUA_NOREF;
   }
-  ltl_untrack(S, ls->box);
-  luaL_unref(L, LUA_REGISTRYINDEX, ls->self_ref);
-  ls->self_ref = LUA_NOREF;
 }
 
 void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx) {
   lserver *ls = srv ? srv->ud : NULL;
-  if (!ls || ls->closing)
+  if (!ls || ls->o.closing)
     return;
   idx = lua_absindex(L, idx);
   if (ls->ws_ref == LUA_NOREF || ls->ws_ref == 0) {
@@ -313,44 +285,26 @@ void ltl_server_add_ws(lua_State *L, lt_server *srv, int idx) {
 /* server:close(): closes the listener, the connections and the handlers
  * still running; inside a task, waits until everything has closed. */
 static int l_close(lua_State *L) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
-  lserver *ls = box->ls;
-  if (!ls)
-    return 0;
-  if (!ls->closing)
-    start_close(L, ls);
-  ltl_task *t = ltl_current(L);
-  if (!t || !lua_isyieldable(L) || ls->waiter)
-    return 0;
-  ls->waiter = t;
-  ls->waiter_gen = t->gen;
-  return ltl_wait(L, t, "server:close", NULL, NULL);
+  return ltl_box_close(L, SERVER, start_close, "server:close");
 }
 
 static int l_gc(lua_State *L) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
-  if (box->ls) {
-    box->ls->box = NULL;
-    if (!box->ls->closing)
-      start_close(L, box->ls);
-    box->ls = NULL;
-  }
-  return 0;
+  return ltl_box_gc(L, SERVER, start_close);
 }
 
 static int l_port(lua_State *L) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
-  if (box->ls && box->ls->srv && box->ls->srv->listening)
-    lua_pushinteger(L, box->ls->srv->port);
+  lserver *ls = ltl_box_get(L, 1, SERVER);
+  if (ls && ls->srv && ls->srv->listening)
+    lua_pushinteger(L, ls->srv->port);
   else
     lua_pushnil(L);
   return 1;
 }
 
 static int l_stats(lua_State *L) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
+  lserver *ls = ltl_box_get(L, 1, SERVER);
   lua_createtable(L, 0, 2);
-  lt_server *srv = box->ls ? box->ls->srv : NULL;
+  lt_server *srv = ls ? ls->srv : NULL;
   lua_pushinteger(L, srv ? (lua_Integer)srv->requests : 0);
   lua_setfield(L, -2, "requests");
   lua_pushinteger(L, srv ? srv->nconns : 0);
@@ -359,9 +313,7 @@ static int l_stats(lua_State *L) {
 }
 
 static int l_closed(lua_State *L) {
-  sbox *box = luaL_checkudata(L, 1, SERVER);
-  lua_pushboolean(L, !box->ls || box->ls->closing);
-  return 1;
+  return ltl_box_closed(L, SERVER);
 }
 
 static const luaL_Reg methods[] = {

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "http.h"
+#include "lrequest.h"
+#include "lserver.h"
+#include "lws.h"
 #include "runtime.h"
-#include "server.h"
 #include "ws.h"
 
 #define WEBSOCKET "luatest.WebSocket"
@@ -335,10 +337,10 @@ void ltl_open_ws(lua_State *L) {
   luaL_getmetatable(L, "luatest.Request");
   lua_getfield(L, -1, "__index");
   lua_getupvalue(L, -1, 2);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  ltl_push_state(L);
   lua_pushcclosure(L, l_ws_upgrade, 1);
   lua_setfield(L, -2, "_ws_upgrade");
-  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)&ltl_setfuncs);
+  ltl_push_state(L);
   lua_pushcclosure(L, l_ws_refusal, 1);
   lua_setfield(L, -2, "_ws_refusal");
   lua_pop(L, 3);
