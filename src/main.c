@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "compat.h"
 #include "luatest.h"
+#include "ws.h"
 
 /* What to print if the process dies now: set by the runner before each
  * test (luatest.binary.crash_note), written by the handler with write(2). */
@@ -134,6 +135,7 @@ int main(int argc, char **argv) {
    * the run (children get the default back from libuv's spawn). */
   signal(SIGPIPE, SIG_IGN);
   lt_set_busy_guard(alarm_guard);
+  lt_ws_silence_process();
   int rc = lt_run(L, argc, argv);
   lua_close(L);
   return rc;

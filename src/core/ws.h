@@ -34,6 +34,9 @@ lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path
 
 /* The version of the libwebsockets loaded at run time. */
 const char *lt_ws_library_version(void);
+/* Silences libwebsockets' logging for the whole process: for the luatest
+ * binary, which owns its process (a library only quiets its own calls). */
+void lt_ws_silence_process(void);
 const char *lt_ws_protocol(const lt_ws *ws);
 /* An error that ended a client connection before it opened, or "". */
 const char *lt_ws_error(const lt_ws *ws);

@@ -223,14 +223,33 @@ static const struct lws_protocols protocols[] = {
 
 /* ---- the context ---------------------------------------------------------------------- */
 
-static void drop_log(int level, const char *line) {
-  (void)level, (void)line;
+/* lws 4.1 has one log level for the whole process (per-context logging
+ * came with 4.3), and a host that embeds luatest may have set it for its
+ * own contexts. So luatest silences lws only while it calls into lws, puts
+ * the host's level back afterwards, and never replaces its emit function;
+ * what lws logs from its own callbacks follows the host's level. */
+static int log_quiet(void) {
+  int saved = 0;
+  for (int bit = 0; bit < LLL_COUNT; bit++)
+    if (lwsl_visible(1 << bit))
+      saved |= 1 << bit;
+  lws_set_log_level(0, NULL);
+  return saved;
+}
+
+static void log_restore(int saved) {
+  lws_set_log_level(saved, NULL);
+}
+
+void lt_ws_silence_process(void) {
+  lws_set_log_level(0, NULL);
 }
 
 static void ctx_free(lt_loop *loop) {
   ws_ctx *wc = loop->ws_ctx;
   struct lws_context *ctx = wc->ctx;
   wc->destroying = 1;
+  int host_log = log_quiet();
   /* On a foreign loop the first destroy only starts closing lws's handles;
    * the second, once they have closed, frees the context. */
   lws_context_destroy(ctx);
@@ -238,6 +257,7 @@ static void ctx_free(lt_loop *loop) {
     ;
   if (wc->ctx)
     lws_context_destroy(wc->ctx);
+  log_restore(host_log);
   free(wc);
   loop->ws_ctx = NULL;
 }
@@ -248,7 +268,6 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   ws_ctx *wc = calloc(1, sizeof *wc);
   if (!wc)
     return NULL;
-  lws_set_log_level(0, drop_log);
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
   void *foreign[1] = {loop->uv};
@@ -260,7 +279,9 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   info.max_http_header_data = 16384;
   info.user = wc;
   info.pcontext = &wc->ctx;
+  int host_log = log_quiet();
   wc->ctx = lws_create_context(&info);
+  log_restore(host_log);
   if (!wc->ctx) {
     free(wc);
     return NULL;
@@ -294,7 +315,10 @@ lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path
   ci.local_protocol_name = "luatest";
   ci.opaque_user_data = ws;
   ci.pwsi = &ws->wsi;
-  if (!lws_client_connect_via_info(&ci) && !ws->wsi) {
+  int host_log = log_quiet();
+  struct lws *wsi = lws_client_connect_via_info(&ci);
+  log_restore(host_log);
+  if (!wsi && !ws->wsi) {
     if (ws->state == LT_WS_CLOSED) {
       /* The error was reported through the callback already. */
       return ws;
