@@ -133,3 +133,36 @@ function test_the_library_installs_no_signal_handler_in_its_host()
   -- (lua5.4 itself catches SIGINT; SIGALRM is signal 14, bit 13.)
   luatest.eq(math.floor(tonumber(caught, 16) / 2 ^ 13) % 2, 0)
 end
+
+-- -j from a runner a host required: the workers are the luatest binary
+-- found beside the library (here, the tree's), and without one the run
+-- fails saying so, before any test ran.
+local function embedded_parallel_run(cpath)
+  return sh(string.format([[
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    mkdir "$dir/spec"
+    for n in one two; do
+      printf 'function test_%%s() assert(true) end\n' "$n" > "$dir/spec/${n}_spec.lua"
+    done
+    mkdir -p "$dir/copy/luatest"
+    cp %q/lib/libluatest.so.0 "$dir/copy/luatest/core.so"
+    cd "$dir" && env -u LUATEST_BIN PATH=/usr/bin:/bin \
+      LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH="%s;;" lua5.4 -e '
+        os.exit(require("luatest.runner").main({ "-j", "2", "spec" }))'
+  ]], core.srcdir, core.srcdir, core.srcdir, cpath))
+end
+
+function test_j_from_an_embedded_runner_starts_the_luatest_binary_beside_the_library()
+  local status, out, err = embedded_parallel_run(core.srcdir .. "/lib/?.so")
+  assert(status == 0, out .. err)
+  assert(out:match("2 passed, 0 failed\n$"), out .. err)
+end
+
+function test_j_from_an_embedded_runner_without_a_binary_says_so()
+  local status, out, err = embedded_parallel_run("$dir/copy/?.so")
+  assert(status ~= 0, out .. err)
+  assert(err:find("luatest: -j: workers run in the luatest binary, and this process (/usr/bin/lua5.4", 1, true), err)
+  assert(err:find("set LUATEST_BIN", 1, true), err)
+  assert(out == "0 passed, 0 failed\n", out)
+end

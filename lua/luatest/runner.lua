@@ -1134,16 +1134,40 @@ local function usage_error(msg)
   return 2
 end
 
--- The command that starts a worker: this binary (LUATEST_BIN overrides).
+-- The command that starts a worker: LUATEST_BIN if set; this binary when
+-- the runner runs in it; otherwise (a host that required luatest: Neovim,
+-- a stock lua) the luatest binary beside the library it loaded, or on PATH.
 local function worker_command()
   local bin = os.getenv("LUATEST_BIN")
-  if bin == nil or bin == "" then
-    bin = "/proc/self/exe"
+  if bin ~= nil and bin ~= "" then
+    if not core.stat(bin) then
+      return nil, format("LUATEST_BIN=%s: no such file", bin)
+    end
+    return { bin, "--worker" }
   end
-  if not core.stat(bin) then
-    return nil, format("cannot find the luatest binary (%s) to start workers; set LUATEST_BIN", bin)
+  if package.loaded["luatest.binary"] then
+    return { core.exepath() or "/proc/self/exe", "--worker" }
   end
-  return { bin, "--worker" }
+  local lib = core.libpath() or "?"
+  local dir = lib:match("^(.*)/[^/]*$") or "."
+  local places = {}
+  -- in the tree (lib/luatest/core.so, build-luajit/lib/...), an installed
+  -- prefix (lib/libluatest.so.0, lib/lua/5.4/luatest/core.so, multiarch)
+  for up = 1, 5 do
+    local base = dir .. string.rep("/..", up)
+    places[#places + 1] = base .. "/luatest"
+    places[#places + 1] = base .. "/bin/luatest"
+  end
+  for entry in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    places[#places + 1] = entry .. "/luatest"
+  end
+  for _, path in ipairs(places) do
+    if core.stat(path) == "file" then
+      return { path, "--worker" }
+    end
+  end
+  return nil, format("workers run in the luatest binary, and this process (%s) is not it: "
+    .. "none found beside %s or on PATH; set LUATEST_BIN", core.exepath() or "?", lib)
 end
 
 --- run(o, reporters): runs the collected files with the resolved options o,

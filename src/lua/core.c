@@ -149,6 +149,18 @@ static int l_exepath(lua_State *L) {
   return 1;
 }
 
+/* core.libpath() -> the file luatest's code was loaded from: core.so (or
+ * libluatest.so) for a module a host required, the binary itself when it
+ * is linked in. */
+static int l_libpath(lua_State *L) {
+  Dl_info info;
+  if (!dladdr((void *)&l_libpath, &info) || !info.dli_fname)
+    return ltl_fail(L, UV_ENOENT, "dladdr");
+  char real[4096];
+  lua_pushstring(L, realpath(info.dli_fname, real) ? real : info.dli_fname);
+  return 1;
+}
+
 /* core.versions() -> { {name, version}, ... }: luatest, its Lua runtime and
  * the libraries as they run (llhttp is compiled in). */
 static int l_versions(lua_State *L) {
@@ -185,7 +197,8 @@ static const luaL_Reg util_funcs[] = {
     {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
     {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
     {"http_date", l_http_date}, {"exepath", l_exepath},
-    {"versions", l_versions},   {NULL, NULL},
+    {"versions", l_versions},   {"libpath", l_libpath},
+    {NULL, NULL},
 };
 
 /* The runtime whose lua_* functions this module's calls reach: the object
