@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include "http.h"
 #include "lclient.h"
+#include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
 #include "lrequest.h"
@@ -192,12 +193,18 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},     {"stat", l_stat},
-    {"isatty", l_isatty},       {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
-    {"http_date", l_http_date}, {"exepath", l_exepath},
-    {"versions", l_versions},   {"libpath", l_libpath},
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"isatty", l_isatty},
+    {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode},
+    {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},
+    {"status_reason", l_status_reason},
+    {"http_date", l_http_date},
+    {"exepath", l_exepath},
+    {"versions", l_versions},
+    {"libpath", l_libpath},
     {NULL, NULL},
 };
 
@@ -257,6 +264,7 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_client(L);
   ltl_open_probe(L);
   ltl_open_ws(L);
+  ltl_open_json(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");
