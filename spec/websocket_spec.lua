@@ -393,3 +393,50 @@ function test_receive_timeout_on_both_sides(aiohttp_client)
   assert(msg.data:find("ws:receive: timed out after 0.1s", 1, true), msg.data)
   ws:close()
 end
+
+-- As aiohttp: close() from another task while one waits in receive() gives
+-- that one a "closing" message, and the close goes on; on both sides.
+function test_close_from_another_task_wakes_the_receiver_on_both_sides(aiohttp_client)
+  local luatest = require "luatest"
+  local server_saw = {}
+  local app = web.Application()
+  app.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    if ws:receive().data ~= "close yourself" then
+      return ws
+    end
+    local receiver = luatest.spawn(function()
+      return ws:receive().type
+    end)
+    core.sleep(0) -- one turn: the spawned task runs up to its receive
+    assert(not receiver:done())
+    server_saw.closed = ws:close { code = 4002, message = "server side" }
+    server_saw.receiver = receiver:wait()
+    server_saw.after = ws:receive().type
+    return ws
+  end)
+  local client = aiohttp_client(app)
+
+  -- the server closes while a task of its own receives
+  local ws = client:ws_connect("/ws")
+  ws:send_str("close yourself")
+  local msg = ws:receive()
+  luatest.eq(msg.type, "close")
+  luatest.eq(msg.data, 4002)
+
+  -- the client closes while a task of its own receives
+  local ws2 = client:ws_connect("/ws")
+  local receiving = luatest.spawn(function()
+    return ws2:receive().type
+  end)
+  core.sleep(0)
+  assert(not receiving:done())
+  luatest.eq(ws2:close(), true)
+  luatest.eq(receiving:wait(), "closing")
+  luatest.eq(ws2:receive().type, "closed")
+  assert(ws2.closed)
+  luatest.eq(server_saw.closed, true)
+  luatest.eq(server_saw.receiver, "closing")
+  luatest.eq(server_saw.after, "closed")
+end

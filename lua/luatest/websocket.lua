@@ -8,7 +8,7 @@ local cjson = require "cjson"
 local M = {}
 
 local type_names = { [1] = "text", [2] = "binary", [8] = "close", [9] = "ping", [10] = "pong", [0] = "closed",
-  [256] = "error" }
+  [256] = "error", [257] = "closing" }
 
 local WebSocket = {}
 M.WebSocket = WebSocket
@@ -58,12 +58,20 @@ end
 function WebSocket:receive(timeout)
   local ws = core_ws(self, "ws:receive")
   timeout = timeout or rawget(self, "_receive_timeout")
+  if rawget(self, "_closing") then
+    -- Closing (from this task or another): as aiohttp, the receiver waits
+    -- for the end of the connection.
+    ws:_wait_closed(timeout)
+    return { type = "closed", data = self.close_code }
+  end
   local kind, data, code = ws:_receive(timeout)
   if kind == nil then
     error(string.format("ws:receive: timed out after %gs", timeout), 2)
   end
   local name = type_names[kind] or "error"
-  if name == "close" then
+  if name == "closing" then
+    return { type = "closing" }
+  elseif name == "close" then
     return { type = "close", data = code, extra = data }
   elseif name == "closed" then
     return { type = "closed", data = code ~= 0 and code or nil }
@@ -78,7 +86,7 @@ end
 function WebSocket:messages()
   return function()
     local msg = self:receive()
-    if msg.type == "close" or msg.type == "closed" or msg.type == "error" then
+    if msg.type == "close" or msg.type == "closed" or msg.type == "closing" or msg.type == "error" then
       return nil
     end
     return msg
@@ -131,7 +139,10 @@ function WebSocket:close(opts)
   local started = ws:_close(opts.code or 1000, opts.message or "")
   rawset(self, "_closing", true)
   if started then
-    -- Drain until lws reports the connection closed.
+    -- A task waiting in receive gets "closing" (as in aiohttp), and this
+    -- one reads the peer's answer in its place.
+    ws:_interrupt()
+    -- Drain until the connection is closed.
     for _ = 1, 1000 do
       local kind = ws:_receive(5)
       if kind == nil or kind == 0 then

@@ -19,14 +19,24 @@ typedef struct lws_box {
   unsigned waiter_gen;
   int self_ref;
   int timed_out;
+  int interrupted;  /* the receiver is to return "closing" */
+  ltl_task *closer; /* a task waiting for the end of the connection */
+  unsigned closer_gen;
 } lws_box;
+
+#define MSG_CLOSING 257 /* aiohttp's WSMsgType.CLOSING */
 
 static void on_ws_event(lt_ws *ws, void *ud) {
   lws_box *box = ud;
-  (void)ws;
   ltl_task *t = box->waiter;
   if (t && t->gen == box->waiter_gen) {
     box->waiter = NULL;
+    ltl_wake(t, 0);
+  }
+  t = box->closer;
+  if (t && t->gen == box->closer_gen && lt_ws_state(ws) == LT_WS_CLOSED) {
+    box->closer = NULL;
+    ltl_timer_stop(t);
     ltl_wake(t, 0);
   }
 }
@@ -148,6 +158,14 @@ static int try_receive(lua_State *L, lws_box *box) {
 static int receive_results(ltl_task *t, void *op) {
   lws_box *box = op;
   lua_State *L = t->co;
+  if (box->interrupted) {
+    box->interrupted = 0;
+    ltl_timer_stop(t);
+    lua_pushinteger(L, MSG_CLOSING);
+    lua_pushliteral(L, "");
+    lua_pushinteger(L, 0);
+    return 3;
+  }
   int n = box->ws ? try_receive(L, box) : 0;
   if (n || box->timed_out || !box->ws) {
     ltl_timer_stop(t);
@@ -294,6 +312,59 @@ static int l_close(lua_State *L) {
   return 1;
 }
 
+static int closed_results(ltl_task *t, void *op) {
+  lws_box *box = op;
+  lua_pushboolean(t->co, !box->ws || lt_ws_state(box->ws) == LT_WS_CLOSED);
+  return 1;
+}
+
+/* ws:_interrupt(): the task waiting in receive (if any) returns "closing"
+ * (aiohttp's close from another task); true when there was one. */
+static int l_interrupt(lua_State *L) {
+  lws_box *box = check(L);
+  ltl_task *t = box->waiter;
+  int waiting = t && t->gen == box->waiter_gen;
+  if (waiting) {
+    box->waiter = NULL;
+    box->interrupted = 1;
+    ltl_wake(t, 0);
+  }
+  lua_pushboolean(L, waiting);
+  return 1;
+}
+
+static void cancel_closed_wait(ltl_task *t) {
+  lws_box *box = t->op;
+  ltl_timer_stop(t);
+  box->closer = NULL;
+}
+
+static void on_closed_wait_timeout(uv_timer_t *h) {
+  ltl_task *t = h->data;
+  lws_box *box = t->op;
+  box->closer = NULL;
+  ltl_wake(t, 0);
+}
+
+/* ws:_wait_closed(timeout): waits until the connection has closed (true),
+ * or the timeout passed (false), beside a task that receives. */
+static int l_wait_closed(lua_State *L) {
+  lws_box *box = check(L);
+  double timeout = luaL_optnumber(L, 2, 10);
+  if (!box->ws || lt_ws_state(box->ws) == LT_WS_CLOSED) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (box->closer)
+    return luaL_error(L, "ws:close: another task is already closing");
+  ltl_task *t = ltl_need_task(L, "ws:close");
+  box->closer = t;
+  box->closer_gen = t->gen;
+  ltl_timer_start(t, timeout, on_closed_wait_timeout);
+  lua_settop(L, 1);
+  return ltl_wait_for(L, t, "ws:close", cancel_closed_wait, box, closed_results);
+}
+
 static int l_state(lua_State *L) {
   lws_box *box = check(L);
   static const char *const names[] = {"connecting", "open", "closing", "closed"};
@@ -315,8 +386,14 @@ static int l_release(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"_receive", l_receive}, {"_send", l_send},       {"_close", l_close},
-    {"_state", l_state},     {"_release", l_release}, {NULL, NULL},
+    {"_receive", l_receive},
+    {"_send", l_send},
+    {"_close", l_close},
+    {"_state", l_state},
+    {"_release", l_release},
+    {"_interrupt", l_interrupt},
+    {"_wait_closed", l_wait_closed},
+    {NULL, NULL},
 };
 
 static const luaL_Reg meta[] = {
