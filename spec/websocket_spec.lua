@@ -440,3 +440,24 @@ function test_close_from_another_task_wakes_the_receiver_on_both_sides(aiohttp_c
   luatest.eq(server_saw.receiver, "closing")
   luatest.eq(server_saw.after, "closed")
 end
+
+-- libwebsockets 4.1 answers a ping to the client itself and has no
+-- callback for it, so with autoping = false the client still does not see
+-- pings (aiohttp's would): pinned here, to fail when lws changes it.
+function test_the_lws_client_answers_pings_itself_even_with_autoping_off(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/ping", function(request)
+    local ws = web.WebSocketResponse { autoping = false }
+    ws:prepare(request)
+    ws:ping("are you there")
+    local msg = ws:receive(5)
+    ws:send_str(msg.type .. " " .. tostring(msg.data))
+    ws:receive(5)
+    return ws
+  end)
+  local client = aiohttp_client(app)
+  local ws = client:ws_connect("/ping", { autoping = false })
+  local msg = ws:receive(5)
+  assert(msg.type == "text" and msg.data == "pong are you there", msg.type .. " " .. tostring(msg.data))
+  ws:close()
+end
