@@ -43,6 +43,8 @@ BUILD_DEPS := \
   libssl-dev:$(LIBDIR_MA)/libcrypto.so \
   libjansson-dev:/usr/include/jansson.h \
   libjansson-dev:$(LIBDIR_MA)/libjansson.so \
+  zlib1g-dev:/usr/include/zlib.h \
+  zlib1g-dev:$(LIBDIR_MA)/libz.so \
   lua-cjson:$(LIBDIR_MA)/lua/5.4/cjson.so \
   pkg-config:/usr/bin/pkg-config
 # The other runtimes: each one's headers, library and interpreter.
@@ -118,8 +120,8 @@ LLHTTP_DIR    ?= /usr/share/llhttp
 LLHTTP_INCDIR ?= /usr/share/include/llhttp
 LUA_CFLAGS ?= $(shell pkg-config --cflags $(LUA_PKG))
 LUA_LIBS   ?= $(shell pkg-config --libs $(LUA_PKG))
-UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto jansson)
-UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto jansson)
+UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto jansson zlib)
+UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto jansson zlib)
 SYS_LIBS   := -lm -ldl
 WARN       := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -fPIC -fvisibility=hidden

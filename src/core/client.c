@@ -54,6 +54,7 @@ static void on_conn_closed(uv_handle_t *h) {
     cl->conns = conn->next;
   if (conn->next)
     conn->next->prev = conn->prev;
+  lt_parser_release(&conn->parser);
   free(conn->rbuf);
   free(conn);
   cl->open_handles--;
@@ -211,6 +212,7 @@ static int on_headers(lt_parser *p) {
   lt_cconn *conn = p->data;
   if (conn->cr && conn->cr->method_head)
     p->no_body = 1;
+  p->decompress = conn->cr && conn->cr->decompress;
   return 0;
 }
 

@@ -51,8 +51,9 @@ struct lt_creq {
   int complete; /* all of the response is in */
   int body_error;
   size_t body_pos;
-  int paused; /* reading stopped until the reader takes some */
-  int whole;  /* the owner waits for all of the body: no pause */
+  int paused;     /* reading stopped until the reader takes some */
+  int whole;      /* the owner waits for all of the body: no pause */
+  int decompress; /* a gzip or deflate body is decoded as it arrives */
   void (*on_body)(lt_creq *cr, void *ud);
   void *body_ud;
   /* A body written in pieces after the head (lt_creq_body_stream). */

@@ -20,6 +20,8 @@ const char *lt_strerror(int err) {
     return "out of memory";
   case LT_ESTATE:
     return "not valid in the current state";
+  case LT_EENCODING:
+    return "body does not decode as its content coding";
   default:
     return uv_strerror(err);
   }
@@ -43,6 +45,8 @@ const char *lt_errname(int err) {
     return "ENOMEM";
   case LT_ESTATE:
     return "ESTATE";
+  case LT_EENCODING:
+    return "EENCODING";
   default:
     return uv_err_name(err);
   }

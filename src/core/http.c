@@ -3,6 +3,7 @@
  * pauses after each complete message so pipelined input is handled in order. */
 #include <strings.h>
 #include "http.h"
+#include "coding.h"
 #include "luatest.h"
 
 void lt_msg_init(lt_msg *m) {
@@ -276,6 +277,13 @@ static int on_headers_complete(llhttp_t *h) {
       fail(p, LT_EPARSE, 400, "refused");
     return -1;
   }
+  lt_inflate_free(p->inflate);
+  p->inflate = NULL;
+  int coding = p->decompress ? lt_coding_of(lt_msg_header(m, "Content-Encoding")) : LT_CODING_NONE;
+  if (coding != LT_CODING_NONE && !(p->inflate = lt_inflate_new(coding))) {
+    fail(p, LT_ENOMEM, 500, "out of memory");
+    return -1;
+  }
   if (p->no_body) {
     p->no_body = 0;
     return 1;
@@ -286,6 +294,15 @@ static int on_headers_complete(llhttp_t *h) {
 static int on_body(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
+  if (p->inflate) {
+    int r = lt_inflate_feed(p->inflate, at, len, &m->body, p->limits.max_body);
+    if (r == LT_ETOOLARGE)
+      return fail(p, r, 413, "body too large");
+    if (r)
+      return fail(p, r, 400,
+                  r == LT_EENCODING ? "cannot decode the content-encoding" : "out of memory");
+    return 0;
+  }
   if (p->limits.max_body && m->body.len + len > p->limits.max_body)
     return fail(p, LT_ETOOLARGE, 413, "body too large");
   if (lt_buf_append(&m->body, at, len))
@@ -294,7 +311,15 @@ static int on_body(llhttp_t *h, const char *at, size_t len) {
 }
 
 static int on_message_complete(llhttp_t *h) {
-  P(h)->done = 1;
+  lt_parser *p = P(h);
+  if (p->inflate) {
+    int r = lt_inflate_end(p->inflate);
+    lt_inflate_free(p->inflate);
+    p->inflate = NULL;
+    if (r)
+      return fail(p, r, 400, "the body ended inside its content-encoding");
+  }
+  p->done = 1;
   return HPE_PAUSED;
 }
 
@@ -361,6 +386,11 @@ int lt_parser_eof(lt_parser *p, lt_msg *msg) {
   p->error = LT_EPARSE;
   p->status = 400;
   return LT_EPARSE;
+}
+
+void lt_parser_release(lt_parser *p) {
+  lt_inflate_free(p->inflate);
+  p->inflate = NULL;
 }
 
 void lt_parser_next(lt_parser *p) {

@@ -65,6 +65,10 @@ struct lt_parser {
    * all of it); a client reading a body as it comes keeps less. */
   size_t reserve_max;
   int head_complete; /* the current message's headers are in */
+  /* Decode a gzip or deflate body as it arrives (set by on_headers for the
+   * message whose headers it saw); the limits apply to what it decodes to. */
+  int decompress;
+  struct lt_inflate *inflate;
   void *data;
 };
 
@@ -88,6 +92,8 @@ long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len);
 int lt_parser_eof(lt_parser *p, lt_msg *msg);
 /* After p->done: ready for the next message on the same connection. */
 void lt_parser_next(lt_parser *p);
+/* Frees what the parser holds beyond itself (a decoder midway). */
+void lt_parser_release(lt_parser *p);
 /* Whether the parser is in the middle of a message. */
 int lt_parser_midway(const lt_parser *p);
 const char *lt_parser_reason(const lt_parser *p);
