@@ -293,18 +293,21 @@ static int wait_response(lua_State *L, op *o, double timeout, ltl_cancel_fn canc
   return ltl_wait_for(L, o->t, o->what, cancel, o, response_results);
 }
 
-/* client:request(method, host, port, target, headers, body, timeout, stream)
- * -> response table, or nil and "ENAME: description (host:port)".
+/* client:request(method, host, port, target, headers, body, timeout, stream,
+ * decompress) -> response table, or nil and "ENAME: description
+ * (host:port)"; with decompress, a gzip or deflate body is decoded.
  * headers is nil or a flat list {name, value, ...}; body nil or a string.
  * The table has the body, or with `stream` a body that came after the head
  * as `stream` (a ClientBody to read it from). */
 static int l_request(lua_State *L) {
   double timeout = luaL_optnumber(L, 8, 0);
   int stream = lua_toboolean(L, 9);
+  int decompress = lua_toboolean(L, 10);
   op *o = NULL;
   int r = start_request(L, "client:request", 0, &o);
   o->stream = stream;
   o->cr->whole = !stream;
+  o->cr->decompress = decompress; /* (the head cannot have come yet) */
   if (r) {
     o->status = r;
     return finish_request(L, o);
@@ -321,10 +324,11 @@ typedef struct upload {
   int failed;
 } upload;
 
-/* client:upload(method, host, port, target, headers) -> Upload: the request
- * is sent with its head; its body goes in pieces (upload:write), then
- * upload:finish waits for the response. */
+/* client:upload(method, host, port, target, headers, decompress) -> Upload:
+ * the request is sent with its head; its body goes in pieces
+ * (upload:write), then upload:finish waits for the response. */
 static int l_upload(lua_State *L) {
+  int decompress = lua_toboolean(L, 7);
   lua_settop(L, 6);
   upload *up = lua_newuserdatauv(L, sizeof *up, 0);
   memset(up, 0, sizeof *up);
@@ -332,6 +336,7 @@ static int l_upload(lua_State *L) {
   op *o = NULL;
   int r = start_request(L, "client:upload", 1, &o);
   o->stream = 1;
+  o->cr->decompress = decompress;
   o->up = up;
   up->o = o;
   if (r) {
