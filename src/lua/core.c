@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "coding.h"
 #include "http.h"
 #include "lclient.h"
 #include "ljson.h"
@@ -150,6 +151,24 @@ static int l_exepath(lua_State *L) {
   return 1;
 }
 
+/* core.compress(body, "gzip" | "deflate") -> the body in that coding. */
+static int l_compress(lua_State *L) {
+  size_t n;
+  const char *body = luaL_checklstring(L, 1, &n);
+  const char *name = luaL_checkstring(L, 2);
+  int coding = lt_coding_of(name);
+  if (coding == LT_CODING_NONE)
+    return luaL_error(L, "compress: unknown coding '%s' (gzip or deflate)", name);
+  lt_buf out = {0};
+  if (lt_deflate_body(coding, body, n, &out)) {
+    lt_buf_free(&out);
+    return luaL_error(L, "compress: out of memory");
+  }
+  lua_pushlstring(L, out.data, out.len);
+  lt_buf_free(&out);
+  return 1;
+}
+
 /* core.libpath() -> the file luatest's code was loaded from: core.so (or
  * libluatest.so) for a module a host required, the binary itself when it
  * is linked in. */
@@ -193,19 +212,13 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},
-    {"stat", l_stat},
-    {"isatty", l_isatty},
-    {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode},
-    {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},
-    {"status_reason", l_status_reason},
-    {"http_date", l_http_date},
-    {"exepath", l_exepath},
-    {"versions", l_versions},
-    {"libpath", l_libpath},
-    {NULL, NULL},
+    {"listdir", l_listdir},     {"stat", l_stat},
+    {"isatty", l_isatty},       {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
+    {"http_date", l_http_date}, {"exepath", l_exepath},
+    {"versions", l_versions},   {"libpath", l_libpath},
+    {"compress", l_compress},   {NULL, NULL},
 };
 
 /* The runtime whose lua_* functions this module's calls reach: the object
