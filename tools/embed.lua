@@ -15,7 +15,8 @@ for i = 2, #arg do
   -- start-up time); the debug information and the chunk name stay, so
   -- tracebacks are unchanged. The bytecode is that of the lua5.4 running
   -- this script, the same package as the liblua5.4 the binary links.
-  src = string.dump(assert(load(src, "=" .. rel)))
+  -- (5.1's load takes only a function; loadstring is its load of a string.)
+  src = string.dump(assert((loadstring or load)(src, "=" .. rel)))
   local name = rel:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
   local bytes = {}
   for j = 1, #src do

@@ -70,10 +70,41 @@ static inline int ltc_setiuservalue(lua_State *L, int idx, int n) {
 }
 #define lua_setiuservalue ltc_setiuservalue
 
+#if LUA_VERSION_NUM < 502 && !defined(LUAJIT_VERSION)
+static inline int ltc_rest(lua_State *L) {
+  return lua_gettop(L) - 1;
+}
+
+/* PUC 5.1 cannot resume a coroutine whose body is a C function that
+ * yielded: the resume goes on into the Lua VM with no Lua function under
+ * it, and crashes (coroutine.create refuses such bodies for that reason).
+ * A task may have one (spawn(core.exec, ...)), so it starts inside a Lua
+ * function that calls it, which the VM can resume. */
+static inline int ltc_wrap_c_body(lua_State *co, int nargs) {
+  static const char code[] = "local f = ... return f(rest(...))";
+  lua_Debug ar;
+  if (lua_status(co) != 0 || lua_getstack(co, 0, &ar) || !lua_iscfunction(co, -(nargs + 1)))
+    return nargs;
+  if (luaL_loadbuffer(co, code, sizeof code - 1, "=luatest")) {
+    lua_pop(co, 1); /* out of memory: resume it as it is */
+    return nargs;
+  }
+  lua_createtable(co, 0, 1);
+  lua_pushcfunction(co, ltc_rest);
+  lua_setfield(co, -2, "rest");
+  lua_setfenv(co, -2);
+  lua_insert(co, -(nargs + 2));
+  return nargs + 1;
+}
+#endif
+
 /* 5.4's resume reports how many values it left; before, that is the stack. */
 static inline int ltc_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
 #if LUA_VERSION_NUM >= 502
   int status = lua_resume(co, from, nargs);
+#elif !defined(LUAJIT_VERSION)
+  (void)from;
+  int status = lua_resume(co, ltc_wrap_c_body(co, nargs));
 #else
   (void)from;
   int status = lua_resume(co, nargs);
@@ -203,8 +234,127 @@ static inline void ltc_pushmainthread(lua_State *L) {
 /* ---- PUC 5.1 only (LuaJIT 2.1 has these) ------------------------------------- */
 
 #if LUA_VERSION_NUM < 502 && !defined(LUAJIT_VERSION)
-#error "luatest: Lua 5.1 (PUC) is not supported yet; build with LUA=luajit, lua5.3 or lua5.4"
-#endif
+
+static inline void ltc_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+  luaL_checkstack(L, nup, "too many upvalues");
+  for (; l->name; l++) {
+    for (int i = 0; i < nup; i++)
+      lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+#define luaL_setfuncs ltc_setfuncs
+
+static inline lua_Number ltc_tonumberx(lua_State *L, int i, int *isnum) {
+  if (isnum)
+    *isnum = lua_isnumber(L, i);
+  return lua_tonumber(L, i);
+}
+#define lua_tonumberx ltc_tonumberx
+
+static inline void ltc_setmetatable(lua_State *L, const char *tname) {
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+}
+#define luaL_setmetatable ltc_setmetatable
+
+static inline void *ltc_testudata(lua_State *L, int i, const char *tname) {
+  void *p = lua_touserdata(L, i);
+  if (!p || !lua_getmetatable(L, i))
+    return NULL;
+  luaL_getmetatable(L, tname);
+  if (!lua_rawequal(L, -1, -2))
+    p = NULL;
+  lua_pop(L, 2);
+  return p;
+}
+#define luaL_testudata ltc_testudata
+
+/* In the words of 5.1's own debug.traceback, so a report reads as every
+ * other traceback the runtime prints; a NULL msg gives no message line. */
+static inline void ltc_traceback(lua_State *L, lua_State *L1, const char *msg, int level) {
+  enum { FIRST = 12, LAST = 10 }; /* the levels shown before and after a "..." */
+  lua_Debug ar;
+  int top = lua_gettop(L), end = level;
+  while (lua_getstack(L1, end, &ar))
+    end++;
+  if (msg) {
+    lua_pushstring(L, msg);
+    lua_pushliteral(L, "\n");
+  }
+  lua_pushliteral(L, "stack traceback:");
+  for (int lv = level; lv < end; lv++) {
+    if (end - level > FIRST + LAST && lv == level + FIRST) {
+      lua_pushliteral(L, "\n\t...");
+      lv = end - LAST - 1;
+      continue;
+    }
+    lua_getstack(L1, lv, &ar);
+    lua_getinfo(L1, "Snl", &ar);
+    lua_pushfstring(L, "\n\t%s:", ar.short_src);
+    if (ar.currentline > 0)
+      lua_pushfstring(L, "%d:", ar.currentline);
+    if (*ar.namewhat != '\0')
+      lua_pushfstring(L, " in function '%s'", ar.name);
+    else if (*ar.what == 'm')
+      lua_pushliteral(L, " in main chunk");
+    else if (*ar.what == 'C' || *ar.what == 't')
+      lua_pushliteral(L, " ?");
+    else
+      lua_pushfstring(L, " in function <%s:%d>", ar.short_src, ar.linedefined);
+    lua_concat(L, lua_gettop(L) - top);
+  }
+  lua_concat(L, lua_gettop(L) - top);
+}
+#define luaL_traceback ltc_traceback
+
+/* Whether lua_yield would succeed here. 5.1's lua_yield refuses when a C
+ * call stands between the running function and the resume (pcall, a
+ * metamethod, a for iterator, a callback of sort or gsub: nCcalls >
+ * baseCcalls in ldo.c), and nothing in its API asks. The two counters are
+ * read through a copy of the head of 5.1.5's struct lua_State (lstate.h;
+ * 5.1 is final, and so is its layout), checked against what the API says
+ * of the same thread (its type, status and stack size): a runtime laid out
+ * otherwise answers "no", and a waiting call then fails with its message
+ * rather than yielding into an error. */
+struct ltc_tvalue51 {
+  union {
+    void *p;
+    lua_Number n;
+    int b;
+  } value;
+  int tt;
+};
+
+struct ltc_state51 {
+  void *next;
+  unsigned char tt, marked, status;
+  const struct ltc_tvalue51 *top, *base;
+  void *l_G, *ci;
+  const void *savedpc;
+  const struct ltc_tvalue51 *stack_last, *stack;
+  void *end_ci, *base_ci;
+  int stacksize, size_ci;
+  unsigned short nCcalls, baseCcalls;
+};
+
+static inline int ltc_isyieldable(lua_State *L) {
+  const struct ltc_state51 *s = (const struct ltc_state51 *)(void *)L;
+  if (lua_pushthread(L)) { /* the main thread */
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  if (s->tt != LUA_TTHREAD || s->status != lua_status(L) || s->stack > s->base ||
+      s->top - s->base != lua_gettop(L))
+    return 0;
+  return s->nCcalls == s->baseCcalls;
+}
+#define lua_isyieldable ltc_isyieldable
+
+#endif /* PUC 5.1 */
 
 /* package.preload, where every version keeps it. */
 static inline void ltc_pushpreload(lua_State *L) {

@@ -157,9 +157,9 @@ static int l_run_with_timeout(lua_State *L) {
   lua_createtable(L, 0, 3);
   lua_pushstring(L, t->waiting_on ? t->waiting_on : "nothing");
   lua_setfield(L, -2, "waiting_on");
-  ltl_push_where_of(L, t->co);
+  ltl_push_where_of(L, ltl_code_thread(t));
   lua_setfield(L, -2, "where");
-  luaL_traceback(L, t->co, NULL, 0);
+  luaL_traceback(L, ltl_code_thread(t), NULL, 0);
   lua_setfield(L, -2, "traceback");
   lua_pushboolean(L, tr.expired);
   lua_setfield(L, -2, "timeout");
@@ -236,6 +236,34 @@ static int l_time(lua_State *L) {
 
 static int l_last_traceback(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ltl_S(L)->traceback_ref);
+  return 1;
+}
+
+/* core.task_enter(co) -> whether the running task's code now runs in co;
+ * core.task_leave(co) hands it back to the caller once co is dead. For a
+ * yield-safe pcall (Lua 5.1), which runs its function in a coroutine of
+ * its own and passes that coroutine's yields on to the task: the waiting
+ * calls made there are the task's. Only a caller that can pass yields on
+ * (yieldable) may enter. */
+static int l_task_enter(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argcheck(L, co, 1, "thread expected");
+  ltl_task *t = ltl_current(L);
+  int ok = t && lua_isyieldable(L);
+  if (ok)
+    ltl_set_code_thread(t, co);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+static int l_task_leave(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argcheck(L, co, 1, "thread expected");
+  ltl_task *t = ltl_S(L)->running;
+  int ok = t && t->inner == co;
+  if (ok)
+    ltl_set_code_thread(t, L);
+  lua_pushboolean(L, ok);
   return 1;
 }
 
@@ -415,6 +443,8 @@ static const luaL_Reg loop_funcs[] = {
     {"time", l_time},
     {"last_traceback", l_last_traceback},
     {"in_task", l_in_task},
+    {"task_enter", l_task_enter},
+    {"task_leave", l_task_leave},
     {"spawn", l_spawn},
     {"open_objects", l_open_objects},
     {NULL, NULL},

@@ -67,6 +67,7 @@ static void task_release(ltl_task *t, int clean) {
   t->results = NULL;
   t->op = NULL;
   t->waiting_on = NULL;
+  t->inner = NULL;
   if (t->timer_ready)
     uv_timer_stop(&t->timer);
   /* Resetting closes pending to-be-closed variables. The thread itself is
@@ -100,6 +101,11 @@ static void task_finish(ltl_task *t, int status, int nres) {
 static lua_State *volatile running;
 static volatile double busy_limit;
 
+void ltl_set_code_thread(ltl_task *t, lua_State *co) {
+  t->inner = co == t->co ? NULL : co;
+  running = co;
+}
+
 static void task_run(lt_task *lt) {
   ltl_task *t = (ltl_task *)lt;
   if (t->state != T_READY || t->S->closing)
@@ -124,7 +130,7 @@ static void task_run(lt_task *lt) {
   t->op = NULL;
   t->waiting_on = NULL;
   int nres = 0;
-  running = t->co;
+  running = ltl_code_thread(t);
   int status = lua_resume(t->co, NULL, nargs, &nres);
   running = NULL;
   S->running = outer;

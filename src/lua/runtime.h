@@ -32,6 +32,10 @@ struct ltl_task {
   lt_task t; /* queued to be resumed */
   ltl_state *S;
   lua_State *co;
+  /* The thread the task's code runs in when it is not co: the coroutine of
+   * a yield-safe pcall (Lua 5.1), which passes its yields on to co (still
+   * the thread the loop resumes). Set by ltl_set_code_thread. */
+  lua_State *inner;
   int ref; /* registry ref keeping the thread alive */
   int nargs;
   int state;
@@ -65,14 +69,24 @@ struct ltl_state {
 /* The module state (upvalue 1 of every binding function). */
 #define ltl_S(L) ((ltl_state *)lua_touserdata(L, lua_upvalueindex(1)))
 
+/* The thread t's code runs in: t->co, or the coroutine of a yield-safe
+ * pcall it is in (Lua 5.1). */
+static inline lua_State *ltl_code_thread(const ltl_task *t) {
+  return t->inner ? t->inner : t->co;
+}
+
 /* The task running in L, or NULL outside a task (in the main thread, or a
  * coroutine of the task's own). Only the loop resumes tasks, so the one it
  * resumed is the one running: nothing is kept in the thread itself (the
  * host may use LUA_EXTRASPACE). */
 static inline ltl_task *ltl_current(lua_State *L) {
   ltl_task *t = ltl_S(L)->running;
-  return t && t->co == L ? t : NULL;
+  return t && ltl_code_thread(t) == L ? t : NULL;
 }
+
+/* From now on the running task t's code runs in thread co (t->co or a
+ * coroutine that passes its yields on to it): see core.task_enter. */
+void ltl_set_code_thread(ltl_task *t, lua_State *co);
 
 /* The running task, or a Lua error naming `call` that says how to wait. */
 ltl_task *ltl_need_task(lua_State *L, const char *call);

@@ -267,6 +267,7 @@ static int l_ws_connect(lua_State *L) {
   ltl_task *t = ltl_current(L);
   lua_settop(L, 0);
   int n = open_results(t, box);
+  lua_xmove(t->co, L, n); /* (L is not t->co in a yield-safe pcall) */
   return n;
 }
 
