@@ -52,8 +52,8 @@ function test_protocol_violations_close_with_the_right_code(aiohttp_client)
     { "reserved opcode 3", frame(0x83, "x"), 1002 },
     { "reserved control opcode 0xB", frame(0x8B, "x"), 1002 },
     { "RSV1 without an extension", frame(0xC1, "x"), 1002 },
-    { "invalid UTF-8", frame(0x81, "\xff\xfeok"), 1007 },
-    { "invalid UTF-8 across fragments", frame(0x01, "caf\xc3") .. frame(0x80, "("), 1007 },
+    { "invalid UTF-8", frame(0x81, "\255\254ok"), 1007 },
+    { "invalid UTF-8 across fragments", frame(0x01, "caf\195") .. frame(0x80, "("), 1007 },
     { "oversized ping", frame(0x89, ping126), 1002 },
     { "oversized close", frame(0x88, "\3\232" .. string.rep("r", 124)), 1002 },
     { "fragmented ping", frame(0x09, "x"), 1002 },
@@ -203,7 +203,7 @@ function test_fragmented_client_messages_are_reassembled(aiohttp_client)
   local client = aiohttp_client(echo_app(log))
   -- "café!" in two fragments split inside the two-byte é, with a ping
   -- between them.
-  local stream = frame(0x01, "caf\xc3") .. frame(0x89, "between") .. frame(0x80, "\xa9!")
+  local stream = frame(0x01, "caf\195") .. frame(0x89, "between") .. frame(0x80, "\169!")
     .. close_frame(1000)
   local got = upgrade_and_send(client, stream)
   local frames = server_frames(got)
@@ -215,7 +215,7 @@ function test_fragmented_client_messages_are_reassembled(aiohttp_client)
       pongs[#pongs + 1] = f.payload
     end
   end
-  assert(#texts == 1 and texts[1] == "echo: caf\u{e9}!", texts[1])
+  assert(#texts == 1 and texts[1] == "echo: caf\195\169!", texts[1])
   assert(#pongs == 1 and pongs[1] == "between")
   assert(frames[#frames].op == 8 and frames[#frames].code == 1000)
 end
@@ -224,7 +224,7 @@ function test_a_binary_pong_after_text_is_not_taken_for_text(aiohttp_client)
   -- libwebsockets 4.1 checks a pong after a text frame as UTF-8 (and would
   -- close with 1007); pongs never reach it.
   local client = aiohttp_client(echo_app({}))
-  local stream = frame(0x81, "a") .. frame(0x8A, "\xff\xfe") .. frame(0x81, "b") .. close_frame(1000)
+  local stream = frame(0x81, "a") .. frame(0x8A, "\255\254") .. frame(0x81, "b") .. close_frame(1000)
   local frames = server_frames(upgrade_and_send(client, stream))
   assert(#frames == 3, #frames)
   assert(frames[1].payload == "echo: a" and frames[2].payload == "echo: b")

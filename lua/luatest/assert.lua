@@ -3,9 +3,10 @@
 --- raises a Failure object, which reports tell apart from ordinary errors.
 local type, tostring, format, getmetatable, setmetatable = type, tostring, string.format, getmetatable, setmetatable
 local rawget, next, pcall, select, error = rawget, next, pcall, select, error
+local yield_safe_pcall = require("luatest.compat").pcall
 local concat, sort = table.concat, table.sort
 local getinfo = debug.getinfo
-local math_type, huge = require("luatest.compat").math_type, math.huge
+local math_type, huge, quote = require("luatest.compat").math_type, math.huge, require("luatest.compat").quote
 
 local M = {}
 
@@ -61,7 +62,7 @@ local function repr_string(s)
     extra = format("...(%d bytes)", #s)
     s = s:sub(1, MAX_STRING)
   end
-  return (format("%q", s):gsub("\\\n", "\\n")) .. extra
+  return (quote(s):gsub("\\\n", "\\n")) .. extra
 end
 
 local function repr_number(n)
@@ -332,7 +333,7 @@ function M.raises(fn, pattern)
   if pattern ~= nil and type(pattern) ~= "string" then
     error("raises: expected a pattern string as argument 2, got " .. type(pattern), 2)
   end
-  local ok, err = pcall(fn)
+  local ok, err = yield_safe_pcall(fn) -- (fn may wait)
   if ok then
     fail_at(2, "raises: the function did not raise an error")
   end

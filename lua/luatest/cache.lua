@@ -17,7 +17,7 @@ local function read_file(path)
   if not f then
     return nil
   end
-  local text = f:read("a")
+  local text = f:read("*a") -- (5.1 knows only the "*" forms)
   f:close()
   return text
 end

@@ -39,7 +39,7 @@ function M.load(path, options)
   for _, spec in ipairs(options) do
     by_key[spec.key] = spec
   end
-  local chunk, err = loadfile(path, "t", setmetatable({}, { __index = _G }))
+  local chunk, err = require("luatest.compat").loadfile(path, "t", setmetatable({}, { __index = _G }))
   if not chunk then
     return nil, err
   end

@@ -8,7 +8,8 @@ local type, error, format, pairs, next, setmetatable, getmetatable =
   type, error, string.format, pairs, next, setmetatable, getmetatable
 local compat = require "luatest.compat"
 local unpack, concat, sort = compat.unpack, table.concat, table.sort
-local getinfo, getlocal = debug.getinfo, debug.getlocal
+local pcall, xpcall = compat.pcall, compat.xpcall -- (teardowns wait, under 5.1 too)
+local getinfo = debug.getinfo
 
 local M = {}
 
@@ -78,14 +79,9 @@ function M.params(fn)
   if type(fn) ~= "function" then
     p = EMPTY
   else
-    local n = getinfo(fn, "u").nparams
-    if n == 0 then
+    p = compat.params(fn)
+    if #p == 0 then
       p = EMPTY
-    else
-      p = {}
-      for i = 1, n do
-        p[i] = getlocal(fn, i)
-      end
     end
   end
   params_cache[fn] = p

@@ -7,6 +7,8 @@ local assertions = require "luatest.assert"
 
 local type, error, select, setmetatable, getmetatable, format = type, error, select, setmetatable, getmetatable, string.format
 local traceback = debug.traceback
+local compat = require "luatest.compat"
+local xpcall, erring_thread = compat.xpcall, compat.erring_thread -- (tasks wait in it, under 5.1 too)
 
 local M = {}
 
@@ -123,7 +125,10 @@ Task.__name = "luatest.Task"
 
 local function remember_traceback(err)
   if err ~= nil then
-    rt.tracebacks[err] = traceback("", 2) -- ("", not nil: LuaJIT returns nil for nil)
+    -- ("", not nil: LuaJIT returns nil for nil; a thread: 5.1's handler
+    -- runs after the fact, on the failed coroutine's stack)
+    local co = erring_thread()
+    rt.tracebacks[err] = co and traceback(co, "", 0) or traceback("", 2)
   end
   return err
 end

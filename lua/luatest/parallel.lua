@@ -134,7 +134,7 @@ end
 --- those tests in that order with runner.run_plan and writes their events
 --- to stdout. Returns the exit code: 0 when it got to the end.
 function M.worker(runner)
-  local job, jerr = M.decode_job(io.stdin:read("a"))
+  local job, jerr = M.decode_job(io.stdin:read("*a"))
   if not job then
     io.stderr:write("luatest --worker: ", jerr, "\n")
     return 2

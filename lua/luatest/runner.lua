@@ -10,9 +10,11 @@ local luatest = require "luatest"
 local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 
-local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber =
-  type, error, string.format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber
 local compat = require "luatest.compat"
+-- (compat's pcall and xpcall: a task may wait inside them under Lua 5.1 too.)
+local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, tonumber =
+  type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, tonumber
+local erring_thread = compat.erring_thread
 local unpack, sort, concat = compat.unpack, table.sort, table.concat
 local tointeger, huge = compat.tointeger, math.huge
 local getinfo, traceback = debug.getinfo, debug.traceback
@@ -459,10 +461,20 @@ local function handler(err)
     return { skip = err.reason }
   end
   local info = { value = err, message = error_text(err) }
-  local raiser = getinfo(2, "f")
+  -- Under 5.1 the handler runs after the fact, on the stack the failed
+  -- coroutine left, where the raiser is level 0 (level 2 here).
+  local co = erring_thread()
+  local function frame(level, what)
+    if co then
+      return getinfo(co, level - 2, what)
+    end
+    local ar = getinfo(level + 1, what) -- (not a tail call: LuaJIT would drop this frame)
+    return ar
+  end
+  local raiser = frame(2, "f")
   info.assertion = is_failure(err) or (raiser ~= nil and raiser.func == C_ASSERT)
   for level = 2, 200 do
-    local ar = getinfo(level, "Slf")
+    local ar = frame(level, "Slf")
     if not ar then
       break
     end
@@ -471,12 +483,17 @@ local function handler(err)
       local line = source_line(ar.source, ar.currentline)
       if line then
         info.source = format("%5d | %s", ar.currentline, (line:gsub("^%s+", "")))
-        info.locals = require("luatest.values").named(level, ar.func, line)
+        if co then
+          info.locals = require("luatest.values").named(level - 2, ar.func, line, co)
+        else
+          info.locals = require("luatest.values").named(level, ar.func, line)
+        end
       end
       break
     end
   end
-  info.traceback = traceback("", 2) -- ("", not nil: LuaJIT returns nil for nil)
+  -- ("", not nil: LuaJIT returns nil for nil)
+  info.traceback = co and traceback(co, "", 0) or traceback("", 2)
   if err ~= nil then
     info.task_traceback = rt.tracebacks[err]
   end
@@ -623,12 +640,19 @@ function M.load_spec(path)
       end
     end,
   })
-  -- LuaJIT has no _ENV: a spec that names tests through it (_ENV["test_" ..
-  -- name] = fn) finds its environment under that name instead.
+  -- LuaJIT and 5.1 have no _ENV: a spec that names tests through it
+  -- (_ENV["test_" .. name] = fn) finds its environment under that name.
   if _VERSION == "Lua 5.1" then
     rawset(env, "_ENV", env)
   end
-  local chunk, err = loadfile(path, "t", env)
+  -- 5.1 cannot yield across the native pcall: the spec's own pcalls are
+  -- ones its tests may wait in, as they may everywhere else.
+  if compat.puc51 then
+    rawset(env, "pcall", compat.pcall)
+    rawset(env, "xpcall", compat.xpcall)
+    rawset(env, "coroutine", setmetatable({ running = compat.running }, { __index = coroutine }))
+  end
+  local chunk, err = compat.loadfile(path, "t", env)
   if not chunk then
     return nil, err
   end

@@ -8,14 +8,16 @@ local multidict = require "luatest.multidict"
 
 local CIMultiDict = multidict.CIMultiDict
 local format, type, error, setmetatable, tostring = string.format, type, error, setmetatable, tostring
-local pack = require("luatest.compat").pack
+local compat = require "luatest.compat"
+local pack, move = compat.pack, compat.move
+local pcall, xpcall = compat.pcall, compat.xpcall -- (what they run may wait, under 5.1 too)
 
 local M = {}
 
 --- Returns (and forgets) the tracebacks of handler errors seen so far.
 function M.take_handler_errors()
   local list = web._handler_errors
-  local out = table.move(list, 1, #list, 1, {})
+  local out = move(list, 1, #list, 1, {})
   for i = #list, 1, -1 do
     list[i] = nil
   end
@@ -732,7 +734,7 @@ function TestClient:request(method, path, opts)
     if not has_cookie and (next(jar._cookies) or opts.cookies) then
       local cookie = cookie_header(jar, target, opts.cookies)
       if cookie then
-        send_headers = table.move(headers or empty, 1, headers and #headers or 0, 1, {})
+        send_headers = move(headers or empty, 1, headers and #headers or 0, 1, {})
         send_headers[#send_headers + 1] = "Cookie"
         send_headers[#send_headers + 1] = cookie
       end
@@ -1002,7 +1004,7 @@ end
 local function show_args(args)
   local parts = {}
   for i = 1, args.n do
-    parts[i] = type(args[i]) == "string" and format("%q", args[i]) or tostring(args[i])
+    parts[i] = type(args[i]) == "string" and compat.quote(args[i]) or tostring(args[i])
   end
   return "(" .. table.concat(parts, ", ") .. ")"
 end

@@ -108,13 +108,16 @@ local function follow(v, keys)
   return v, true
 end
 
---- named(level, func, line): the values of the locals and upvalues that
---- a source line names, and of the fields read from them (`resp.status =
---- 500`), as a list of "name = value" strings, or nil. `level` is the stack
---- level of the frame running the line (as seen by the caller of named),
---- `func` its function. Functions and modules are left out.
-function M.named(level, func, line)
-  level = level + 1
+--- named(level, func, line[, thread]): the values of the locals and
+--- upvalues that a source line names, and of the fields read from them
+--- (`resp.status = 500`), as a list of "name = value" strings, or nil.
+--- `level` is the stack level of the frame running the line (as seen by
+--- the caller of named, or in `thread`), `func` its function. Functions
+--- and modules are left out.
+function M.named(level, func, line, thread)
+  if not thread then
+    level = level + 1
+  end
   local exprs = expressions(line)
   if #exprs == 0 then
     return nil
@@ -125,7 +128,12 @@ function M.named(level, func, line)
   end
   local values, found = {}, {}
   for i = 1, 250 do
-    local name, value = getlocal(level, i)
+    local name, value
+    if thread then
+      name, value = getlocal(thread, level, i)
+    else
+      name, value = getlocal(level, i)
+    end
     if not name then
       break
     end

@@ -7,7 +7,9 @@ local multidict = require "luatest.multidict"
 
 local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
 local type, rawget, rawset, setmetatable, getmetatable = type, rawget, rawset, setmetatable, getmetatable
-local error, xpcall, tostring, format = error, xpcall, tostring, string.format
+local compat = require "luatest.compat"
+local error, xpcall, tostring, format = error, compat.xpcall, tostring, string.format -- (handlers wait)
+local traceback, erring_thread, waiting_iterator = debug.traceback, compat.erring_thread, compat.waiting_iterator
 
 local web = {}
 
@@ -488,7 +490,7 @@ function WebSocketResponse:prepare(request)
     multidict.each_pair(opts.headers, function(k, v)
       k, v = tostring(k), tostring(v)
       if k:find("[^%w!#$%%&'*+.^_`|~-]") or k == "" or v:find("[\r\n%z]") then
-        error(format("ws:prepare: invalid header %q: %q", k, v), 4)
+        error(format("ws:prepare: invalid header %s: %s", compat.quote(k), compat.quote(v)), 4)
       end
       lines[#lines + 1] = k .. ": " .. v .. "\r\n"
     end)
@@ -602,7 +604,7 @@ local function prepare_file(resp, request)
   if not f then
     error(web.HTTPForbidden())
   end
-  local data = f:read("a")
+  local data = f:read("*a") -- (5.1 knows only the "*" forms)
   f:close()
   rawset(resp, "body", data)
   if rawget(resp, "content_type") == nil then
@@ -929,32 +931,32 @@ end
 
 --- Iterates chunks of at most n bytes.
 function StreamReader:iter_chunked(n)
-  return function()
+  return waiting_iterator("content:iter_chunked", "content:read(n)", function()
     local chunk = self:read(n)
     if chunk ~= "" then
       return chunk
     end
-  end
+  end)
 end
 
 --- Iterates what arrives, as it arrives.
 function StreamReader:iter_any()
-  return function()
+  return waiting_iterator("content:iter_any", "content:readany()", function()
     local chunk = self:readany()
     if chunk ~= "" then
       return chunk
     end
-  end
+  end)
 end
 
 --- Iterates lines (with their "\n").
 function StreamReader:iter_lines()
-  return function()
+  return waiting_iterator("content:iter_lines", "content:readline()", function()
     local line = self:readline()
     if line ~= "" then
       return line
     end
-  end
+  end)
 end
 
 --- A reader over data, then (when given) the pieces pull() returns until
@@ -1245,7 +1247,10 @@ local function on_error(err)
   if is_exception(err) then
     return err
   end
-  return setmetatable({ err = err, traceback = debug.traceback(tostring(err), 2) }, Failure)
+  -- (A thread: under 5.1 this runs after the fact, on the failed coroutine.)
+  local co = erring_thread()
+  local tb = co and traceback(co, tostring(err), 0) or traceback(tostring(err), 2)
+  return setmetatable({ err = err, traceback = tb }, Failure)
 end
 
 local function no_route(status, allow)

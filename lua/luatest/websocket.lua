@@ -4,6 +4,7 @@
 --- protocol. Messages are {type = "text"|"binary"|"close"|"closed"|...,
 --- data =, extra =} as aiohttp's WSMessage.
 local cjson = require "cjson"
+local waiting_iterator = require("luatest.compat").waiting_iterator
 
 local M = {}
 
@@ -84,13 +85,13 @@ end
 
 --- Iterates text and binary messages until the connection closes.
 function WebSocket:messages()
-  return function()
+  return waiting_iterator("ws:messages", "ws:receive()", function()
     local msg = self:receive()
     if msg.type == "close" or msg.type == "closed" or msg.type == "closing" or msg.type == "error" then
       return nil
     end
     return msg
-  end
+  end)
 end
 
 local function send(self, call, kind, data)

@@ -6,7 +6,7 @@ local M = {}
 
 function M.rss_kb()
   local f = assert(io.open("/proc/self/status"))
-  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  local kb = tonumber(f:read("*a"):match("VmRSS:%s*(%d+)"))
   f:close()
   return kb
 end

@@ -55,7 +55,7 @@ function M.serve(script, args, opts)
   local port
   for _ = 1, 300 do
     local f = io.open(outfile)
-    local line = f and f:read("l")
+    local line = f and f:read("*l")
     if f then
       f:close()
     end
@@ -79,7 +79,7 @@ function M.serve(script, args, opts)
   local function output()
     task:join()
     local f = assert(io.open(outfile))
-    local all = f:read("a")
+    local all = f:read("*a")
     f:close()
     return all
   end

@@ -280,6 +280,9 @@ function M.scope_test(e)
   end
   return { id = "session fixtures", name = "(session fixtures)", file = { path = "" }, line = 0 }
 end
+-- U+FFFD, and the UTF-8 of U+FFFE and U+FFFF, in decimal escapes (5.1 has
+-- neither \u{} nor \x).
+local REPLACEMENT, NONCHAR = "\239\191\189", "\239\191[\190\191]"
 
 --- utf8_clean(s): s with each byte that is not part of valid UTF-8 (and
 --- U+FFFE, U+FFFF) replaced by U+FFFD, for formats that require UTF-8.
@@ -293,13 +296,13 @@ function M.utf8_clean(s)
         break
       end
       out[#out + 1] = s:sub(i, bad - 1)
-      out[#out + 1] = "\u{FFFD}"
+      out[#out + 1] = REPLACEMENT
       i = bad + 1
     end
     s = concat(out)
   end
-  if s:find("\xEF\xBF[\xBE\xBF]") then
-    s = s:gsub("\xEF\xBF[\xBE\xBF]", "\u{FFFD}")
+  if s:find(NONCHAR) then
+    s = s:gsub(NONCHAR, REPLACEMENT)
   end
   return s
 end

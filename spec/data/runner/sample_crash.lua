@@ -10,7 +10,7 @@ end
 function test_between() end
 
 function test_killed()
-  local pid = assert(io.open("/proc/self/stat")):read("n")
+  local pid = assert(io.open("/proc/self/stat")):read("*n")
   os.execute("kill -SEGV " .. pid)
   require("luatest").sleep(5)
 end
