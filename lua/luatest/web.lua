@@ -2,7 +2,7 @@
 --- their routers, requests, responses, HTTP exceptions, and the dispatcher
 --- that runs a handler (through the middlewares) for each request.
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local multidict = require "luatest.multidict"
 
 local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
@@ -514,12 +514,13 @@ function web.is_websocket(x)
   return getmetatable(x) == WebSocketResponse
 end
 
---- A JSON response (lua-cjson; cjson.null for null).
+--- A JSON response (luatest.json: integers stay integers, json.null is
+--- null, json.array(t) marks an array).
 function web.json_response(data, opts)
   opts = opts or {}
   local text = opts.text
   if text == nil and opts.body == nil then
-    local ok, encoded = pcall(cjson.encode, data)
+    local ok, encoded = pcall(json.encode, data)
     if not ok then
       error("web.json_response: " .. tostring(encoded), 2)
     end
@@ -696,10 +697,10 @@ function Request.text(self)
   return self:read()
 end
 
---- The body parsed as JSON (lua-cjson). Invalid JSON raises an error that
+--- The body parsed as JSON (luatest.json). Invalid JSON raises an error that
 --- names the parse position.
 function Request.json(self)
-  local ok, value = pcall(cjson.decode, self:read())
+  local ok, value = pcall(json.decode, self:read())
   if not ok then
     error("request:json: invalid JSON: " .. tostring(value), 2)
   end
@@ -740,7 +741,7 @@ BodyPart.text = BodyPart.read
 
 --- The part's content parsed as JSON.
 function BodyPart:json()
-  return cjson.decode(self.content)
+  return json.decode(self.content)
 end
 
 --- Splits a multipart body into parts (in C, each part copied once);
