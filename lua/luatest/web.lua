@@ -279,6 +279,19 @@ function Response.set_cookie(self, name, value, opts)
   cookies[name] = table.concat(parts, "; ")
 end
 
+local codings = { gzip = true, deflate = true }
+
+--- resp:enable_compression([coding]): the body goes out compressed, with
+--- the coding given ("gzip" or "deflate") or the one the request accepts
+--- (deflate, then gzip, as aiohttp chooses); uncompressed when it accepts
+--- neither.
+function Response.enable_compression(self, force)
+  if force ~= nil and not codings[force] then
+    error("resp:enable_compression: unknown coding " .. tostring(force) .. " (gzip or deflate)", 2)
+  end
+  rawset(self, "_compression", force or true)
+end
+
 --- Deletes a cookie in the client: an empty value that expired long ago.
 function Response.del_cookie(self, name, opts)
   opts = opts or {}
@@ -325,6 +338,9 @@ local function new_response(opts)
   self.charset = charset
   if opts.headers ~= nil then
     self.headers = CIMultiDict(opts.headers)
+  end
+  if opts.compress then
+    self._compression = opts.compress == true or opts.compress
   end
   return setmetatable(self, Response)
 end
@@ -1304,6 +1320,17 @@ local function call_handler(request, handler, status, allow)
   return resp
 end
 
+-- The coding to compress with for an Accept-Encoding value, in aiohttp's
+-- order (ContentCoding: deflate, then gzip); nil for neither.
+local function accepted_coding(accept)
+  accept = accept and accept:lower() or ""
+  for _, coding in ipairs { "deflate", "gzip" } do
+    if accept:find(coding, 1, true) then
+      return coding
+    end
+  end
+end
+
 local function headers_flat(resp)
   local h = rawget(resp, "headers")
   local cookies = rawget(resp, "_cookies")
@@ -1375,7 +1402,20 @@ local function send(request, resp)
   local mt = t == "table" and getmetatable(resp)
   if mt == Response or (mt and is_exception(resp)) then
     local body = rawget(resp, "body")
-    return request:_respond(resp.status, resp.reason, content_type_header(resp), headers_flat(resp), body)
+    local flat = headers_flat(resp)
+    local coding = rawget(resp, "_compression")
+    if coding and body then
+      if coding == true then
+        coding = accepted_coding(request.headers["Accept-Encoding"])
+      end
+      if coding then
+        body = core.compress(body, coding)
+        flat = flat or {}
+        flat[#flat + 1] = "Content-Encoding"
+        flat[#flat + 1] = coding
+      end
+    end
+    return request:_respond(resp.status, resp.reason, content_type_header(resp), flat, body)
   end
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end
