@@ -307,3 +307,25 @@ describe("more routes", function()
     assert(client:post("/", { data = "abc" }):text() == "true 3")
   end)
 end)
+
+describe("options", function()
+  it("are checked: a misspelt option is an error naming the call and the key", function()
+    local web = require "luatest.web"
+    local test_utils = require "luatest.test_utils"
+    local cases = {
+      { function() web.Response { stauts = 404 } end, "web.Response: unknown option 'stauts'" },
+      { function() web.Application { middlewarez = {} } end, "web.Application: unknown option 'middlewarez'" },
+      { function() web.json_response({}, { staus = 201 }) end, "web.json_response: unknown option 'staus'" },
+      { function() web.StreamResponse { header = {} } end, "web.StreamResponse: unknown option 'header'" },
+      { function() web.WebSocketResponse { protocol = { "x" } } end,
+        "web.WebSocketResponse: unknown option 'protocol'" },
+      { function() web.HTTPFound("/", { header = {} }) end, "unknown option 'header'" },
+      { function() test_utils.TestServer(web.Application(), { prot = 1 }) end, "TestServer: unknown option 'prot'" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(case[1])
+      assert(not ok, case[2])
+      assert(tostring(err):find(case[2], 1, true), tostring(err))
+    end
+  end)
+end)

@@ -23,30 +23,9 @@ local M = {
 
 -- ---- options ------------------------------------------------------------------------------
 
---- check_options(call, opts, allowed, level): an unknown key is an error
---- naming the call and the key, as aiohttp's TypeError for a keyword.
-local function check_options(call, opts, allowed, level)
-  if opts == nil then
-    return
-  end
-  if type(opts) ~= "table" then
-    error(format("%s: options must be a table, got %s", call, type(opts)), level + 1)
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      error(format("%s: unknown option '%s'", call, tostring(k)), level + 1)
-    end
-  end
-end
+local web = require "luatest.web"
+local check_options, set = web._check_options, web._names
 M._check_options = check_options
-
-local function set(list)
-  local t = {}
-  for _, k in ipairs(list) do
-    t[k] = true
-  end
-  return t
-end
 
 local request_options = set { "params", "data", "json", "cookies", "headers", "skip_auto_headers", "auth",
   "allow_redirects", "max_redirects", "raise_for_status", "timeout", "ssl", "auto_decompress", "chunked",

@@ -41,11 +41,16 @@ local CONNECTION_OPTIONS = {
   "header_timeout", "keepalive_timeout", "max_line_size", "max_field_size", "max_headers",
 }
 
+local SERVER_OPTIONS = web._names { "scheme", "host", "port", "skip_url_asserts", "header_timeout",
+  "keepalive_timeout", "max_line_size", "max_field_size", "max_headers", "loop", "ssl", "shutdown_timeout",
+  "handler_cancellation", "access_log", "access_log_class", "access_log_format" }
+
 local function new_server(class, name, opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error(format("%s: options must be a table, got %s", name, type(opts)), 3)
   end
+  web._check_options(name, opts, SERVER_OPTIONS, 3)
   local scheme = opts.scheme or "http"
   if scheme ~= "http" then
     error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)

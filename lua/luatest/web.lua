@@ -11,6 +11,43 @@ local error, xpcall, tostring, format = error, xpcall, tostring, string.format
 
 local web = {}
 
+--- check_options(call, opts, allowed, level): an unknown key of an options
+--- table is an error naming the call and the key, as aiohttp's TypeError
+--- for an unexpected keyword argument (allowed: a set of names).
+function web._check_options(call, opts, allowed, level)
+  if opts == nil then
+    return
+  end
+  if type(opts) ~= "table" then
+    error(format("%s: options must be a table, got %s", call, type(opts)), level + 1)
+  end
+  for k in next, opts do
+    if not allowed[k] then
+      error(format("%s: unknown option '%s'", call, tostring(k)), level + 1)
+    end
+  end
+end
+local check_options = web._check_options
+
+local function names(list)
+  local set = {}
+  for _, k in ipairs(list) do
+    set[k] = true
+  end
+  return set
+end
+web._names = names
+
+local RESPONSE_OPTIONS = names { "status", "reason", "text", "body", "content_type", "charset", "headers",
+  "compress", "zlib_executor_size", "zlib_executor" }
+local STREAM_OPTIONS = names { "status", "reason", "headers", "content_type", "charset" }
+local JSON_OPTIONS = names { "status", "reason", "text", "body", "headers", "content_type", "dumps" }
+local EXCEPTION_OPTIONS = names { "headers", "reason", "text", "body", "content_type" }
+local APP_OPTIONS = names { "middlewares", "client_max_size", "handler_args", "logger", "router", "loop",
+  "debug" }
+local WS_OPTIONS = names { "protocols", "max_msg_size", "heartbeat", "autoping", "autoclose", "headers",
+  "timeout", "receive_timeout", "compress" }
+
 -- ---- handler errors ------------------------------------------------------------
 
 --- Tracebacks of Lua handlers that raised (each became a 500), for reports.
@@ -72,6 +109,7 @@ web.is_http_exception = is_exception
 local empty_body = { [204] = true, [304] = true }
 
 local function init_exception(class, opts)
+  check_options(class.__name or "HTTPException", opts, EXCEPTION_OPTIONS, 3)
   opts = opts or {}
   local status = class.status_code
   local reason = opts.reason or core.status_reason(status)
@@ -310,6 +348,7 @@ function response_props.cookies(self)
 end
 
 local function new_response(opts)
+  check_options("web.Response", opts, RESPONSE_OPTIONS, 3)
   opts = opts or {}
   local status = opts.status or 200
   if type(status) ~= "number" then
@@ -372,6 +411,7 @@ StreamResponse.__tostring = Response.__tostring
 
 setmetatable(StreamResponse, {
   __call = function(_, opts)
+    check_options("web.StreamResponse", opts, STREAM_OPTIONS, 2)
     opts = opts or {}
     local self = setmetatable({ status = opts.status or 200, reason = opts.reason,
       content_type = opts.content_type, charset = opts.charset, prepared = false, _eof = false }, StreamResponse)
@@ -470,6 +510,7 @@ WebSocketResponse.__name = "WebSocketResponse"
 --- headers of the 101 answer), timeout (seconds ws:close waits for the
 --- answer, 10 as aiohttp; then close_code is 1006).
 function web.WebSocketResponse(opts)
+  check_options("web.WebSocketResponse", opts, WS_OPTIONS, 2)
   opts = opts or {}
   return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
 end
@@ -533,6 +574,7 @@ end
 --- A JSON response (luatest.json: integers stay integers, json.null is
 --- null, json.array(t) marks an array).
 function web.json_response(data, opts)
+  check_options("web.json_response", opts, JSON_OPTIONS, 2)
   opts = opts or {}
   local text = opts.text
   if text == nil and opts.body == nil then
@@ -1165,6 +1207,7 @@ function web.Application(opts)
   if type(opts) ~= "table" then
     error("web.Application: expected an options table, got " .. type(opts), 2)
   end
+  check_options("web.Application", opts, APP_OPTIONS, 2)
   local self = setmetatable({ _state = {}, _fields = {}, _frozen = false, _subapps = {} }, Application)
   local f = rawget(self, "_fields")
   f.router = new_router(self)
