@@ -325,6 +325,19 @@ local function remove_header(list, lname)
   end
 end
 
+-- Whether an automatic header is to be left out (skip_auto_headers of the
+-- session or of the request).
+local function skips(a, b, lname)
+  for _, list in ipairs { a or {}, b or {} } do
+    for _, name in ipairs(list) do
+      if tostring(name):lower() == lname then
+        return true
+      end
+    end
+  end
+  return false
+end
+
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local verb_calls = {}
 
@@ -420,7 +433,8 @@ function ClientSession:_request(call, method, url, opts, level)
   if decompress == nil then
     decompress = self._decompress
   end
-  if decompress and not has_header(headers, "accept-encoding") then
+  -- (sent whether or not the body is decoded, as aiohttp does)
+  if not has_header(headers, "accept-encoding") and not skips(self._skip, opts.skip_auto_headers, "accept-encoding") then
     headers[#headers + 1] = "Accept-Encoding"
     headers[#headers + 1] = "gzip, deflate"
   end

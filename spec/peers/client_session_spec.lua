@@ -266,3 +266,52 @@ asyncio.run(main(sys.argv[1]))
 ]], (c:make_url("/"):gsub("/$", "")))
   eq(out, "deflate 1200 com\ngzip 300 gz \n")
 end
+
+function test_form_data_urlencoded_or_multipart_as_aiohttp(aiohttp_client)
+  local web = require "luatest.web"
+  local app = web.Application()
+  app.router:add_post("/form", function(request)
+    local ctype = request.headers["Content-Type"]
+    local form = request:post()
+    local file = form.upload
+    return web.json_response { kind = ctype:match("^[^;]+"), name = form.name,
+      file = type(file) == "table" and { file.filename, file.content_type, file.file or file.content } or file }
+  end)
+  local c = aiohttp_client(app)
+  local plain = client.FormData { name = "ada lovelace" }
+  local got = c:post("/form", { data = plain }):json()
+  eq(got.kind, "application/x-www-form-urlencoded")
+  eq(got.name, "ada lovelace")
+  local form = client.FormData()
+  form:add_field("name", "ada")
+  form:add_field("upload", "file body\n", { filename = "notes.txt", content_type = "text/plain" })
+  got = c:post("/form", { data = form }):json()
+  eq(got.kind, "multipart/form-data")
+  eq(got.name, "ada")
+  eq(got.file[1], "notes.txt")
+  eq(got.file[2], "text/plain")
+  local err = luatest.raises(function()
+    form:add_field("x", "y", { file_name = "z" })
+  end)
+  assert(tostring(err):find("FormData:add_field: unknown option 'file_name'", 1, true), tostring(err))
+end
+
+function test_a_session_left_open_is_reported_as_a_leak()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  local f = assert(io.open(dir .. "/leak_spec.lua", "w"))
+  f:write([[
+local client = require "luatest.client"
+function test_forgets_to_close()
+  local session = client.ClientSession()
+  assert(session)
+end
+]])
+  f:close()
+  local bin = os.getenv("LUATEST_BIN") or (core.srcdir .. "/luatest")
+  local r = assert(core.exec({ bin, "--no-color", dir .. "/leak_spec.lua" }, { timeout = 30 }))
+  os.execute("rm -rf " .. dir)
+  assert(r.stdout:find("the test left 1 object open:", 1, true), r.stdout)
+  assert(r.stdout:find("client created at " .. dir .. "/leak_spec.lua:3", 1, true), r.stdout)
+end
