@@ -45,7 +45,6 @@ BUILD_DEPS := \
   libjansson-dev:$(LIBDIR_MA)/libjansson.so \
   zlib1g-dev:/usr/include/zlib.h \
   zlib1g-dev:$(LIBDIR_MA)/libz.so \
-  lua-cjson:$(LIBDIR_MA)/lua/5.4/cjson.so \
   pkg-config:/usr/bin/pkg-config
 # The other runtimes: each one's headers, library and interpreter.
 RUNTIME_DEPS_lua5.3 := liblua5.3-dev:/usr/include/lua5.3/lua.h \

@@ -16,7 +16,7 @@ llhttp, WebSocket clients by libwebsockets) and exposes them to Lua, so tests
 are Lua scripts with fixtures like aiohttp_client(app); handlers are Lua
 functions or C callbacks. Comes with the luatest runner. Needs the llhttp C
 sources (Debian: node-llhttp, found in LLHTTP_DIR, /usr/share/llhttp by
-default) and lua-cjson at run time.
+default), OpenSSL's libcrypto, jansson and zlib.
 ]],
   license = "MIT",
   labels = { "testing", "http", "websocket", "libuv" },
@@ -27,6 +27,9 @@ dependencies = {
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
   LIBWEBSOCKETS = { header = "libwebsockets.h", library = "websockets" },
+  LIBCRYPTO = { header = "openssl/evp.h", library = "crypto" },
+  JANSSON = { header = "jansson.h", library = "jansson" },
+  ZLIB = { header = "zlib.h", library = "z" },
 }
 build = {
   type = "make",

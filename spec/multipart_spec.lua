@@ -2,7 +2,7 @@
 -- written by the client, sent by curl -F and Python's aiohttp; streams over
 -- bodies with content:read(n).
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local web = require "luatest.web"
 local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
@@ -23,7 +23,7 @@ local function upload_app()
   app.router:add_post("/parts", function(request)
     local out = {}
     for part in request:multipart():parts() do
-      out[#out + 1] = { part.name, part.filename or cjson.null, part:text() }
+      out[#out + 1] = { part.name, part.filename or json.null, part:text() }
     end
     return web.json_response(out)
   end)
@@ -58,7 +58,7 @@ function test_multipart_reader_iterates_parts(aiohttp_client)
     { "two", { filename = "t.txt", content = "second" } },
   } }):json()
   assert(#parts == 2)
-  assert(parts[1][1] == "one" and parts[1][2] == cjson.null and parts[1][3] == "1")
+  assert(parts[1][1] == "one" and parts[1][2] == json.null and parts[1][3] == "1")
   assert(parts[2][1] == "two" and parts[2][2] == "t.txt" and parts[2][3] == "second")
 end
 
@@ -98,7 +98,7 @@ function test_curl_form_upload(aiohttp_client)
     "-F", "file=@" .. path .. ";filename=c.txt;type=text/plain", client:make_url("/upload") }))
   os.remove(path)
   assert(result.status == 0, result.stderr)
-  local data = cjson.decode(result.stdout)
+  local data = json.decode(result.stdout)
   assert(data.title == "from curl" and data.tags[1] == "x")
   assert(data.filename == "c.txt" and data.file_type == "text/plain" and data.size == 17)
 end
@@ -118,7 +118,7 @@ async def main(url):
             print(await r.text())
 asyncio.run(main(sys.argv[1]))
 ]]
-  local data = cjson.decode(python.run(script, client:make_url("/upload")))
+  local data = json.decode(python.run(script, client:make_url("/upload")))
   assert(data.title == "from python" and data.tags[2] == "p2")
   assert(data.filename == "p.bin" and data.file_type == "application/x-py" and data.size == 14)
 end

@@ -477,7 +477,7 @@ print(json.dumps({"counts": counts(root), "suites": suites}))
 ]]
   local r = assert(core.exec({ "python3", "-c", script, path }, { timeout = 60 }))
   assert(r.status == 0, "python3 could not read the JUnit XML: " .. r.stdout .. r.stderr)
-  return require("cjson").decode(r.stdout)
+  return require("luatest.json").decode(r.stdout)
 end
 
 describe("--output tap", function()
@@ -557,7 +557,7 @@ describe("--output json", function()
   before_each(function()
     if not r then
       r = run { "--output", "json", DATA .. "sample_mixed.lua", DATA .. "sample_order.lua" }
-      doc = require("cjson").decode(r.out) -- the whole of stdout is one document
+      doc = require("luatest.json").decode(r.out) -- the whole of stdout is one document
     end
   end)
 
@@ -789,7 +789,7 @@ describe("-j", function()
 
   it("works with the other reports and -x", function()
     local r = run { "-j", "2", "--output", "json", unpack(files) }
-    local doc = require("cjson").decode(r.out)
+    local doc = require("luatest.json").decode(r.out)
     eq(#doc.tests, doc.totals.total)
     eq(doc.exit_code, 1)
     r = run { "-j", "2", "-x", DATA .. "sample_mixed.lua" }

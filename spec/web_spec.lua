@@ -1,6 +1,6 @@
 -- luatest.web: applications, routing, requests and responses.
 local web = require "luatest.web"
-local cjson = require "cjson"
+local json = require "luatest.json"
 
 describe("routing", function()
   it("matches {name} segments into match_info", function(aiohttp_client)
@@ -145,7 +145,7 @@ describe("requests", function()
     end)
     app.router:add_post("/json", function(request)
       local data = request:json()
-      return web.json_response { doubled = data.n * 2, null = data.missing == cjson.null }
+      return web.json_response { doubled = data.n * 2, null = data.missing == json.null }
     end)
     app.router:add_post("/form", function(request)
       local form = request:post()
@@ -153,7 +153,7 @@ describe("requests", function()
     end)
     local client = aiohttp_client(app)
     assert(client:post("/read", { data = "a\0b" }):text() == "3:a\0b")
-    local data = client:post("/json", { json = { n = 21, missing = cjson.null } }):json()
+    local data = client:post("/json", { json = { n = 21, missing = json.null } }):json()
     assert(data.doubled == 42 and data.null == true)
     local resp = client:post("/form", { data = { { "name", "A B" }, { "tag", "x" }, { "tag", "y&z" } } })
     assert(resp:text() == "A B|x,y&z|application/x-www-form-urlencoded", resp:text())
@@ -168,7 +168,7 @@ describe("requests", function()
     assert(client:post("/json", { data = "{bad" }).status == 500)
     local errors = require("luatest.test_utils").take_handler_errors()
     assert(errors[1]:find("request:json: invalid JSON", 1, true), errors[1])
-    assert(errors[1]:find("character 2", 1, true), errors[1])
+    assert(errors[1]:find("(line 1, column ", 1, true), errors[1])
   end)
 
   it("refuses assignment to request fields", function(aiohttp_client)
@@ -305,5 +305,27 @@ describe("more routes", function()
     end)
     local client = aiohttp_client(app)
     assert(client:post("/", { data = "abc" }):text() == "true 3")
+  end)
+end)
+
+describe("options", function()
+  it("are checked: a misspelt option is an error naming the call and the key", function()
+    local web = require "luatest.web"
+    local test_utils = require "luatest.test_utils"
+    local cases = {
+      { function() web.Response { stauts = 404 } end, "web.Response: unknown option 'stauts'" },
+      { function() web.Application { middlewarez = {} } end, "web.Application: unknown option 'middlewarez'" },
+      { function() web.json_response({}, { staus = 201 }) end, "web.json_response: unknown option 'staus'" },
+      { function() web.StreamResponse { header = {} } end, "web.StreamResponse: unknown option 'header'" },
+      { function() web.WebSocketResponse { protocol = { "x" } } end,
+        "web.WebSocketResponse: unknown option 'protocol'" },
+      { function() web.HTTPFound("/", { header = {} }) end, "unknown option 'header'" },
+      { function() test_utils.TestServer(web.Application(), { prot = 1 }) end, "TestServer: unknown option 'prot'" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(case[1])
+      assert(not ok, case[2])
+      assert(tostring(err):find(case[2], 1, true), tostring(err))
+    end
   end)
 end)

@@ -1,7 +1,7 @@
 -- WebSockets on libwebsockets, on the same loop: the server side adopted
 -- from our HTTP server after it parsed the upgrade request, and the client.
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local web = require "luatest.web"
 local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
@@ -15,7 +15,7 @@ local function ws_app(log)
         if msg.data == "close please" then
           ws:close { code = 4001, message = "server bye" }
         elseif msg.data:sub(1, 1) == "{" then
-          ws:send_json { got = cjson.decode(msg.data) }
+          ws:send_json { got = json.decode(msg.data) }
         else
           ws:send_str("echo: " .. msg.data)
         end
@@ -51,7 +51,7 @@ function test_text_binary_and_json_echo(aiohttp_client)
   msg = ws:receive()
   assert(msg.type == "binary" and msg.data == "\0\1\2\255")
   ws:send_json { n = 1 }
-  assert(cjson.decode(ws:receive().data).got.n == 1)
+  assert(json.decode(ws:receive().data).got.n == 1)
   assert(ws:close() == true)
   assert(ws.closed)
 end

@@ -322,22 +322,47 @@ local function error_text(e)
 end
 M.error_text = error_text
 
---- raises(fn, pattern): fails unless fn() raises an error; with a pattern,
---- the error's text must contain it (as plain text or as a Lua pattern).
---- Returns the error value.
+-- Whether err is an instance of the error class cls (a table whose
+-- instances have it, or a subclass of it, as metatable; subclasses name
+-- their parent in _parent, as the client's errors do).
+local function is_instance(err, cls)
+  local mt = type(err) == "table" and getmetatable(err)
+  while mt do
+    if mt == cls then
+      return true
+    end
+    mt = type(mt) == "table" and rawget(mt, "_parent")
+  end
+  return false
+end
+
+local function class_name(cls)
+  return tostring(rawget(cls, "__name") or cls)
+end
+
+--- raises(fn, pattern | class): fails unless fn() raises an error; with a
+--- pattern, the error's text must contain it (as plain text or as a Lua
+--- pattern); with an error class (luatest.client.errors.ServerTimeoutError),
+--- the error must be one of it or of a subclass. Returns the error value.
 function M.raises(fn, pattern)
   local tf = type(fn)
   if tf ~= "function" and not (getmetatable(fn) and getmetatable(fn).__call) then
     error("raises: expected a function as argument 1, got " .. tf, 2)
   end
-  if pattern ~= nil and type(pattern) ~= "string" then
-    error("raises: expected a pattern string as argument 2, got " .. type(pattern), 2)
+  if pattern ~= nil and type(pattern) ~= "string" and type(pattern) ~= "table" then
+    error("raises: expected a pattern string or an error class as argument 2, got " .. type(pattern), 2)
   end
   local ok, err = yield_safe_pcall(fn) -- (fn may wait)
   if ok then
     fail_at(2, "raises: the function did not raise an error")
   end
-  if pattern then
+  if type(pattern) == "table" then
+    if not is_instance(err, pattern) then
+      local got = type(err) == "table" and getmetatable(err) and rawget(getmetatable(err), "__name")
+      fail_at(2, format("raises: expected a %s, got %s: %s", class_name(pattern), got and tostring(got) or type(err),
+        repr_string(error_text(err))))
+    end
+  elseif pattern then
     local text = error_text(err)
     if not text:find(pattern, 1, true) then
       local pok, found = pcall(string.find, text, pattern)

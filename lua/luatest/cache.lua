@@ -29,7 +29,7 @@ function M.read_lastfailed(dir)
   if not text then
     return {}
   end
-  local ok, t = pcall(require("cjson").decode, text)
+  local ok, t = pcall(require("luatest.json").decode, text)
   local set = {}
   if ok and type(t) == "table" then
     for k, v in pairs(t) do
@@ -73,7 +73,7 @@ function M.keep_failed(entries, weight, filter)
 end
 
 local function encode(set)
-  local cjson = require "cjson"
+  local json = require "luatest.json"
   local ids = {}
   for id in pairs(set) do
     ids[#ids + 1] = id
@@ -83,7 +83,7 @@ local function encode(set)
     return "{}\n"
   end
   for i, id in ipairs(ids) do
-    ids[i] = "  " .. cjson.encode(id) .. ": true"
+    ids[i] = "  " .. json.encode(id, { invalid_utf8 = "replace" }) .. ": true"
   end
   return "{\n" .. concat(ids, ",\n") .. "\n}\n"
 end

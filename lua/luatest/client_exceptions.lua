@@ -18,8 +18,12 @@ local function message_of(self)
 end
 
 local Base = { __name = "ClientError" }
-Base.__index = Base
 Base.__tostring = message_of
+-- Code written when these errors were strings goes on working: string
+-- methods apply to the message (err:find(...)), and so does `..`.
+Base.__concat = function(a, b)
+  return tostring(a) .. tostring(b)
+end
 
 --- define(name, parent) -> a class; cls(fields) or cls.new(fields) makes
 --- an instance (fields.text is what tostring gives).
@@ -29,7 +33,18 @@ local function define(name, parent, tostring_fn)
     cls[k] = v
   end
   cls.__name = name
-  cls.__index = cls
+  cls.__index = function(self, key)
+    local v = cls[key]
+    if v ~= nil then
+      return v
+    end
+    local f = string[key]
+    if f then
+      return function(e, ...)
+        return f(tostring(e), ...)
+      end
+    end
+  end
   cls.__tostring = tostring_fn or (parent and parent.__tostring) or message_of
   cls._parent = parent or false
   cls._is_class = true

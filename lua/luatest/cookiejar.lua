@@ -312,7 +312,9 @@ function CookieJar:_for_url(url)
   local out = {}
   for _, c in pairs(self._cookies) do
     local ok = true
-    if not self._unsafe and is_ip(host) then
+    if c.domain == "" then
+      ok = true -- set with no URL: sent everywhere, as aiohttp's
+    elseif not self._unsafe and is_ip(host) then
       ok = false
     elseif c._host_only then
       ok = c.domain == host

@@ -184,8 +184,9 @@ function Task:result()
 end
 
 --- gather(fn1, fn2, ...): runs the functions concurrently and returns the
---- list of their (first) results in order. The first error raised cancels
---- the others and is raised again here.
+--- list of their (first) results in order, a plain list (a nil result is a
+--- hole in it). The first error raised cancels the others and is raised
+--- again here.
 function M.gather(...)
   local n = select("#", ...)
   local fns = { ... }
@@ -194,7 +195,7 @@ function M.gather(...)
       error(format("gather: argument %d is not a function (got %s)", i, type(fns[i])), 2)
     end
   end
-  local state = { results = { n = n }, tasks = {}, failed = false, err = nil }
+  local state = { results = {}, tasks = {}, failed = false, err = nil }
   local tasks = state.tasks
   local function run(i)
     local ok, res = xpcall(fns[i], remember_traceback)

@@ -6,7 +6,13 @@
 --- order. A worker that dies fails the test it was running; the rest of its
 --- unit runs in a new worker, and the other workers go on.
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
+
+-- Records carry test output and messages, which may hold any bytes: what
+-- is not UTF-8 is replaced rather than failing the run.
+local function encode(v)
+  return json.encode(v, { invalid_utf8 = "replace" })
+end
 
 local type, format, pcall, tostring, tonumber, setmetatable, error = type, string.format, pcall, tostring, tonumber,
   setmetatable, error
@@ -29,7 +35,7 @@ local SIGNALS = {
 --- items = {indexes in the file's definition order}, skip = bool}},
 --- timeout =, exitfirst =, seed = }, or nil and a message.
 function M.decode_job(text)
-  local ok, job = pcall(cjson.decode, text or "")
+  local ok, job = pcall(json.decode, text or "")
   if not ok or type(job) ~= "table" or type(job.files) ~= "table" then
     return nil, "expected a job (JSON) on stdin: " .. (ok and "no file list" or tostring(job))
   end
@@ -77,7 +83,7 @@ function M.stream(out)
 end
 
 function Stream:write(rec)
-  self.out:write(MARK, cjson.encode(rec), "\n")
+  self.out:write(MARK, encode(rec), "\n")
   self.out:flush()
 end
 
@@ -227,7 +233,7 @@ local function job_text(unit, o, time_limit, no_limit)
     files[fi] = { path = part.fstate.path, items = idx, skip = part.skip and true or false }
   end
   unit.budget = budget or 0
-  return cjson.encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
+  return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
     seed = o.seed and tostring(o.seed) or nil })
 end
 
@@ -251,7 +257,7 @@ local function parse(out)
     if not nl then
       return pieces
     end
-    local ok, rec = pcall(cjson.decode, out:sub(e + 1, nl - 1))
+    local ok, rec = pcall(json.decode, out:sub(e + 1, nl - 1))
     if ok and type(rec) == "table" and type(rec.e) == "string" then
       pieces[#pieces + 1] = { rec = rec }
     end

@@ -2,9 +2,11 @@
 --- aiohttp.test_utils, plus the loop helpers. Servers bind 127.0.0.1 on a
 --- port the OS chooses unless one is given.
 local core = require "luatest.core"
-local cjson = require "cjson"
 local web = require "luatest.web"
 local multidict = require "luatest.multidict"
+local client = require "luatest.client"
+local formdata = require "luatest.formdata"
+local errors = require "luatest.client_exceptions"
 
 local CIMultiDict = multidict.CIMultiDict
 local format, type, error, setmetatable, tostring = string.format, type, error, setmetatable, tostring
@@ -41,11 +43,16 @@ local CONNECTION_OPTIONS = {
   "header_timeout", "keepalive_timeout", "max_line_size", "max_field_size", "max_headers",
 }
 
+local SERVER_OPTIONS = web._names { "scheme", "host", "port", "skip_url_asserts", "header_timeout",
+  "keepalive_timeout", "max_line_size", "max_field_size", "max_headers", "loop", "ssl", "shutdown_timeout",
+  "handler_cancellation", "access_log", "access_log_class", "access_log_format" }
+
 local function new_server(class, name, opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error(format("%s: options must be a table, got %s", name, type(opts)), 3)
   end
+  web._check_options(name, opts, SERVER_OPTIONS, 3)
   local scheme = opts.scheme or "http"
   if scheme ~= "http" then
     error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)
@@ -203,303 +210,35 @@ function M.is_test_server(x)
   return mt == TestServer or mt == RawTestServer
 end
 
--- ---- client responses -------------------------------------------------------------------
-
-local ClientResponse = {}
-ClientResponse.__name = "ClientResponse"
-ClientResponse.__tostring = function(self)
-  return format("<ClientResponse(%s) [%d %s]>", self.url, self.status, self.reason)
-end
-
--- Fields built on first use: most tests read only the status and the body.
-local response_props = {}
-
-function response_props.headers(self)
-  return CIMultiDict.from_flat(self._raw_headers)
-end
-
-function response_props.content_type(self)
-  local ctype, charset = web._parse_content_type(self.headers["Content-Type"])
-  rawset(self, "charset", charset or false)
-  return ctype
-end
-
-function response_props.charset(self)
-  local _ = self.content_type
-  return rawget(self, "charset")
-end
-
-function response_props.cookies(self)
-  local cookies = {}
-  for _, sc in ipairs(self.headers:getall("Set-Cookie")) do
-    local k, v = sc:match("^%s*([^=;]-)%s*=%s*([^;]*)")
-    if k and k ~= "" then
-      cookies[k] = v:match('^"(.*)"$') or v
-    end
-  end
-  return cookies
-end
-
-function response_props.url(self)
-  local c = self._conn
-  return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
-end
-
--- The pieces of a body that comes after the head, within the request's
--- total timeout.
-local function body_pull(resp)
-  local stream = resp._stream
-  return function()
-    while true do
-      local timeout
-      if resp._deadline then
-        timeout = resp._deadline - core.time()
-        if timeout <= 0 then
-          error(format("content:read: timed out after %gs (%s)", resp._timeout, resp.url), 0)
-        end
-      end
-      local chunk, err = stream:_read(nil, timeout)
-      if chunk then
-        return chunk
-      end
-      if err then
-        if err:find("^ETIMEDOUT") then
-          error(format("content:read: timed out after %gs (%s)", resp._timeout, resp.url), 0)
-        end
-        error(format("content:read: %s (%s)", err, resp.url), 0)
-      end
-    end
-  end
-end
-
---- resp.content: the body as it arrives (read(n), readline(), readany(),
---- readexactly(n), iter_chunked(n), iter_any(), iter_lines(), at_eof()).
-function response_props.content(self)
-  local body = rawget(self, "_body")
-  if body then
-    return web._stream_reader(body)
-  end
-  return web._stream_reader("", body_pull(self))
-end
-
-function response_props.history()
-  return {}
-end
-
-ClientResponse.__index = function(self, key)
-  local prop = response_props[key]
-  if prop then
-    local value = prop(self)
-    rawset(self, key, value)
-    if value == false then
-      return nil
-    end
-    return value
-  end
-  return ClientResponse[key]
-end
-
-local function new_response(raw, method, conn, history, deadline, timeout)
-  return setmetatable({
-    status = raw.status,
-    reason = raw.reason,
-    version = raw.version,
-    method = method,
-    history = history,
-    _conn = conn,
-    _raw_headers = raw.headers,
-    _body = raw.body or false,
-    _stream = raw.stream,
-    _deadline = deadline,
-    _timeout = timeout,
-  }, ClientResponse)
-end
-
-local function raw_header(raw, name)
-  local flat = raw.headers
-  for i = 1, #flat, 2 do
-    if flat[i]:lower() == name then
-      return flat[i + 1]
-    end
-  end
-end
-
---- The body as a string (the rest of it, after reads from resp.content).
-function ClientResponse:read()
-  local body = rawget(self, "_body")
-  if not body then
-    body = self.content:read()
-    rawset(self, "_body", body)
-  end
-  return body
-end
-
-function ClientResponse:text()
-  return self:read()
-end
-
---- The body parsed as JSON (lua-cjson).
-function ClientResponse:json()
-  local ok, value = pcall(cjson.decode, self:read())
-  if not ok then
-    error(format("resp:json: invalid JSON in the response to %s %s: %s", self.method, self.url, value), 2)
-  end
-  return value
-end
-
---- Lets go of the response: a body not read to its end takes its
---- connection with it (it cannot be reused).
-function ClientResponse:release()
-  local stream = rawget(self, "_stream")
-  if stream then
-    stream:release()
-  end
-end
-
-local ClientResponseError = {}
-ClientResponseError.__index = ClientResponseError
-ClientResponseError.__name = "ClientResponseError"
-ClientResponseError.__tostring = function(self)
-  return self.message
-end
-M.ClientResponseError = ClientResponseError
-
---- Raises an error object with `status` and `message` for a status >= 400.
-function ClientResponse:raise_for_status()
-  if self.status >= 400 then
-    error(setmetatable({
-      status = self.status,
-      message = format("%d, message='%s', url='%s'", self.status, self.reason, self.url),
-      request_info = { method = self.method, url = self.url },
-    }, ClientResponseError), 2)
-  end
-end
-
--- ---- the cookie jar -------------------------------------------------------------------------
-
-local CookieJar = {}
-CookieJar.__index = CookieJar
-CookieJar.__name = "CookieJar"
-CookieJar.__len = function(self)
-  local n = 0
-  for _ in pairs(self._cookies) do
-    n = n + 1
-  end
-  return n
-end
-
---- A cookie jar. Unlike a browser's it accepts cookies from IP addresses
---- such as 127.0.0.1, as aiohttp's test client jar does.
-function M.CookieJar()
-  return setmetatable({ _cookies = {} }, CookieJar)
-end
-
-local function parse_set_cookie(header)
-  local name, value, attrs = header:match("^%s*([^=;%s]+)%s*=%s*([^;]*)(.*)$")
-  if not name then
-    return nil
-  end
-  local cookie = { name = name, value = value:match('^"(.*)"$') or value, path = "/" }
-  for attr in attrs:gmatch(";%s*([^;]+)") do
-    local k, v = attr:match("^([^=]+)=?(.*)$")
-    k = k:lower():gsub("%s+$", "")
-    if k == "path" and v:sub(1, 1) == "/" then
-      cookie.path = v
-    elseif k == "max-age" then
-      cookie.max_age = tonumber(v)
-    elseif k == "expires" then
-      cookie.expires = v
-    elseif k == "domain" then
-      cookie.domain = v
-    end
-  end
-  return cookie
-end
-
-local function expired(cookie)
-  if cookie.max_age then
-    return cookie.max_age <= 0
-  end
-  if cookie.expires then
-    local y = tonumber(cookie.expires:match("(%d%d%d%d)"))
-    return y ~= nil and y < 1971
-  end
-  return false
-end
-
---- Stores cookies: a map name -> value, or a list of Set-Cookie header
---- values.
-function CookieJar:update_cookies(cookies)
-  if type(cookies) ~= "table" then
-    error("jar:update_cookies: expected a table, got " .. type(cookies), 2)
-  end
-  if cookies[1] ~= nil then
-    for _, header in ipairs(cookies) do
-      local cookie = parse_set_cookie(header)
-      if cookie then
-        if expired(cookie) then
-          self._cookies[cookie.name] = nil
-        else
-          self._cookies[cookie.name] = cookie
-        end
-      end
-    end
-  else
-    for name, value in pairs(cookies) do
-      self._cookies[tostring(name)] = { name = tostring(name), value = tostring(value), path = "/" }
-    end
-  end
-end
-
---- The cookies to send to url, as name -> value.
-function CookieJar:filter_cookies(url)
-  url = url or "/"
-  local path = url:match("^%a[%w+.-]*://[^/]*(/?[^?#]*)") or url:match("^[^?#]*")
-  if path == "" then
-    path = "/"
-  end
-  local out = {}
-  for name, cookie in pairs(self._cookies) do
-    local p = cookie.path
-    if path:sub(1, #p) == p and (#path == #p or p:sub(-1) == "/" or path:sub(#p + 1, #p + 1) == "/") then
-      out[name] = cookie.value
-    end
-  end
-  return out
-end
-
-function CookieJar:clear()
-  self._cookies = {}
-end
-
-local function cookie_header(jar, url, extra)
-  local values = jar:filter_cookies(url)
-  if extra then
-    for k, v in pairs(extra) do
-      values[tostring(k)] = tostring(v)
-    end
-  end
-  local names = {}
-  for k in pairs(values) do
-    names[#names + 1] = k
-  end
-  if #names == 0 then
-    return nil
-  end
-  table.sort(names)
-  for i, k in ipairs(names) do
-    names[i] = k .. "=" .. values[k]
-  end
-  return table.concat(names, "; ")
-end
-
 -- ---- the client ---------------------------------------------------------------------------
+-- Responses, errors, cookies and forms are the client's (luatest.client);
+-- these names stay here, where aiohttp's test_utils users find them.
+
+M.ClientResponseError = errors.ClientResponseError
+
+--- CookieJar(): the test client's jar, which accepts cookies from IP
+--- addresses such as 127.0.0.1, as aiohttp's test client does.
+function M.CookieJar(opts)
+  opts = opts or {}
+  if opts.unsafe == nil then
+    opts.unsafe = true
+  end
+  return client.CookieJar(opts)
+end
+
+M._encode_form = formdata.encode_form
+M._encode_multipart = formdata.encode_multipart
 
 local TestClient = {}
 TestClient.__index = TestClient
 TestClient.__name = "TestClient"
 
---- A client for a TestServer or RawTestServer.
+local test_client_options = { cookie_jar = true, raise_server_exceptions = true, headers = true, timeout = true,
+  raise_for_status = true, auth = true, auto_decompress = true, cookies = true, loop = true }
+
+--- TestClient(server, opts): a ClientSession bound to a TestServer or
+--- RawTestServer (opts: cookie_jar, headers, cookies, timeout, auth,
+--- raise_for_status, auto_decompress, raise_server_exceptions).
 function M.TestClient(server, opts)
   if not M.is_test_server(server) then
     error("TestClient: expected a TestServer or RawTestServer as argument 1, got " .. type(server), 2)
@@ -508,6 +247,11 @@ function M.TestClient(server, opts)
   if type(opts) ~= "table" then
     error("TestClient: options must be a table, got " .. type(opts), 2)
   end
+  for k in pairs(opts) do
+    if not test_client_options[k] then
+      error(format("TestClient: unknown option '%s'", tostring(k)), 2)
+    end
+  end
   return setmetatable({
     server = server,
     app = server.app,
@@ -515,76 +259,40 @@ function M.TestClient(server, opts)
     port = server.port,
     scheme = server.scheme,
     cookie_jar = opts.cookie_jar or M.CookieJar(),
+    _opts = opts,
     _raise = opts.raise_server_exceptions or false,
     _closed = false,
   }, TestClient)
 end
 
---- Starts the server if needed, and the client.
+--- Starts the server if needed, and the client's session.
 function TestClient:start_server()
   if self._closed then
     error("TestClient:start_server: attempt to use a closed client", 2)
   end
   self.server:start_server()
   self.port = self.server.port
-  if not self._client then
-    self._client = core.client()
+  if not self.session then
+    local o = self._opts
+    local session = client.ClientSession {
+      base_url = format("%s://%s:%d", self.scheme, self.host, self.port),
+      cookie_jar = self.cookie_jar,
+      headers = o.headers,
+      cookies = o.cookies,
+      timeout = o.timeout,
+      auth = o.auth,
+      raise_for_status = o.raise_for_status,
+      auto_decompress = o.auto_decompress,
+    }
+    session._server_errors = self.server._handler_errors
+    session._raise_server = self._raise
+    self.session = session
+    self._client = session._client
   end
 end
 
 function TestClient:make_url(path)
   return self.server:make_url(path)
-end
-
-local function encode_form(src)
-  local parts = {}
-  multidict.each_pair(src, function(k, v)
-    parts[#parts + 1] = core.urlencode(tostring(k), true) .. "=" .. core.urlencode(tostring(v), true)
-  end)
-  return table.concat(parts, "&")
-end
-M._encode_form = encode_form
-
-local function has_file_part(src)
-  local found = false
-  multidict.each_pair(src, function(_, v)
-    found = found or type(v) == "table"
-  end)
-  return found
-end
-
-local boundary_counter = 0
-
--- multipart/form-data: a field whose value is a table is a file part
--- {content=, filename=, content_type=}.
-local function encode_multipart(src)
-  boundary_counter = boundary_counter + 1
-  local boundary = format("luatest-%x-%x-%d", os.time(), math.random(0, 0x7fffffff), boundary_counter)
-  local out = {}
-  multidict.each_pair(src, function(name, value)
-    local head = format('--%s\r\nContent-Disposition: form-data; name="%s"', boundary,
-      tostring(name):gsub('"', "%%22"))
-    if type(value) == "table" then
-      local filename = tostring(value.filename or name):gsub('"', "%%22")
-      out[#out + 1] = format('%s; filename="%s"\r\nContent-Type: %s\r\n\r\n', head, filename,
-        value.content_type or "application/octet-stream")
-      out[#out + 1] = tostring(value.content or "")
-    else
-      out[#out + 1] = head .. "\r\n\r\n"
-      out[#out + 1] = tostring(value)
-    end
-    out[#out + 1] = "\r\n"
-  end)
-  out[#out + 1] = "--" .. boundary .. "--\r\n"
-  return table.concat(out), "multipart/form-data; boundary=" .. boundary
-end
-M._encode_multipart = encode_multipart
-
-local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
-
-local function split_url(url)
-  local scheme, host, port, target = url:match("^(%a[%w+.-]*)://([^/:]+):?(%d*)(.*)$")
-  return scheme, host, tonumber(port), target ~= "" and target or "/"
 end
 
 -- A target is a path, or an absolute URL when the server allows them
@@ -598,63 +306,10 @@ local function check_target(self, call, path)
   end
 end
 
--- A body given as a function (called until it returns nil or ""), a
--- callable table or an open file (read in 64 KiB pieces) is sent in pieces,
--- chunked unless a Content-Length header was given: returns the function.
-local function streamed_source(data)
-  local t = type(data)
-  if t == "function" then
-    return data
-  end
-  if io.type(data) == "file" then
-    return function()
-      return data:read(65536)
-    end
-  end
-  local mt = t == "table" and getmetatable(data)
-  if mt and mt.__call then
-    return function()
-      return data()
-    end
-  end
-end
-
--- Sends the pieces, waiting while the server does not read; a response
--- that comes before the end stops the upload (upload:finish returns it).
-local function send_streamed(client, method, host, port, target, headers, source, deadline, timeout)
-  local up = client:upload(method, host, port, target, headers)
-  while true do
-    local piece = source()
-    if piece == nil or piece == "" then
-      break
-    end
-    local left = deadline and deadline - core.time()
-    if left and left <= 0 then
-      return nil, "ETIMEDOUT: timed out"
-    end
-    local ok, err = up:write(tostring(piece), left)
-    if ok == nil then
-      return nil, err or "ETIMEDOUT: timed out"
-    elseif not ok then
-      break
-    end
-  end
-  local left = deadline and deadline - core.time()
-  if left and left <= 0 then
-    return nil, "ETIMEDOUT: timed out"
-  end
-  return up:finish(left)
-end
-
---- Sends a request and returns its ClientResponse. opts: params, headers,
---- data (string; a table = form; a function, callable or open file =
---- sent in pieces, chunked), json, allow_redirects (default true),
---- max_redirects (default 10), timeout (total seconds).
-local empty = setmetatable({}, { __newindex = function()
-  error("internal: the shared empty table is read-only", 2)
-end })
 local verb_calls = {}
 
+--- Sends a request and returns its ClientResponse once its head arrived
+--- (the options of ClientSession:request).
 function TestClient:request(method, path, opts)
   if type(method) ~= "string" then
     error("client:request: method must be a string, got " .. type(method), 2)
@@ -667,187 +322,42 @@ function TestClient:request(method, path, opts)
   if self._closed then
     error(call .. ": attempt to use a closed client", 2)
   end
-  if not self._client then
+  if not self.session then
     self:start_server()
   end
-  opts = opts or empty
   check_target(self, call, path)
-  local target = path
-  if opts.params then
-    local qs = encode_form(opts.params)
-    if qs ~= "" then
-      target = target .. (target:find("?", 1, true) and "&" or "?") .. qs
-    end
-  end
-  -- Most requests carry no headers, no cookies and no body: build tables
-  -- only when something goes in them.
-  local headers, has_ctype, has_cookie
-  if opts.headers then
-    headers = {}
-    multidict.each_pair(opts.headers, function(k, v)
-      k = tostring(k)
-      headers[#headers + 1] = k
-      headers[#headers + 1] = tostring(v)
-      local lk = k:lower()
-      has_ctype = has_ctype or lk == "content-type"
-      has_cookie = has_cookie or lk == "cookie"
-    end)
-  end
-  local body, ctype
-  if opts.json ~= nil then
-    if opts.data ~= nil then
-      error(call .. ": data and json are mutually exclusive", 2)
-    end
-    body, ctype = cjson.encode(opts.json), "application/json"
-  elseif streamed_source(opts.data) then
-    body, ctype = streamed_source(opts.data), "application/octet-stream"
-  elseif type(opts.data) == "table" and has_file_part(opts.data) then
-    body, ctype = encode_multipart(opts.data)
-  elseif type(opts.data) == "table" then
-    body, ctype = encode_form(opts.data), "application/x-www-form-urlencoded"
-  elseif opts.data ~= nil then
-    body, ctype = tostring(opts.data), "application/octet-stream"
-  end
-  if ctype and not has_ctype then
-    headers = headers or {}
-    headers[#headers + 1] = "Content-Type"
-    headers[#headers + 1] = ctype
-  end
-  local deadline = opts.timeout and (core.time() + opts.timeout)
-  local host, port = self.host, self.port
-  local history
-  local jar = self.cookie_jar
-  while true do
-    local timeout
-    if deadline then
-      timeout = deadline - core.time()
-      if timeout <= 0 then
-        error(format("%s: timed out after %gs (%s)", call, opts.timeout, target), 2)
-      end
-    end
-    if target:byte(1) ~= 47 then
-      local _, h, p, t = split_url(target)
-      host, port, target = h, p or 80, t
-    end
-    local conn = { self.scheme, host, port, target }
-    local send_headers = headers
-    if not has_cookie and (next(jar._cookies) or opts.cookies) then
-      local cookie = cookie_header(jar, target, opts.cookies)
-      if cookie then
-        send_headers = move(headers or empty, 1, headers and #headers or 0, 1, {})
-        send_headers[#send_headers + 1] = "Cookie"
-        send_headers[#send_headers + 1] = cookie
-      end
-    end
-    local server_errors = self.server._handler_errors
-    local errors_before = #server_errors
-    local raw, err
-    if type(body) == "function" then
-      raw, err = send_streamed(self._client, method, host, port, target, send_headers, body, deadline, opts.timeout)
-    else
-      raw, err = self._client:request(method, host, port, target, send_headers, body, timeout, true)
-    end
-    if not raw then
-      local url = format("%s://%s:%d%s", self.scheme, host, port, target)
-      if err:find("^ETIMEDOUT") then
-        error(format("%s: timed out after %gs (%s)", call, opts.timeout, url), 2)
-      end
-      error(call .. ": " .. err, 2)
-    end
-    if self._raise and #server_errors > errors_before then
-      error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), 2)
-    end
-    local resp = new_response(raw, method, conn, history, deadline, opts.timeout)
-    if raw_header(raw, "set-cookie") then
-      jar:update_cookies(resp.headers:getall("Set-Cookie"))
-    end
-    local location = redirect_codes[resp.status] and opts.allow_redirects ~= false and raw_header(raw, "location")
-    if not location then
-      return resp
-    end
-    resp:release()
-    history = history or {}
-    history[#history + 1] = resp
-    resp.history = history
-    if #history > (opts.max_redirects or 10) then
-      error(format("%s: too many redirects (%d) (%s)", call, opts.max_redirects or 10, resp.url), 2)
-    end
-    if type(body) == "function" and not (resp.status == 303 or resp.status == 301 or resp.status == 302) then
-      error(format("%s: a %d redirect asks for the body again, which was streamed (%s)", call, resp.status,
-        resp.url), 2)
-    end
-    if resp.status == 303 or ((resp.status == 301 or resp.status == 302) and method == "POST") then
-      if method ~= "HEAD" then
-        method = "GET"
-      end
-      body = nil
-      for i = (headers and #headers or 0) - 1, 1, -2 do
-        if headers[i]:lower() == "content-type" then
-          table.remove(headers, i + 1)
-          table.remove(headers, i)
-        end
-      end
-    end
-    if location:sub(1, 1) == "/" or location:find("^%a[%w+.-]*://") then
-      target = location
-    else
-      target = (target:match("^(.*/)") or "/") .. location
-    end
-  end
+  self.session._base[3] = self.port -- (a test may point the client elsewhere)
+  return self.session:_request(call, method, path, opts, 2)
 end
 
---- Opens a WebSocket to path on the server. opts: protocols (a list),
---- headers, receive_timeout, max_msg_size. The client's cookies go with the
---- upgrade request. With skip_url_asserts, path may be an absolute
---- http:// or ws:// URL: host, port and path are then taken from it.
+--- Opens a WebSocket to path on the server (the options of
+--- ClientSession:ws_connect). With skip_url_asserts, path may be an
+--- absolute http:// or ws:// URL.
 function TestClient:ws_connect(path, opts)
   if self._closed then
     error("client:ws_connect: attempt to use a closed client", 2)
   end
   check_target(self, "client:ws_connect", path)
-  if not self._client then
+  if not self.session then
     self:start_server()
   end
-  opts = opts or {}
-  local host, port, target = self.host, self.port, path
-  if path:byte(1) ~= 47 then
-    local scheme, h, p, t = split_url(path)
-    scheme = scheme and scheme:lower()
-    if scheme ~= "http" and scheme ~= "ws" then
-      error(format("client:ws_connect: only http:// and ws:// URLs are supported, got '%s'", path), 2)
-    end
-    host, port, target = h, p or 80, t
-  end
-  local lines = {}
-  if opts.headers then
-    multidict.each_pair(opts.headers, function(k, v)
-      lines[#lines + 1] = tostring(k) .. ": " .. tostring(v) .. "\r\n"
-    end)
-  end
-  local cookie = next(self.cookie_jar._cookies) and cookie_header(self.cookie_jar, target)
-  if cookie then
-    lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n"
-  end
-  local ws, err = core.ws_connect(host, port, target, {
-    protocols = opts.protocols and table.concat(opts.protocols, ", ") or nil,
-    headers = table.concat(lines),
-    max_msg_size = opts.max_msg_size,
-    heartbeat = opts.heartbeat,
-    autoping = opts.autoping,
-  })
-  if not ws then
-    error(format("client:ws_connect: %s (%s:%d%s)", err, host, port, target), 2)
-  end
-  local wrapped = require("luatest.websocket").wrap(ws, opts)
-  self._websockets = self._websockets or {}
-  self._websockets[#self._websockets + 1] = wrapped
-  return wrapped
+  self.session._base[3] = self.port
+  return self.session:ws_connect(path, opts)
 end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local method = m:upper()
+  local call = "client:" .. m
   TestClient[m] = function(self, path, opts)
-    return self:request(method, path, opts)
+    if self._closed then
+      error(call .. ": attempt to use a closed client", 2)
+    end
+    if not self.session then
+      self:start_server()
+    end
+    check_target(self, call, path)
+    self.session._base[3] = self.port
+    return self.session:_request(call, method, path, opts, 2)
   end
 end
 
@@ -857,18 +367,8 @@ function TestClient:close()
     return
   end
   self._closed = true
-  for _, ws in ipairs(self._websockets or {}) do
-    if not ws.closed then
-      ws:close()
-    end
-    local core_ws = rawget(ws, "_ws")
-    if core_ws then
-      core_ws:_release()
-    end
-  end
-  if self._client then
-    self._client:close()
-    self._client = nil
+  if self.session then
+    self.session:close()
   end
   self.server:close()
 end

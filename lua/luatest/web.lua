@@ -2,7 +2,7 @@
 --- their routers, requests, responses, HTTP exceptions, and the dispatcher
 --- that runs a handler (through the middlewares) for each request.
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local multidict = require "luatest.multidict"
 
 local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
@@ -12,6 +12,43 @@ local error, xpcall, tostring, format = error, compat.xpcall, tostring, string.f
 local traceback, erring_thread, waiting_iterator = debug.traceback, compat.erring_thread, compat.waiting_iterator
 
 local web = {}
+
+--- check_options(call, opts, allowed, level): an unknown key of an options
+--- table is an error naming the call and the key, as aiohttp's TypeError
+--- for an unexpected keyword argument (allowed: a set of names).
+function web._check_options(call, opts, allowed, level)
+  if opts == nil then
+    return
+  end
+  if type(opts) ~= "table" then
+    error(format("%s: options must be a table, got %s", call, type(opts)), level + 1)
+  end
+  for k in next, opts do
+    if not allowed[k] then
+      error(format("%s: unknown option '%s'", call, tostring(k)), level + 1)
+    end
+  end
+end
+local check_options = web._check_options
+
+local function names(list)
+  local set = {}
+  for _, k in ipairs(list) do
+    set[k] = true
+  end
+  return set
+end
+web._names = names
+
+local RESPONSE_OPTIONS = names { "status", "reason", "text", "body", "content_type", "charset", "headers",
+  "compress", "zlib_executor_size", "zlib_executor" }
+local STREAM_OPTIONS = names { "status", "reason", "headers", "content_type", "charset" }
+local JSON_OPTIONS = names { "status", "reason", "text", "body", "headers", "content_type", "dumps" }
+local EXCEPTION_OPTIONS = names { "headers", "reason", "text", "body", "content_type" }
+local APP_OPTIONS = names { "middlewares", "client_max_size", "handler_args", "logger", "router", "loop",
+  "debug" }
+local WS_OPTIONS = names { "protocols", "max_msg_size", "heartbeat", "autoping", "autoclose", "headers",
+  "timeout", "receive_timeout", "compress" }
 
 -- ---- handler errors ------------------------------------------------------------
 
@@ -74,6 +111,7 @@ web.is_http_exception = is_exception
 local empty_body = { [204] = true, [304] = true }
 
 local function init_exception(class, opts)
+  check_options(class.__name or "HTTPException", opts, EXCEPTION_OPTIONS, 3)
   opts = opts or {}
   local status = class.status_code
   local reason = opts.reason or core.status_reason(status)
@@ -281,6 +319,19 @@ function Response.set_cookie(self, name, value, opts)
   cookies[name] = table.concat(parts, "; ")
 end
 
+local codings = { gzip = true, deflate = true }
+
+--- resp:enable_compression([coding]): the body goes out compressed, with
+--- the coding given ("gzip" or "deflate") or the one the request accepts
+--- (deflate, then gzip, as aiohttp chooses); uncompressed when it accepts
+--- neither.
+function Response.enable_compression(self, force)
+  if force ~= nil and not codings[force] then
+    error("resp:enable_compression: unknown coding " .. tostring(force) .. " (gzip or deflate)", 2)
+  end
+  rawset(self, "_compression", force or true)
+end
+
 --- Deletes a cookie in the client: an empty value that expired long ago.
 function Response.del_cookie(self, name, opts)
   opts = opts or {}
@@ -299,6 +350,7 @@ function response_props.cookies(self)
 end
 
 local function new_response(opts)
+  check_options("web.Response", opts, RESPONSE_OPTIONS, 3)
   opts = opts or {}
   local status = opts.status or 200
   if type(status) ~= "number" then
@@ -327,6 +379,9 @@ local function new_response(opts)
   self.charset = charset
   if opts.headers ~= nil then
     self.headers = CIMultiDict(opts.headers)
+  end
+  if opts.compress then
+    self._compression = opts.compress == true or opts.compress
   end
   return setmetatable(self, Response)
 end
@@ -358,6 +413,7 @@ StreamResponse.__tostring = Response.__tostring
 
 setmetatable(StreamResponse, {
   __call = function(_, opts)
+    check_options("web.StreamResponse", opts, STREAM_OPTIONS, 2)
     opts = opts or {}
     local self = setmetatable({ status = opts.status or 200, reason = opts.reason,
       content_type = opts.content_type, charset = opts.charset, prepared = false, _eof = false }, StreamResponse)
@@ -456,6 +512,7 @@ WebSocketResponse.__name = "WebSocketResponse"
 --- headers of the 101 answer), timeout (seconds ws:close waits for the
 --- answer, 10 as aiohttp; then close_code is 1006).
 function web.WebSocketResponse(opts)
+  check_options("web.WebSocketResponse", opts, WS_OPTIONS, 2)
   opts = opts or {}
   return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
 end
@@ -516,12 +573,14 @@ function web.is_websocket(x)
   return getmetatable(x) == WebSocketResponse
 end
 
---- A JSON response (lua-cjson; cjson.null for null).
+--- A JSON response (luatest.json: integers stay integers, json.null is
+--- null, json.array(t) marks an array).
 function web.json_response(data, opts)
+  check_options("web.json_response", opts, JSON_OPTIONS, 2)
   opts = opts or {}
   local text = opts.text
   if text == nil and opts.body == nil then
-    local ok, encoded = pcall(cjson.encode, data)
+    local ok, encoded = pcall(json.encode, data)
     if not ok then
       error("web.json_response: " .. tostring(encoded), 2)
     end
@@ -698,10 +757,10 @@ function Request.text(self)
   return self:read()
 end
 
---- The body parsed as JSON (lua-cjson). Invalid JSON raises an error that
+--- The body parsed as JSON (luatest.json). Invalid JSON raises an error that
 --- names the parse position.
 function Request.json(self)
-  local ok, value = pcall(cjson.decode, self:read())
+  local ok, value = pcall(json.decode, self:read())
   if not ok then
     error("request:json: invalid JSON: " .. tostring(value), 2)
   end
@@ -742,7 +801,7 @@ BodyPart.text = BodyPart.read
 
 --- The part's content parsed as JSON.
 function BodyPart:json()
-  return cjson.decode(self.content)
+  return json.decode(self.content)
 end
 
 --- Splits a multipart body into parts (in C, each part copied once);
@@ -1150,6 +1209,7 @@ function web.Application(opts)
   if type(opts) ~= "table" then
     error("web.Application: expected an options table, got " .. type(opts), 2)
   end
+  check_options("web.Application", opts, APP_OPTIONS, 2)
   local self = setmetatable({ _state = {}, _fields = {}, _frozen = false, _subapps = {} }, Application)
   local f = rawget(self, "_fields")
   f.router = new_router(self)
@@ -1308,6 +1368,17 @@ local function call_handler(request, handler, status, allow)
   return resp
 end
 
+-- The coding to compress with for an Accept-Encoding value, in aiohttp's
+-- order (ContentCoding: deflate, then gzip); nil for neither.
+local function accepted_coding(accept)
+  accept = accept and accept:lower() or ""
+  for _, coding in ipairs { "deflate", "gzip" } do
+    if accept:find(coding, 1, true) then
+      return coding
+    end
+  end
+end
+
 local function headers_flat(resp)
   local h = rawget(resp, "headers")
   local cookies = rawget(resp, "_cookies")
@@ -1379,7 +1450,20 @@ local function send(request, resp)
   local mt = t == "table" and getmetatable(resp)
   if mt == Response or (mt and is_exception(resp)) then
     local body = rawget(resp, "body")
-    return request:_respond(resp.status, resp.reason, content_type_header(resp), headers_flat(resp), body)
+    local flat = headers_flat(resp)
+    local coding = rawget(resp, "_compression")
+    if coding and body then
+      if coding == true then
+        coding = accepted_coding(request.headers["Accept-Encoding"])
+      end
+      if coding then
+        body = core.compress(body, coding)
+        flat = flat or {}
+        flat[#flat + 1] = "Content-Encoding"
+        flat[#flat + 1] = coding
+      end
+    end
+    return request:_respond(resp.status, resp.reason, content_type_header(resp), flat, body)
   end
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end

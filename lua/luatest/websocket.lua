@@ -3,7 +3,7 @@
 --- send_bytes, send_json, ping, close, and the fields closed, close_code,
 --- protocol. Messages are {type = "text"|"binary"|"close"|"closed"|...,
 --- data =, extra =} as aiohttp's WSMessage.
-local cjson = require "cjson"
+local json = require "luatest.json"
 local waiting_iterator = require("luatest.compat").waiting_iterator
 
 local M = {}
@@ -83,6 +83,37 @@ function WebSocket:receive(timeout)
   return { type = name, data = data }
 end
 
+--- receive_str(timeout): the next message, which must be text (aiohttp
+--- raises TypeError otherwise); receive_bytes: binary; receive_json: text
+--- parsed by luatest.json.
+function WebSocket:receive_str(timeout)
+  local msg = self:receive(timeout)
+  if msg.type ~= "text" then
+    error(string.format("ws:receive_str: received a %s message, not text", msg.type), 2)
+  end
+  return msg.data
+end
+
+function WebSocket:receive_bytes(timeout)
+  local msg = self:receive(timeout)
+  if msg.type ~= "binary" then
+    error(string.format("ws:receive_bytes: received a %s message, not binary", msg.type), 2)
+  end
+  return msg.data
+end
+
+function WebSocket:receive_json(timeout)
+  local msg = self:receive(timeout)
+  if msg.type ~= "text" and msg.type ~= "binary" then
+    error(string.format("ws:receive_json: received a %s message, not text", msg.type), 2)
+  end
+  local ok, value = pcall(json.decode, msg.data)
+  if not ok then
+    error("ws:receive_json: " .. tostring(value), 2)
+  end
+  return value
+end
+
 --- Iterates text and binary messages until the connection closes.
 function WebSocket:messages()
   return waiting_iterator("ws:messages", "ws:receive()", function()
@@ -117,7 +148,11 @@ function WebSocket:send_bytes(b)
 end
 
 function WebSocket:send_json(value)
-  send(self, "ws:send_json", 1, cjson.encode(value))
+  local ok, text = pcall(json.encode, value)
+  if not ok then
+    error("ws:send_json: " .. tostring(text), 2)
+  end
+  send(self, "ws:send_json", 1, text)
 end
 
 function WebSocket:ping(data)

@@ -2,7 +2,7 @@
 -- exactly the answers the Lua TestClient gets, from a TestServer and from a
 -- RawTestServer.
 local core = require "luatest.core"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local web = require "luatest.web"
 local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
@@ -58,7 +58,7 @@ local function raw_handler()
 end
 
 local function python_sees(base)
-  return cjson.decode(python.run(script, base))
+  return json.decode(python.run(script, base))
 end
 
 local function lua_sees(client)
@@ -92,7 +92,7 @@ local function compare(python, lua)
   for i = 1, #lua do
     for _, field in ipairs { "status", "reason", "content_type", "allow", "x_custom", "body" } do
       local p = python[i][field]
-      if p == cjson.null then
+      if p == json.null then
         p = nil
       end
       assert(p == lua[i][field], string.format("request %d, %s: python %s, lua %s", i, field,
@@ -109,7 +109,7 @@ function test_python_aiohttp_client_against_a_test_server(aiohttp_client)
   local python = python_sees(string.format("http://127.0.0.1:%d", client.port))
   compare(python, lua_sees(client))
   assert(python[2].body == '{"other":"x y","value":"from aiohttp"}' or
-    cjson.decode(python[2].body).value == "from aiohttp")
+    json.decode(python[2].body).value == "from aiohttp")
   assert(python[5].body == "flavour=oat", "python did not send the cookie back")
   assert(python[6].status == 404 and python[7].status == 405)
 end

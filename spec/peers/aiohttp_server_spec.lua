@@ -3,7 +3,7 @@
 local luatest = require "luatest"
 local core = require "luatest.core"
 local test_utils = require "luatest.test_utils"
-local cjson = require "cjson"
+local json = require "luatest.json"
 local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
 local script = core.srcdir .. "/spec/peers/py/aiohttp_server.py"
@@ -116,7 +116,7 @@ function test_ws_send_json_gets_a_json_reply(aiohttp_peer)
   ws:send_json { n = 42, s = "caf\195\169", list = { 1, 2, 3 }, nested = { ok = true } }
   local msg = recv(ws)
   assert(msg.type == "text", show(msg))
-  local got = cjson.decode(msg.data).got
+  local got = json.decode(msg.data).got
   assert(got.n == 42 and got.s == "caf\195\169" and got.nested.ok == true, msg.data)
   assert(#got.list == 3 and got.list[1] == 1 and got.list[3] == 3, msg.data)
   ws:close()
@@ -151,7 +151,7 @@ function test_ws_close_started_by_aiohttp_with_4001(aiohttp_peer)
   -- Our client answered the close frame at once: aiohttp's close() got the
   -- reply (it would wait 10 s and record 1006 without one).
   local record = server_close_record(aiohttp_peer, id)
-  assert(record.close_code == 4001, cjson.encode(record))
+  assert(record.close_code == 4001, json.encode(record))
   -- Then the end, with the code kept: one close message, then closed.
   msg = recv(ws)
   assert(msg.type == "closed" and msg.data == 4001, show(msg))
@@ -170,8 +170,8 @@ function test_ws_close_started_by_us_with_4000(aiohttp_peer)
   -- close waited for it (aiohttp answers 1000).
   assert(ws.close_code == 1000, tostring(ws.close_code))
   local record = server_close_record(aiohttp_peer, id)
-  assert(record.peer_code == 4000 and record.peer_reason == "client bye", cjson.encode(record))
-  assert(record.close_code == 4000 and record.messages == 1, cjson.encode(record))
+  assert(record.peer_code == 4000 and record.peer_reason == "client bye", json.encode(record))
+  assert(record.close_code == 4000 and record.messages == 1, json.encode(record))
   assert(ws:close() == false)
 end
 
@@ -230,12 +230,12 @@ function test_ws_cookies_from_the_jar_follow_the_url(aiohttp_peer)
   local client, base = aiohttp_peer.client, aiohttp_peer.base
   assert(client:get(base .. "/set-cookie").status == 200)
   local ws = ws_open(aiohttp_peer, "/ws/cookies")
-  local seen = cjson.decode(recv(ws).data)
-  assert(seen.srv == "from-aiohttp" and seen.scoped == nil, cjson.encode(seen))
+  local seen = json.decode(recv(ws).data)
+  assert(seen.srv == "from-aiohttp" and seen.scoped == nil, json.encode(seen))
   ws:close()
   ws = ws_open(aiohttp_peer, "/scoped/ws-cookies")
-  seen = cjson.decode(recv(ws).data)
-  assert(seen.srv == "from-aiohttp" and seen.scoped == "only-here", cjson.encode(seen))
+  seen = json.decode(recv(ws).data)
+  assert(seen.srv == "from-aiohttp" and seen.scoped == "only-here", json.encode(seen))
   ws:close()
 end
 

@@ -42,7 +42,7 @@ function test_curl_posts_a_form(aiohttp_client)
   local client = aiohttp_client(app())
   local status, _, body = curl("--data", "v=from+curl", client:make_url("/echo"))
   assert(status == 200)
-  local data = require("cjson").decode(body)
+  local data = require("luatest.json").decode(body)
   assert(data.form == "from curl")
   assert(data.agent:find("^curl/"))
 end

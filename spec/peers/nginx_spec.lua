@@ -38,6 +38,12 @@ http {
   server {
     listen 127.0.0.1:%d;
     root %s/www;
+    location /gz/ {
+      alias %s/www/sub/;
+      gzip on;
+      gzip_types text/plain;
+      gzip_min_length 1;
+    }
     location /filtered.txt {
       sub_filter NAME luatest;
       sub_filter_once off;
@@ -45,7 +51,7 @@ http {
     }
   }
 }
-]], dir, dir, dir, dir, dir, dir, dir, port, dir))
+]], dir, dir, dir, dir, dir, dir, dir, port, dir, dir))
   local task = core.spawn(core.exec, { "nginx", "-c", dir .. "/nginx.conf", "-e", dir .. "/error.log" },
     { timeout = 120 })
   -- Wait until it accepts connections.
@@ -71,7 +77,7 @@ http {
     resp.h = h
     return resp
   end
-  return { get = get, client = client, port = port }, function()
+  return { get = get, client = client, port = port, url = "http://127.0.0.1:" .. port }, function()
     client:close()
     task:cancel()
     os.execute("rm -rf " .. dir)
@@ -102,4 +108,23 @@ function test_keep_alive_reuse_with_nginx(nginx)
     assert(nginx.get("/filtered.txt").status == 200)
   end
   assert(nginx.client:stats().connects - before <= 1, nginx.client:stats().connects - before)
+end
+
+-- A ClientSession, as for any server: nginx gzips the file for a client
+-- that accepts it, and the session decodes it as it arrives.
+function test_a_client_session_reads_gzip_from_nginx(nginx)
+  local client = require "luatest.client"
+  local session = client.ClientSession { base_url = nginx.url }
+  local resp = session:get("/gz/data.txt")
+  luatest.eq(resp.status, 200)
+  luatest.eq(resp.headers["Content-Encoding"], "gzip")
+  luatest.eq(resp:text(), string.rep("0123456789", 1000))
+  local chunks, total = 0, 0
+  for chunk in session:get("/gz/data.txt").content:iter_chunked(1000) do
+    chunks, total = chunks + 1, total + #chunk
+  end
+  luatest.eq(total, 10000)
+  assert(chunks >= 10, chunks)
+  luatest.eq(session:get("/gz/data.txt", { auto_decompress = false }):read():sub(1, 2), "\31\139")
+  session:close()
 end

@@ -35,7 +35,7 @@ static size_t utf8_seq(const unsigned char *p, size_t n) {
   return len;
 }
 
-int lt_json_put_string(lt_buf *b, const char *s, size_t n, size_t *bad) {
+int lt_json_put_string(lt_buf *b, const char *s, size_t n, int replace, size_t *bad) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *p = (const unsigned char *)s;
   if (lt_buf_reserve(b, n + 2))
@@ -48,6 +48,12 @@ int lt_json_put_string(lt_buf *b, const char *s, size_t n, size_t *bad) {
     char u[7];
     if (c >= 0x20 && c != '"' && c != '\\') {
       size_t k = utf8_seq(p + i, n - i);
+      if (!k && replace) {
+        if (lt_buf_append(b, s + run, i - run) || lt_buf_puts(b, "\xef\xbf\xbd"))
+          return LT_JSON_ENOMEM;
+        run = ++i;
+        continue;
+      }
       if (!k) {
         if (bad)
           *bad = i;

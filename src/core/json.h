@@ -15,9 +15,9 @@ enum {
 };
 
 /* s as a quoted JSON string: `"`, `\` and control characters escaped, `/`
- * and non-ASCII kept as they are. On LT_JSON_EUTF8, *bad is the offset of
- * the first byte that is not UTF-8. */
-int lt_json_put_string(lt_buf *b, const char *s, size_t n, size_t *bad);
+ * and non-ASCII kept as they are. A byte that is not UTF-8 is U+FFFD with
+ * `replace`; otherwise LT_JSON_EUTF8, with *bad its offset. */
+int lt_json_put_string(lt_buf *b, const char *s, size_t n, int replace, size_t *bad);
 int lt_json_put_integer(lt_buf *b, long long v);
 /* The shortest decimal form that reads back as v (as Python's repr): a
  * whole number keeps a ".0" (4.0, not 4) unless whole_as_integer. */

@@ -119,7 +119,8 @@ typedef struct enc {
   lua_State *L;
   lt_buf out;
   int sort_keys;
-  int indent; /* spaces per level, or -1 for compact */
+  int indent;          /* spaces per level, or -1 for compact */
+  int replace_invalid; /* bytes that are not UTF-8 become U+FFFD */
   char err[160];
   lt_buf path; /* where the value that failed is: .items[2].name */
 } enc;
@@ -162,7 +163,7 @@ static int put_number(enc *e, int idx) {
 
 static int put_string(enc *e, const char *s, size_t n) {
   size_t bad = 0;
-  int r = lt_json_put_string(&e->out, s, n, &bad);
+  int r = lt_json_put_string(&e->out, s, n, e->replace_invalid, &bad);
   if (r == LT_JSON_EUTF8) {
     char what[64];
     snprintf(what, sizeof what, "a string that is not UTF-8 (byte %zu)", bad + 1);
@@ -429,8 +430,14 @@ static int l_encode(lua_State *L) {
             return luaL_error(L, "json.encode: indent must be 0 to 16 spaces");
           e.indent = (int)n;
         }
+      } else if (!strcmp(k, "invalid_utf8")) {
+        const char *v = lua_tostring(L, -1);
+        if (!v || (strcmp(v, "error") && strcmp(v, "replace")))
+          return luaL_error(L, "json.encode: invalid_utf8 must be \"error\" or \"replace\"");
+        e.replace_invalid = !strcmp(v, "replace");
       } else {
-        return luaL_error(L, "json.encode: unknown option '%s' (sort_keys, indent)", k);
+        return luaL_error(L, "json.encode: unknown option '%s' (sort_keys, indent, invalid_utf8)",
+                          k);
       }
       lua_pop(L, 1);
     }

@@ -1,4 +1,4 @@
---- luatest.report.json: the run as one JSON document (lua-cjson), written
+--- luatest.report.json: the run as one JSON document (luatest.json), written
 --- when the run ends, as an event subscriber:
 ---   {"tool": "luatest", "version": ..., "seed": N or null,
 ---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
@@ -9,7 +9,10 @@
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
 --- Every string is valid UTF-8.
-local cjson = require "cjson"
+local json = require "luatest.json"
+local function encode(v)
+  return json.encode(v, { invalid_utf8 = "replace" })
+end
 local text = require "luatest.report.text"
 
 local format, concat = string.format, table.concat
@@ -29,7 +32,7 @@ end
 
 local function str(s)
   if s == nil then
-    return cjson.null
+    return json.null
   end
   return text.utf8_clean(tostring(s))
 end
@@ -40,14 +43,14 @@ end
 
 function Json:test_end(r)
   local t = r.test
-  local message, details = cjson.null, cjson.null
+  local message, details = json.null, json.null
   if r.status == "skip" then
     message = str(r.reason)
   elseif r.failure then
     message = str(text.failure_message(r.failure))
     details = str(text.failure_text(r))
   end
-  self.tests[#self.tests + 1] = cjson.encode({
+  self.tests[#self.tests + 1] = encode({
     id = str(t.id),
     file = str(t.file.path),
     name = str(t.name),
@@ -60,7 +63,7 @@ function Json:test_end(r)
 end
 
 function Json:scope_error(e)
-  self.errors[#self.errors + 1] = cjson.encode({
+  self.errors[#self.errors + 1] = encode({
     file = str(e.file),
     scope = e.scope,
     message = str(text.failure_text({ test = text.scope_test(e), failure = e.failure })),
@@ -68,7 +71,7 @@ function Json:scope_error(e)
 end
 
 function Json:collect_error(e)
-  self.errors[#self.errors + 1] = cjson.encode({
+  self.errors[#self.errors + 1] = encode({
     file = str(e.file),
     scope = "load",
     message = str(text.trim_traceback_text(tostring(e.message))),
@@ -84,7 +87,7 @@ end
 
 function Json:run_end(c)
   local core = require "luatest.core"
-  local totals = cjson.encode({
+  local totals = encode({
     passed = c.passed,
     failed = c.failed,
     skipped = c.skipped,
@@ -93,7 +96,7 @@ function Json:run_end(c)
   })
   local doc = format('{"tool": "luatest", "version": %s, "seed": %s,\n"tests": %s,\n"errors": %s,\n'
     .. '"totals": %s, "duration": %s, "exit_code": %s}\n',
-    cjson.encode(tostring(core.version)), c.seed and format("%d", c.seed) or "null", list(self.tests),
+    encode(tostring(core.version)), c.seed and format("%d", c.seed) or "null", list(self.tests),
     list(self.errors), totals, format("%.6f", c.duration or 0), c.exit_code and format("%d", c.exit_code) or "null")
   self.out:write(doc)
   self.out:flush()

@@ -10,7 +10,7 @@ function test_spawn_gather()
     return a + b
   end, 1, 2)
   local r = luatest.gather(function() luatest.sleep(0.002) return "x" end, function() return "y" end)
-  luatest.same(r, { "x", "y", n = 2 })
+  luatest.same(r, { "x", "y" })
   luatest.eq(t:wait(), 3)
 end
 
