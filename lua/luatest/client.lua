@@ -131,6 +131,17 @@ local function join(base_target, location)
   return dir .. location
 end
 
+-- target with params (a form's fields) added to its query.
+local function with_params(target, params)
+  if params then
+    local qs = formdata.encode_form(params)
+    if qs ~= "" then
+      return target .. (target:find("?", 1, true) and "&" or "?") .. qs
+    end
+  end
+  return target
+end
+
 -- ---- errors -------------------------------------------------------------------------------
 
 -- The error class for a core client message ("ECONNREFUSED: ...").
@@ -398,12 +409,7 @@ function ClientSession:_request(call, method, url, opts, level)
     error(errors.InvalidURL { text = format("%s: only http:// URLs are supported, got '%s'", call, url),
       url = url }, level)
   end
-  if opts.params then
-    local qs = formdata.encode_form(opts.params)
-    if qs ~= "" then
-      target = target .. (target:find("?", 1, true) and "&" or "?") .. qs
-    end
-  end
+  target = with_params(target, opts.params)
   local headers = move(self._headers, 1, #self._headers, 1, {})
   if opts.headers then
     multidict.each_pair(opts.headers, function(k, v)
@@ -570,12 +576,7 @@ function ClientSession:ws_connect(url, opts)
     error(errors.InvalidURL { text = format("%s: only http:// and ws:// URLs are supported, got '%s'", call, url),
       url = url }, 2)
   end
-  if opts.params then
-    local qs = formdata.encode_form(opts.params)
-    if qs ~= "" then
-      target = target .. (target:find("?", 1, true) and "&" or "?") .. qs
-    end
-  end
+  target = with_params(target, opts.params)
   local lines = {}
   local function add(k, v)
     lines[#lines + 1] = tostring(k) .. ": " .. tostring(v) .. "\r\n"

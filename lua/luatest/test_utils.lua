@@ -297,13 +297,23 @@ end
 
 -- A target is a path, or an absolute URL when the server allows them
 -- (skip_url_asserts); anything else is an error naming the call.
-local function check_target(self, call, path)
+-- The session for a call on path: the client open, its server started,
+-- and path a path (or an absolute URL when the server allows them).
+local function session_for(self, call, path)
+  if self._closed then
+    error(call .. ": attempt to use a closed client", 3)
+  end
+  if not self.session then
+    self:start_server()
+  end
   if type(path) ~= "string" then
     error(format("%s: path must be a string, got %s", call, type(path)), 3)
   end
   if path:byte(1) ~= 47 and (not path:find("^%a[%w+.-]*://") or not self.server.skip_url_asserts) then
     error(format("%s: expected a path starting with '/', got '%s'", call, path), 3)
   end
+  self.session._base[3] = self.port -- (a test may point the client elsewhere)
+  return self.session
 end
 
 local verb_calls = {}
@@ -319,45 +329,21 @@ function TestClient:request(method, path, opts)
     call = "client:" .. method:lower()
     verb_calls[method] = call
   end
-  if self._closed then
-    error(call .. ": attempt to use a closed client", 2)
-  end
-  if not self.session then
-    self:start_server()
-  end
-  check_target(self, call, path)
-  self.session._base[3] = self.port -- (a test may point the client elsewhere)
-  return self.session:_request(call, method, path, opts, 2)
+  return session_for(self, call, path):_request(call, method, path, opts, 2)
 end
 
 --- Opens a WebSocket to path on the server (the options of
 --- ClientSession:ws_connect). With skip_url_asserts, path may be an
 --- absolute http:// or ws:// URL.
 function TestClient:ws_connect(path, opts)
-  if self._closed then
-    error("client:ws_connect: attempt to use a closed client", 2)
-  end
-  check_target(self, "client:ws_connect", path)
-  if not self.session then
-    self:start_server()
-  end
-  self.session._base[3] = self.port
-  return self.session:ws_connect(path, opts)
+  return session_for(self, "client:ws_connect", path):ws_connect(path, opts)
 end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local method = m:upper()
   local call = "client:" .. m
   TestClient[m] = function(self, path, opts)
-    if self._closed then
-      error(call .. ": attempt to use a closed client", 2)
-    end
-    if not self.session then
-      self:start_server()
-    end
-    check_target(self, call, path)
-    self.session._base[3] = self.port
-    return self.session:_request(call, method, path, opts, 2)
+    return session_for(self, call, path):_request(call, method, path, opts, 2)
   end
 end
 
