@@ -122,13 +122,39 @@ typedef struct enc {
   int indent;          /* spaces per level, or -1 for compact */
   int replace_invalid; /* bytes that are not UTF-8 become U+FFFD */
   char err[160];
-  lt_buf path; /* where the value that failed is: .items[2].name */
+  char err_tail[64]; /* after the path: "(JSON has no NaN or infinity)" */
+  lt_buf path;       /* where the value that failed is: .items[2].name */
 } enc;
 
-static int fail(enc *e, const char *fmt, const char *what) {
-  snprintf(e->err, sizeof e->err, fmt, what, e->path.len ? " at " : "",
-           e->path.len ? e->path.data : "");
+/* Records why encoding stopped; where (the path) is added as the
+ * recursion unwinds, so the common case builds no path at all. */
+static int fail(enc *e, const char *why, const char *tail) {
+  snprintf(e->err, sizeof e->err, "%s", why);
+  snprintf(e->err_tail, sizeof e->err_tail, "%s", tail ? tail : "");
   return -1;
+}
+
+/* Puts the key at key_idx in front of the path of a failure below it. */
+static void note_where(enc *e, int key_idx) {
+  lua_State *L = e->L;
+  char part[56];
+  if (lua_type(L, key_idx) == LUA_TNUMBER) {
+    snprintf(part, sizeof part, "[%.14g]", lua_tonumber(L, key_idx));
+  } else if (lua_type(L, key_idx) == LUA_TSTRING) {
+    size_t n;
+    const char *k = lua_tolstring(L, key_idx, &n);
+    snprintf(part, sizeof part, ".%.*s", (int)(n > 40 ? 40 : n), k);
+  } else {
+    snprintf(part, sizeof part, ".?");
+  }
+  size_t k = strlen(part);
+  if (lt_buf_reserve(&e->path, k))
+    return;
+  if (!e->path.len)
+    e->path.data[0] = '\0';
+  memmove(e->path.data + k, e->path.data, e->path.len + 1);
+  memcpy(e->path.data, part, k);
+  e->path.len += k;
 }
 
 static int newline(enc *e, int depth) {
@@ -156,20 +182,23 @@ static int put_number(enc *e, int idx) {
   /* One number type: a whole number is an integer. */
   r = lt_json_put_double(&e->out, lua_tonumber(L, idx), 1);
 #endif
-  if (r == LT_JSON_ENUMBER)
-    return fail(e, "cannot encode %s%s%s (JSON has no NaN or infinity)", lua_tostring(L, idx));
-  return r ? fail(e, "%s%s%s", "out of memory") : 0;
+  if (r == LT_JSON_ENUMBER) {
+    char why[64];
+    snprintf(why, sizeof why, "cannot encode %s", lua_tostring(L, idx));
+    return fail(e, why, "(JSON has no NaN or infinity)");
+  }
+  return r ? fail(e, "out of memory", NULL) : 0;
 }
 
 static int put_string(enc *e, const char *s, size_t n) {
   size_t bad = 0;
   int r = lt_json_put_string(&e->out, s, n, e->replace_invalid, &bad);
   if (r == LT_JSON_EUTF8) {
-    char what[64];
-    snprintf(what, sizeof what, "a string that is not UTF-8 (byte %zu)", bad + 1);
-    return fail(e, "cannot encode %s%s%s", what);
+    char why[80];
+    snprintf(why, sizeof why, "cannot encode a string that is not UTF-8 (byte %zu)", bad + 1);
+    return fail(e, why, NULL);
   }
-  return r ? fail(e, "%s%s%s", "out of memory") : 0;
+  return r ? fail(e, "out of memory", NULL) : 0;
 }
 
 /* A key as JSON has them: strings, and numbers and booleans as their text
@@ -188,36 +217,28 @@ static int put_key(enc *e, int idx) {
     return 0;
   case LUA_TBOOLEAN:
     return lt_buf_puts(&e->out, lua_toboolean(L, idx) ? "\"true\"" : "\"false\"") ? -1 : 0;
-  default:
-    return fail(e, "cannot encode a table with a %s key%s%s", luaL_typename(L, idx));
+  default: {
+    char why[64];
+    snprintf(why, sizeof why, "cannot encode a table with a %s key", luaL_typename(L, idx));
+    return fail(e, why, NULL);
+  }
   }
 }
 
-static int push_path(enc *e, int key_idx, size_t *mark) {
-  lua_State *L = e->L;
-  *mark = e->path.len;
-  char tmp[48];
-  if (lua_type(L, key_idx) == LUA_TNUMBER) {
-    snprintf(tmp, sizeof tmp, "[%.14g]", lua_tonumber(L, key_idx));
-    return lt_buf_puts(&e->path, tmp);
-  }
-  if (lua_type(L, key_idx) == LUA_TSTRING) {
-    size_t n;
-    const char *s = lua_tolstring(L, key_idx, &n);
-    return lt_buf_append(&e->path, ".", 1) || lt_buf_append(&e->path, s, n > 40 ? 40 : n);
-  }
-  return lt_buf_puts(&e->path, ".?");
-}
+#define OOM(e) fail((e), "out of memory", NULL)
 
-static void pop_path(enc *e, size_t mark) {
-  e->path.len = mark;
-  if (e->path.data)
-    e->path.data[mark] = '\0';
-}
-
-/* Whether the unmarked table at idx is a sequence 1..n (n > 0): then it is
- * an array, as cjson and Python's lists; anything else is an object. */
+/* Whether the unmarked table at idx is an array, and how long: a sequence
+ * 1..n (n > 0), as cjson and Python's lists; anything else is an object.
+ * A table whose keys end at its border (nothing after key n) is one at
+ * once; otherwise every key is looked at. */
 static lua_Integer sequence_length(lua_State *L, int idx) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (n > 0) {
+    lua_pushinteger(L, n);
+    if (!lua_next(L, idx))
+      return n;
+    lua_pop(L, 2);
+  }
   lua_Integer count = 0, max = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -257,24 +278,23 @@ static lua_Integer array_length(lua_State *L, int idx) {
 static int encode_array(enc *e, int idx, lua_Integer n, int depth) {
   lua_State *L = e->L;
   if (lt_buf_append(&e->out, "[", 1))
-    return fail(e, "%s%s%s", "out of memory");
+    return OOM(e);
   for (lua_Integer i = 1; i <= n; i++) {
     if ((i > 1 && lt_buf_append(&e->out, ",", 1)) || newline(e, depth + 1))
-      return fail(e, "%s%s%s", "out of memory");
+      return OOM(e);
     lua_rawgeti(L, idx, i);
-    lua_pushinteger(L, i);
-    size_t mark;
-    push_path(e, -1, &mark);
-    lua_pop(L, 1);
     int r = encode_value(e, lua_gettop(L), depth + 1);
-    pop_path(e, mark);
     lua_pop(L, 1);
-    if (r)
+    if (r) {
+      lua_pushinteger(L, i);
+      note_where(e, -1);
+      lua_pop(L, 1);
       return r;
+    }
   }
   if (n && newline(e, depth))
-    return fail(e, "%s%s%s", "out of memory");
-  return lt_buf_append(&e->out, "]", 1) ? fail(e, "%s%s%s", "out of memory") : 0;
+    return OOM(e);
+  return lt_buf_append(&e->out, "]", 1) ? OOM(e) : 0;
 }
 
 typedef struct key_ref {
@@ -290,22 +310,70 @@ static int cmp_keys(const void *a, const void *b) {
   return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
-static int encode_member(enc *e, int idx, int key, int *first, int depth) {
-  lua_State *L = e->L;
+/* One member: the key at `key`, its value at `value`. */
+static int encode_member(enc *e, int key, int value, int *first, int depth) {
   if ((!*first && lt_buf_append(&e->out, ",", 1)) || newline(e, depth + 1))
-    return fail(e, "%s%s%s", "out of memory");
+    return OOM(e);
   *first = 0;
   if (put_key(e, key))
     return -1;
   if (lt_buf_puts(&e->out, e->indent >= 0 ? ": " : ":"))
-    return fail(e, "%s%s%s", "out of memory");
-  size_t mark;
-  push_path(e, key, &mark);
-  lua_pushvalue(L, key);
-  lua_rawget(L, idx);
-  int r = encode_value(e, lua_gettop(L), depth + 1);
+    return OOM(e);
+  int r = encode_value(e, value, depth + 1);
+  if (r)
+    note_where(e, key);
+  return r;
+}
+
+static int encode_sorted(enc *e, int idx, int *first, int depth) {
+  lua_State *L = e->L;
+  /* The keys in a list (which keeps their strings alive), sorted by their
+   * bytes; number and boolean keys sort by their text. */
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, list, ++n);
+  }
+  key_ref *keys = n ? malloc((size_t)n * sizeof *keys) : NULL;
+  char(*texts)[32] = n ? malloc((size_t)n * sizeof *texts) : NULL;
+  if (n && (!keys || !texts)) {
+    free(keys);
+    free(texts);
+    lua_pop(L, 1);
+    return OOM(e);
+  }
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, list, i + 1);
+    keys[i].pos = i + 1;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      keys[i].s = lua_tolstring(L, -1, &keys[i].n);
+    } else {
+      if (lua_type(L, -1) == LUA_TBOOLEAN)
+        snprintf(texts[i], sizeof texts[i], "%s", lua_toboolean(L, -1) ? "true" : "false");
+      else
+        snprintf(texts[i], sizeof texts[i], "%.17g", lua_tonumber(L, -1));
+      keys[i].s = texts[i];
+      keys[i].n = strlen(texts[i]);
+    }
+    lua_pop(L, 1);
+  }
+  if (n)
+    qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
+  int r = 0;
+  for (int i = 0; i < n && !r; i++) {
+    lua_rawgeti(L, list, keys[i].pos);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, idx);
+    r = encode_member(e, lua_gettop(L) - 1, lua_gettop(L), first, depth);
+    lua_pop(L, 2);
+  }
+  free(keys);
+  free(texts);
   lua_pop(L, 1);
-  pop_path(e, mark);
   return r;
 }
 
@@ -313,76 +381,34 @@ static int encode_object(enc *e, int idx, int depth) {
   lua_State *L = e->L;
   int first = 1;
   if (lt_buf_append(&e->out, "{", 1))
-    return fail(e, "%s%s%s", "out of memory");
+    return OOM(e);
   if (e->sort_keys) {
-    /* The keys in a list (which keeps their strings alive), sorted by
-     * their bytes; number and boolean keys sort by their text. */
-    lua_newtable(L);
-    int list = lua_gettop(L);
-    int n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-      lua_pop(L, 1);
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, list, ++n);
-    }
-    key_ref *keys = n ? malloc((size_t)n * sizeof *keys) : NULL;
-    if (n && !keys)
-      return fail(e, "%s%s%s", "out of memory");
-    char(*texts)[32] = n ? malloc((size_t)n * sizeof *texts) : NULL;
-    for (int i = 0; i < n; i++) {
-      lua_rawgeti(L, list, i + 1);
-      keys[i].pos = i + 1;
-      if (lua_type(L, -1) == LUA_TSTRING) {
-        keys[i].s = lua_tolstring(L, -1, &keys[i].n);
-      } else {
-        snprintf(texts[i], sizeof texts[i], "%.17g", lua_tonumber(L, -1));
-        if (lua_type(L, -1) == LUA_TBOOLEAN)
-          snprintf(texts[i], sizeof texts[i], "%s", lua_toboolean(L, -1) ? "true" : "false");
-        keys[i].s = texts[i];
-        keys[i].n = strlen(texts[i]);
-      }
-      lua_pop(L, 1);
-    }
-    if (n)
-      qsort(keys, (size_t)n, sizeof *keys, cmp_keys);
-    int r = 0;
-    for (int i = 0; i < n && !r; i++) {
-      lua_rawgeti(L, list, keys[i].pos);
-      r = encode_member(e, idx, lua_gettop(L), &first, depth);
-      lua_pop(L, 1);
-    }
-    free(keys);
-    free(texts);
-    lua_pop(L, 1);
-    if (r)
-      return r;
+    if (encode_sorted(e, idx, &first, depth))
+      return -1;
   } else {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+      int top = lua_gettop(L);
+      int r = encode_member(e, top - 1, top, &first, depth);
       lua_pop(L, 1);
-      if (encode_member(e, idx, lua_gettop(L), &first, depth)) {
+      if (r) {
         lua_pop(L, 1);
-        return -1;
+        return r;
       }
     }
   }
   if (!first && newline(e, depth))
-    return fail(e, "%s%s%s", "out of memory");
-  return lt_buf_append(&e->out, "}", 1) ? fail(e, "%s%s%s", "out of memory") : 0;
+    return OOM(e);
+  return lt_buf_append(&e->out, "}", 1) ? OOM(e) : 0;
 }
 
 static int encode_value(enc *e, int idx, int depth) {
   lua_State *L = e->L;
-  if (depth > MAX_DEPTH)
-    return fail(e, "cannot encode %s%s%s", "tables nested more than 1000 deep (a cycle?)");
-  if (!lua_checkstack(L, 8))
-    return fail(e, "%s%s%s", "out of stack space");
   switch (lua_type(L, idx)) {
   case LUA_TNIL:
-    return lt_buf_puts(&e->out, "null") ? -1 : 0;
+    return lt_buf_append(&e->out, "null", 4) ? OOM(e) : 0;
   case LUA_TBOOLEAN:
-    return lt_buf_puts(&e->out, lua_toboolean(L, idx) ? "true" : "false") ? -1 : 0;
+    return lt_buf_puts(&e->out, lua_toboolean(L, idx) ? "true" : "false") ? OOM(e) : 0;
   case LUA_TNUMBER:
     return put_number(e, idx);
   case LUA_TSTRING: {
@@ -392,18 +418,22 @@ static int encode_value(enc *e, int idx, int depth) {
   }
   case LUA_TLIGHTUSERDATA:
     if (lua_touserdata(L, idx) == NULL)
-      return lt_buf_puts(&e->out, "null") ? -1 : 0;
-    return fail(e, "cannot encode %s%s%s", "a light userdata other than json.null");
+      return lt_buf_append(&e->out, "null", 4) ? OOM(e) : 0;
+    return fail(e, "cannot encode a light userdata other than json.null", NULL);
   case LUA_TTABLE: {
+    if (depth >= MAX_DEPTH)
+      return fail(e, "cannot encode tables nested more than 1000 deep (a cycle?)", NULL);
+    if (!lua_checkstack(L, 8))
+      return fail(e, "out of stack space", NULL);
     if (is_marked_array(L, idx))
       return encode_array(e, idx, array_length(L, idx), depth);
     lua_Integer n = sequence_length(L, idx);
     return n ? encode_array(e, idx, n, depth) : encode_object(e, idx, depth);
   }
   default: {
-    char what[48];
-    snprintf(what, sizeof what, "a %s", luaL_typename(L, idx));
-    return fail(e, "cannot encode %s%s%s", what);
+    char why[48];
+    snprintf(why, sizeof why, "cannot encode a %s", luaL_typename(L, idx));
+    return fail(e, why, NULL);
   }
   }
 }
@@ -445,9 +475,11 @@ static int l_encode(lua_State *L) {
   lua_settop(L, 1);
   int r = encode_value(&e, 1, 0);
   if (r) {
+    lua_pushfstring(L, "json.encode: %s%s%s%s%s", e.err[0] ? e.err : "out of memory",
+                    e.path.len ? " at " : "", e.path.len ? e.path.data : "",
+                    e.err_tail[0] ? " " : "", e.err_tail);
     lt_buf_free(&e.out);
     lt_buf_free(&e.path);
-    lua_pushfstring(L, "json.encode: %s", e.err[0] ? e.err : "out of memory");
     return lua_error(L);
   }
   lua_pushlstring(L, e.out.data ? e.out.data : "", e.out.len);
