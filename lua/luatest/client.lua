@@ -11,8 +11,8 @@ local formdata = require "luatest.formdata"
 local reqrep = require "luatest.client_reqrep"
 local errors = require "luatest.client_exceptions"
 
-local format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs =
-  string.format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs
+local format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs, next =
+  string.format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs, next
 local concat, move, pcall = table.concat, compat.move or table.move, compat.pcall or pcall
 
 local M = {
@@ -349,6 +349,35 @@ local function skips(a, b, lname)
   return false
 end
 
+-- The URL as text, made only when something needs it.
+local function url_of(scheme, host, port, target)
+  return format("%s://%s:%d%s", scheme, host, port, target)
+end
+
+local no_options = setmetatable({}, { __newindex = function()
+  error("internal: the shared options table is read-only", 2)
+end })
+
+-- Adds Accept-Encoding unless given or skipped: sent whether or not the
+-- body is decoded, as aiohttp does.
+local function add_accept_encoding(headers, skip_a, skip_b)
+  if not has_header(headers, "accept-encoding") and not skips(skip_a, skip_b, "accept-encoding") then
+    headers[#headers + 1] = "Accept-Encoding"
+    headers[#headers + 1] = "gzip, deflate"
+  end
+end
+
+-- The headers of a request with no options, built once per session.
+function ClientSession:_plain_headers()
+  local h = self._plain
+  if not h then
+    h = move(self._headers, 1, #self._headers, 1, {})
+    add_accept_encoding(h, self._skip, nil)
+    self._plain = h
+  end
+  return h
+end
+
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local verb_calls = {}
 
@@ -399,7 +428,7 @@ function ClientSession:_request(call, method, url, opts, level)
   if self._closed then
     error(call .. ": attempt to use a closed client", level)
   end
-  opts = opts or {}
+  opts = opts or no_options
   check_options(call, opts, request_options, level)
   if opts.ssl ~= nil and opts.ssl ~= false then
     error(call .. ": ssl is not supported yet (plain http only)", level)
@@ -410,7 +439,10 @@ function ClientSession:_request(call, method, url, opts, level)
       url = url }, level)
   end
   target = with_params(target, opts.params)
-  local headers = move(self._headers, 1, #self._headers, 1, {})
+  -- A request with no options sends the session's own list as it is
+  -- (built once); anything else gets a copy of its own.
+  local plain = opts == no_options and not self._auth
+  local headers = plain and self:_plain_headers() or move(self._headers, 1, #self._headers, 1, {})
   if opts.headers then
     multidict.each_pair(opts.headers, function(k, v)
       k = tostring(k)
@@ -439,10 +471,8 @@ function ClientSession:_request(call, method, url, opts, level)
   if decompress == nil then
     decompress = self._decompress
   end
-  -- (sent whether or not the body is decoded, as aiohttp does)
-  if not has_header(headers, "accept-encoding") and not skips(self._skip, opts.skip_auto_headers, "accept-encoding") then
-    headers[#headers + 1] = "Accept-Encoding"
-    headers[#headers + 1] = "gzip, deflate"
+  if not plain then
+    add_accept_encoding(headers, self._skip, opts.skip_auto_headers)
   end
   local user_cookie = has_header(headers, "cookie")
   local timeout = total_timeout(call, opts.timeout, level)
@@ -458,15 +488,14 @@ function ClientSession:_request(call, method, url, opts, level)
   local history
   local jar = self.cookie_jar
   local request_cookies = opts.cookies
-  local first_origin = origin(scheme, host, port)
+  local first_origin
   while true do
-    local url_now = format("%s://%s:%d%s", scheme, host, port, target)
     if deadline and deadline - core.time() <= 0 then
-      error(connection_error(call, "ETIMEDOUT: timed out", url_now, timeout), level)
+      error(connection_error(call, "ETIMEDOUT: timed out", url_of(scheme, host, port, target), timeout), level)
     end
     local send_headers = headers
-    if not user_cookie then
-      local cookie = jar:cookie_header(url_now, request_cookies)
+    if not user_cookie and (next(jar._cookies) or request_cookies) then
+      local cookie = jar:cookie_header(url_of(scheme, host, port, target), request_cookies)
       if cookie then
         send_headers = move(headers, 1, #headers, 1, {})
         send_headers[#send_headers + 1] = "Cookie"
@@ -483,16 +512,18 @@ function ClientSession:_request(call, method, url, opts, level)
       raw, err = self._client:request(method, host, port, target, send_headers, body, left, true, decompress)
     end
     if not raw then
-      error(connection_error(call, err, url_now, timeout), level)
+      error(connection_error(call, err, url_of(scheme, host, port, target), timeout), level)
     end
     if self._raise_server and #server_errors > errors_before then
       error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), level)
     end
     local resp = reqrep.new_response(raw, method, { scheme, host, port, target }, history, deadline, timeout,
       send_headers)
-    for i = 1, #raw.headers, 2 do
-      if raw.headers[i]:lower() == "set-cookie" then
-        jar:update_cookies(resp.headers:getall("Set-Cookie"), url_now)
+    local flat = raw.headers
+    for i = 1, #flat, 2 do
+      local name = flat[i]
+      if #name == 10 and name:lower() == "set-cookie" then
+        jar:update_cookies(resp.headers:getall("Set-Cookie"), url_of(scheme, host, port, target))
         break
       end
     end
@@ -521,6 +552,10 @@ function ClientSession:_request(call, method, url, opts, level)
     if type(body) == "function" and not (resp.status == 303 or resp.status == 301 or resp.status == 302) then
       error(format("%s: a %d redirect asks for the body again, which was streamed (%s)", call, resp.status,
         resp.url), level)
+    end
+    first_origin = first_origin or origin(scheme, host, port)
+    if headers == self._plain then
+      headers = move(headers, 1, #headers, 1, {}) -- (changed below: not the shared list)
     end
     if (resp.status == 303 and method ~= "HEAD") or ((resp.status == 301 or resp.status == 302) and method == "POST") then
       method = "GET"
