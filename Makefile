@@ -54,7 +54,7 @@ RUNTIME_DEPS_luajit := libluajit-5.1-dev:/usr/include/luajit-2.1/lua.h \
 RUNTIME_DEPS_lua5.1 := liblua5.1-0-dev:/usr/include/lua5.1/lua.h \
   liblua5.1-0-dev:$(LIBDIR_MA)/liblua5.1.so lua5.1:/usr/bin/lua5.1
 BUILD_DEPS += $(RUNTIME_DEPS_$(LUA))
-TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) \
+TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) $(RUNTIME_DEPS_lua5.1) \
   neovim:/usr/bin/nvim love:/usr/bin/love xvfb:/usr/bin/xvfb-run xauth:/usr/bin/xauth \
   lua-luv:$(LIBDIR_MA)/lua/5.4/luv.so \
   curl:/usr/bin/curl \

@@ -166,3 +166,24 @@ function test_j_from_an_embedded_runner_without_a_binary_says_so()
   assert(err:find("set LUATEST_BIN", 1, true), err)
   assert(out == "0 passed, 0 failed\n", out)
 end
+
+-- PUC Lua 5.1: the bindings compile against its headers, and compat.h's
+-- lua_isyieldable, which reads 5.1.5's lua_State, answers as 5.1's own
+-- lua_yield would (a spec that fails when liblua5.1 changes its layout).
+function test_the_bindings_build_for_lua51_and_isyieldable_reads_its_state()
+  local inc = "-I/usr/include/lua5.1"
+  for _, name in ipairs { "client", "core", "json", "loop", "probe", "request", "router", "runtime", "server",
+    "ws" } do
+    local r = assert(core.exec({ "cc", "-std=c11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE",
+      "-I" .. core.srcdir .. "/include", "-I" .. core.srcdir .. "/src/core", "-I" .. core.srcdir .. "/src/lua",
+      "-I/usr/share/include/llhttp", inc, core.srcdir .. "/src/lua/" .. name .. ".c" }, { timeout = 60 }))
+    luatest.eq(r.stderr, "")
+  end
+  local exe = os.tmpname()
+  local build = assert(core.exec({ "cc", "-std=c11", "-I" .. core.srcdir .. "/src/lua", inc,
+    core.srcdir .. "/spec/data/lua51_yieldable.c", "-o", exe, "-llua5.1" }, { timeout = 60 }))
+  luatest.eq(build.stderr, "")
+  local run = assert(core.exec({ exe }, { timeout = 10 }))
+  os.remove(exe)
+  luatest.eq(run.stdout, "true\tfalse\tfalse\nfalse\n")
+end
