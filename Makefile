@@ -330,10 +330,10 @@ $(B)/bench-host: bench/host.c $(LIB_A) $(EXPORTS)
 F := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
-FUZZ_BASE   := request wsframe wsdecoder url multipart
-FUZZ_SPLIT  := request wsframe wsdecoder
+FUZZ_BASE   := request wsframe wsdecoder url multipart inflate
+FUZZ_SPLIT  := request wsframe wsdecoder inflate
 FUZZ_BINS   := $(addprefix $(F)/,$(FUZZ_BASE) $(addsuffix _split,$(FUZZ_SPLIT)))
-FUZZ_OBJS   := $(addprefix $(F)/core/,http.o url.o multipart.o wsframe.o error.o) \
+FUZZ_OBJS   := $(addprefix $(F)/core/,http.o url.o multipart.o wsframe.o error.o coding.o) \
                $(addprefix $(F)/llhttp/,$(addsuffix .o,$(LLHTTP_SRC)))
 FUZZ_CFLAGS := -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJ_CFLAGS := $(subst fuzzer$(comma),fuzzer-no-link$(comma),$(FUZZ_CFLAGS))

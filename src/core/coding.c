@@ -59,10 +59,16 @@ int lt_inflate_feed(lt_inflate *z, const char *p, size_t n, lt_buf *out, size_t 
   }
   z->zs.next_in = (Bytef *)p;
   z->zs.avail_in = (uInt)n;
-  while (z->zs.avail_in > 0 && !z->ended) {
+  /* Until the input is used up and zlib has no more output for it (a
+   * call that filled the output may have more to give). */
+  int full = 1;
+  while ((z->zs.avail_in > 0 || full) && !z->ended) {
     if (lt_buf_reserve(out, 16384))
       return LT_ENOMEM;
     size_t room = out->cap - out->len - 1;
+    /* Past the limit by one byte at most, however much the buffer has. */
+    if (max_out && room > max_out - out->len + 1)
+      room = out->len > max_out ? 1 : max_out - out->len + 1;
     z->zs.next_out = (Bytef *)out->data + out->len;
     z->zs.avail_out = (uInt)room;
     int r = inflate(&z->zs, Z_NO_FLUSH);
@@ -74,6 +80,7 @@ int lt_inflate_feed(lt_inflate *z, const char *p, size_t n, lt_buf *out, size_t 
       return LT_EENCODING;
     if (max_out && out->len > max_out)
       return LT_ETOOLARGE;
+    full = z->zs.avail_out == 0;
     if (r == Z_BUF_ERROR && z->zs.avail_out > 0)
       break;
   }
