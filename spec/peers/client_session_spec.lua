@@ -56,6 +56,13 @@ async def redirect(request):
 async def plain(request):
     return web.Response(text="plain text")
 
+async def ws_echo(request):
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for msg in ws:
+        await ws.send_json({"echo": msg.data, "cookie": request.cookies.get("sid")})
+    return ws
+
 async def slow(request):
     await asyncio.sleep(5)
     return web.Response(text="late")
@@ -72,6 +79,7 @@ app.router.add_get("/auth", auth)
 app.router.add_get("/redirect/{n}", redirect)
 app.router.add_get("/plain", plain)
 app.router.add_get("/slow", slow)
+app.router.add_get("/ws", ws_echo)
 
 async def main():
     runner = web.AppRunner(app)
@@ -314,4 +322,16 @@ end
   os.execute("rm -rf " .. dir)
   assert(r.stdout:find("the test left 1 object open:", 1, true), r.stdout)
   assert(r.stdout:find("client created at " .. dir .. "/leak_spec.lua:3", 1, true), r.stdout)
+end
+
+function test_ws_connect_to_a_ws_url_of_aiohttp(py_app)
+  local session = client.ClientSession { cookie_jar = client.CookieJar { unsafe = true } }
+  session.cookie_jar:update_cookies({ sid = "s1" })
+  local ws = session:ws_connect((py_app:gsub("^http", "ws")) .. "/ws")
+  ws:send_str("hi")
+  local got = ws:receive_json()
+  eq(got.echo, "hi")
+  eq(got.cookie, "s1")
+  ws:close()
+  session:close()
 end
