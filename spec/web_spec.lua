@@ -328,4 +328,12 @@ describe("options", function()
       assert(tostring(err):find(case[2], 1, true), tostring(err))
     end
   end)
+
+  it("says that a StreamResponse cannot be compressed yet", function()
+    local web = require "luatest.web"
+    local ok, err = pcall(function()
+      web.StreamResponse():enable_compression()
+    end)
+    assert(not ok and err:find("not supported for a StreamResponse yet", 1, true), err)
+  end)
 end)

@@ -424,6 +424,12 @@ setmetatable(StreamResponse, {
   end,
 })
 
+--- Compression of a body written in pieces is not there yet: an error
+--- rather than a body that silently goes out as it is.
+function StreamResponse:enable_compression()
+  error("resp:enable_compression: not supported for a StreamResponse yet (use web.Response)", 2)
+end
+
 --- Sends the status line and headers; the body follows with write().
 --- Without a Content-Length header the body is sent chunked.
 function StreamResponse:prepare(request)
