@@ -321,6 +321,8 @@ describe("options", function()
         "web.WebSocketResponse: unknown option 'protocol'" },
       { function() web.HTTPFound("/", { header = {} }) end, "unknown option 'header'" },
       { function() test_utils.TestServer(web.Application(), { prot = 1 }) end, "TestServer: unknown option 'prot'" },
+      { function() test_utils.make_mocked_request("GET", "/", { header = {} }) end,
+        "make_mocked_request: unknown option 'header'" },
     }
     for _, case in ipairs(cases) do
       local ok, err = pcall(case[1])

@@ -426,6 +426,9 @@ end
 --- A Request made with no network, of the same type the servers produce,
 --- so handlers can be called directly. opts: headers, match_info, app,
 --- version ("1.1"), closing, payload (the body), client_max_size.
+local MOCK_OPTIONS = web._names { "headers", "match_info", "version", "closing", "app", "writer", "protocol",
+  "transport", "payload", "sslcontext", "client_max_size", "loop" }
+
 function M.make_mocked_request(method, path, opts)
   if type(method) ~= "string" then
     error("make_mocked_request: method must be a string, got " .. type(method), 2)
@@ -433,6 +436,7 @@ function M.make_mocked_request(method, path, opts)
   if type(path) ~= "string" then
     error("make_mocked_request: path must be a string, got " .. type(path), 2)
   end
+  web._check_options("make_mocked_request", opts, MOCK_OPTIONS, 2)
   opts = opts or {}
   local flat = {}
   if opts.headers then
