@@ -175,6 +175,10 @@ void lt_loop_hold_end(lt_loop *loop) {
 }
 
 int lt_loop_step_until(lt_loop *loop, int block, const int *done) {
+  /* Nothing queued and nothing that could fire: the turn has nothing to
+   * run, and a host polling every frame pays no signal-mask calls. */
+  if (!loop->head && !uv_loop_alive(loop->uv))
+    return 0;
   lt_loop_hold_begin(loop);
   int r = step(loop, block, done);
   lt_loop_hold_end(loop);
