@@ -229,16 +229,9 @@ static int put_key(enc *e, int idx) {
 
 /* Whether the unmarked table at idx is an array, and how long: a sequence
  * 1..n (n > 0), as cjson and Python's lists; anything else is an object.
- * A table whose keys end at its border (nothing after key n) is one at
- * once; otherwise every key is looked at. */
+ * Every key is looked at: where a key lies in lua_next's order says
+ * nothing of the keys after it ({[1] = "a", [3] = "c"} may end at 1). */
 static lua_Integer sequence_length(lua_State *L, int idx) {
-  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  if (n > 0) {
-    lua_pushinteger(L, n);
-    if (!lua_next(L, idx))
-      return n;
-    lua_pop(L, 2);
-  }
   lua_Integer count = 0, max = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
