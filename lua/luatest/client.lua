@@ -378,8 +378,23 @@ function ClientSession:_plain_headers()
   return h
 end
 
-local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local verb_calls = {}
+
+--- _call_name(method, level) -> "client:get" for "GET", the name errors
+--- give a request (cached); a method that is not a string is an error.
+function M._call_name(method, level)
+  if type(method) ~= "string" then
+    error("client:request: method must be a string, got " .. type(method), level + 1)
+  end
+  local call = verb_calls[method]
+  if not call then
+    call = "client:" .. method:lower()
+    verb_calls[method] = call
+  end
+  return call
+end
+
+local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 -- Resolves url against the base: scheme, host, port, target.
 function ClientSession:_resolve(call, url, level)
@@ -411,15 +426,7 @@ end
 --- max_redirects (10), raise_for_status, timeout (total seconds, redirects
 --- and body included), auto_decompress.
 function ClientSession:request(method, url, opts)
-  if type(method) ~= "string" then
-    error("session:request: method must be a string, got " .. type(method), 2)
-  end
-  local call = verb_calls[method]
-  if not call then
-    call = "client:" .. method:lower()
-    verb_calls[method] = call
-  end
-  return self:_request(call, method, url, opts, 2)
+  return self:_request(M._call_name(method, 3), method, url, opts, 2)
 end
 
 -- The request with its call name for messages; level is the caller's.

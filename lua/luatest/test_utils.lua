@@ -316,19 +316,10 @@ local function session_for(self, call, path)
   return self.session
 end
 
-local verb_calls = {}
-
 --- Sends a request and returns its ClientResponse once its head arrived
 --- (the options of ClientSession:request).
 function TestClient:request(method, path, opts)
-  if type(method) ~= "string" then
-    error("client:request: method must be a string, got " .. type(method), 2)
-  end
-  local call = verb_calls[method]
-  if not call then
-    call = "client:" .. method:lower()
-    verb_calls[method] = call
-  end
+  local call = client._call_name(method, 2)
   return session_for(self, call, path):_request(call, method, path, opts, 2)
 end
 
