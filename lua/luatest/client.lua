@@ -284,13 +284,7 @@ function M.ClientSession(opts)
   if opts.auth ~= nil and not is_auth(opts.auth) then
     error("ClientSession: auth must be a BasicAuth, got " .. type(opts.auth), 2)
   end
-  local headers = {}
-  if opts.headers then
-    multidict.each_pair(opts.headers, function(k, v)
-      headers[#headers + 1] = tostring(k)
-      headers[#headers + 1] = tostring(v)
-    end)
-  end
+  local headers = multidict.flat_pairs(opts.headers)
   local jar = opts.cookie_jar or cookiejar.CookieJar()
   local self = setmetatable({
     _base = base,

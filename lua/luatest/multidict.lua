@@ -219,6 +219,19 @@ function M.each_pair(src, fn)
   end
 end
 
+--- flat_pairs(src) -> {name, value, name, value, ...} with both as
+--- strings, from anything each_pair takes (nil gives an empty list).
+function M.flat_pairs(src)
+  local flat = {}
+  if src ~= nil then
+    M.each_pair(src, function(k, v)
+      flat[#flat + 1] = tostring(k)
+      flat[#flat + 1] = tostring(v)
+    end)
+  end
+  return flat
+end
+
 M.MultiDict = make_class("MultiDict", false)
 M.CIMultiDict = make_class("CIMultiDict", true)
 

@@ -429,13 +429,7 @@ function M.make_mocked_request(method, path, opts)
   end
   web._check_options("make_mocked_request", opts, MOCK_OPTIONS, 2)
   opts = opts or {}
-  local flat = {}
-  if opts.headers then
-    multidict.each_pair(opts.headers, function(k, v)
-      flat[#flat + 1] = tostring(k)
-      flat[#flat + 1] = tostring(v)
-    end)
-  end
+  local flat = multidict.flat_pairs(opts.headers)
   local has_host = false
   for i = 1, #flat, 2 do
     if flat[i]:lower() == "host" then
