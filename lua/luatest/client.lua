@@ -663,13 +663,7 @@ function ClientSession:close()
   end
   self._closed = true
   for _, ws in ipairs(self._websockets or {}) do
-    if not ws.closed then
-      ws:close()
-    end
-    local core_ws = rawget(ws, "_ws")
-    if core_ws then
-      core_ws:_release()
-    end
+    ws:_finish()
   end
   self._client:close()
 end

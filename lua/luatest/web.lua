@@ -1422,14 +1422,7 @@ end
 
 local function send(request, resp)
   if getmetatable(resp) == WebSocketResponse then
-    -- The handler is done with the WebSocket: close it if still open.
-    if not resp.closed then
-      resp:close()
-    end
-    local ws = rawget(resp, "_ws")
-    if ws then
-      ws:_release()
-    end
+    resp:_finish() -- the handler is done with it
     return true
   end
   if resp == nil and request:_answered() then

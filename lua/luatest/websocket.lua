@@ -189,6 +189,18 @@ function WebSocket:close(opts)
   return started
 end
 
+--- ws:_finish(): its owner is done with it: closed if still open, and the
+--- connection let go of.
+function WebSocket:_finish()
+  if not self.closed then
+    self:close()
+  end
+  local core_ws = rawget(self, "_ws")
+  if core_ws then
+    core_ws:_release()
+  end
+end
+
 function M.wrap(core_ws, opts)
   opts = opts or {}
   return setmetatable({ _ws = core_ws, _receive_timeout = opts.receive_timeout }, WebSocket)
