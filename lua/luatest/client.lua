@@ -23,8 +23,8 @@ local M = {
 
 -- ---- options ------------------------------------------------------------------------------
 
-local web = require "luatest.web"
-local check_options, set = web._check_options, web._names
+local helpers = require "luatest.helpers"
+local check_options, set = helpers.check_options, helpers.names
 M._check_options = check_options
 
 local request_options = set { "params", "data", "json", "cookies", "headers", "skip_auto_headers", "auth",

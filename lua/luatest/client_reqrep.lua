@@ -3,7 +3,8 @@
 --- body is read as it comes through resp.content, or whole by read(),
 --- text() and json().
 local core = require "luatest.core"
-local web = require "luatest.web"
+local helpers = require "luatest.helpers"
+local streams = require "luatest.streams"
 local json = require "luatest.json"
 local multidict = require "luatest.multidict"
 local errors = require "luatest.client_exceptions"
@@ -31,7 +32,7 @@ function props.headers(self)
 end
 
 function props.content_type(self)
-  local ctype, charset = web._parse_content_type(self.headers["Content-Type"])
+  local ctype, charset = helpers.parse_content_type(self.headers["Content-Type"])
   rawset(self, "charset", charset or false)
   return ctype
 end
@@ -112,9 +113,9 @@ end
 function props.content(self)
   local body = rawget(self, "_body")
   if body then
-    return web._stream_reader(body)
+    return streams.stream_reader(body)
   end
-  return web._stream_reader("", body_pull(self))
+  return streams.stream_reader("", body_pull(self))
 end
 
 ClientResponse.__index = function(self, key)

@@ -1036,7 +1036,17 @@ end
 --- skip = } in order) in this process with the options o (timeout,
 --- exitfirst, seed), sending the events to emit(name, data). Returns true
 --- when -x stopped it.
+-- Plugins define built-in fixtures; luatest.pytest_plugin is pytest-aiohttp's.
+local PLUGINS = { "luatest.pytest_plugin" }
+
+local function load_plugins()
+  for _, name in ipairs(PLUGINS) do
+    require(name)
+  end
+end
+
 function M.run_plan(plan, o, emit)
+  load_plugins()
   local session = fixtures.new_scope("session")
   local stop = false
   for _, entry in ipairs(plan) do

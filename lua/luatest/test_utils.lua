@@ -3,6 +3,7 @@
 --- port the OS chooses unless one is given.
 local core = require "luatest.core"
 local web = require "luatest.web"
+local helpers = require "luatest.helpers"
 local multidict = require "luatest.multidict"
 local client = require "luatest.client"
 local formdata = require "luatest.formdata"
@@ -43,7 +44,7 @@ local CONNECTION_OPTIONS = {
   "header_timeout", "keepalive_timeout", "max_line_size", "max_field_size", "max_headers",
 }
 
-local SERVER_OPTIONS = web._names { "scheme", "host", "port", "skip_url_asserts", "header_timeout",
+local SERVER_OPTIONS = helpers.names { "scheme", "host", "port", "skip_url_asserts", "header_timeout",
   "keepalive_timeout", "max_line_size", "max_field_size", "max_headers", "loop", "ssl", "shutdown_timeout",
   "handler_cancellation", "access_log", "access_log_class", "access_log_format" }
 
@@ -52,7 +53,7 @@ local function new_server(class, name, opts)
   if type(opts) ~= "table" then
     error(format("%s: options must be a table, got %s", name, type(opts)), 3)
   end
-  web._check_options(name, opts, SERVER_OPTIONS, 3)
+  helpers.check_options(name, opts, SERVER_OPTIONS, 3)
   local scheme = opts.scheme or "http"
   if scheme ~= "http" then
     error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)
@@ -417,7 +418,7 @@ end
 --- A Request made with no network, of the same type the servers produce,
 --- so handlers can be called directly. opts: headers, match_info, app,
 --- version ("1.1"), closing, payload (the body), client_max_size.
-local MOCK_OPTIONS = web._names { "headers", "match_info", "version", "closing", "app", "writer", "protocol",
+local MOCK_OPTIONS = helpers.names { "headers", "match_info", "version", "closing", "app", "writer", "protocol",
   "transport", "payload", "sslcontext", "client_max_size", "loop" }
 
 function M.make_mocked_request(method, path, opts)
@@ -427,7 +428,7 @@ function M.make_mocked_request(method, path, opts)
   if type(path) ~= "string" then
     error("make_mocked_request: path must be a string, got " .. type(path), 2)
   end
-  web._check_options("make_mocked_request", opts, MOCK_OPTIONS, 2)
+  helpers.check_options("make_mocked_request", opts, MOCK_OPTIONS, 2)
   opts = opts or {}
   local flat = multidict.flat_pairs(opts.headers)
   local has_host = false

@@ -1,0 +1,343 @@
+--- luatest.web_app: aiohttp's Application (web_app.py): state, signals,
+--- sub-applications, and the handling of one request (middlewares, the
+--- handler, the answer), which the server binding calls in a task of its
+--- own for each request.
+local core = require "luatest.core"
+local helpers = require "luatest.helpers"
+local multidict = require "luatest.multidict"
+local compat = require "luatest.compat"
+local exceptions = require "luatest.web_exceptions"
+local response = require "luatest.web_response"
+local web_ws = require "luatest.web_ws"
+local urldispatcher = require "luatest.web_urldispatcher"
+require "luatest.web_request" -- (the class of the requests the core makes)
+
+local CIMultiDict = multidict.CIMultiDict
+local type, rawget, rawset, setmetatable, getmetatable = type, rawget, rawset, setmetatable, getmetatable
+local error, xpcall, tostring, format = error, compat.xpcall, tostring, string.format -- (handlers wait)
+local traceback, erring_thread = debug.traceback, compat.erring_thread
+local check_options = helpers.check_options
+local is_exception = exceptions.is_http_exception
+local Response, StreamResponse, new_response = response.Response, response.StreamResponse, response.new_response
+local headers_flat, content_type_header = response.headers_flat, response.content_type_header
+local accepted_coding = response.accepted_coding
+local WebSocketResponse = web_ws._class
+local new_router = urldispatcher.new_router
+
+local M = {}
+
+local APP_OPTIONS = helpers.names { "middlewares", "client_max_size", "handler_args", "logger", "router", "loop",
+  "debug" }
+
+-- ---- handler errors ------------------------------------------------------------
+
+--- Tracebacks of Lua handlers that raised (each became a 500), for reports.
+local handler_errors = {}
+M._handler_errors = handler_errors
+
+--- Called with (request, traceback) for every handler error, if set.
+M._on_handler_error = nil
+
+local function record_handler_error(request, tb, owner)
+  local text = format("%s %s: %s", request.method, request.path_qs, tb)
+  handler_errors[#handler_errors + 1] = text
+  if owner then
+    local list = owner._handler_errors
+    list[#list + 1] = text
+  end
+  local hook = M._on_handler_error
+  if hook then
+    hook(request, text)
+  end
+end
+
+-- ---- AppKey -------------------------------------------------------------------------
+
+local AppKey = {}
+AppKey.__index = AppKey
+AppKey.__name = "AppKey"
+AppKey.__tostring = function(self)
+  return "<AppKey(" .. self.name .. ")>"
+end
+
+--- A typed key for application state, as aiohttp's web.AppKey.
+function M.AppKey(name, t)
+  return setmetatable({ name = name, type = t }, AppKey)
+end
+
+-- ---- applications --------------------------------------------------------------------
+
+local Application = {}
+Application.__name = "Application"
+
+local app_fields = {
+  router = true, middlewares = true, on_startup = true, on_shutdown = true,
+  on_cleanup = true, cleanup_ctx = true, client_max_size = true, frozen = true,
+}
+
+Application.__index = function(self, key)
+  local f = rawget(self, "_fields")[key]
+  if f ~= nil then
+    return f
+  end
+  local m = Application[key]
+  if m ~= nil then
+    return m
+  end
+  return rawget(self, "_state")[key]
+end
+
+Application.__newindex = function(self, key, value)
+  if app_fields[key] then
+    error(format("app.%s: cannot assign to a field of the application (store your own data "
+      .. "under another key)", tostring(key)), 2)
+  end
+  rawget(self, "_state")[key] = value
+end
+
+Application.__tostring = function(self)
+  return format("<Application 0x%s>", tostring(rawget(self, "_state")):match("0x(%x+)") or "?")
+end
+
+--- A new application: `web.Application{middlewares = {...}, client_max_size = n}`.
+function M.Application(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("web.Application: expected an options table, got " .. type(opts), 2)
+  end
+  check_options("web.Application", opts, APP_OPTIONS, 2)
+  local self = setmetatable({ _state = {}, _fields = {}, _frozen = false, _subapps = {} }, Application)
+  local f = rawget(self, "_fields")
+  f.router = new_router(self)
+  f.middlewares = opts.middlewares or {}
+  f.on_startup, f.on_shutdown, f.on_cleanup, f.cleanup_ctx = {}, {}, {}, {}
+  f.client_max_size = opts.client_max_size or 1024 * 1024
+  return self
+end
+
+function M.is_application(x)
+  return getmetatable(x) == Application
+end
+
+--- Marks the application as running: routes can no longer be added.
+function Application.freeze(self)
+  if rawget(self, "_frozen") then
+    return
+  end
+  rawset(self, "_frozen", true)
+  for _, sub in ipairs(rawget(self, "_subapps")) do
+    self:_mount(sub.prefix, sub.app)
+  end
+end
+
+local with_middlewares
+
+-- Adds a sub-application's routes (its own sub-applications' too) to this
+-- application's route table under prefix. Each runs with request.app set to
+-- the sub-application and through its middlewares, inside the parent's.
+function Application._mount(self, prefix, sub)
+  sub:freeze()
+  local core_router = self.router._core
+  local function add(routes, owner, pre)
+    for _, resource in ipairs(routes) do
+      local handler = resource.handler
+      local function in_subapp(request)
+        request:_set_app(owner)
+        return with_middlewares(owner, handler)(request)
+      end
+      core_router:add(resource.method, pre .. resource.path, in_subapp)
+      if resource.method == "GET" and resource.allow_head then
+        core_router:add("HEAD", pre .. resource.path, in_subapp)
+      end
+    end
+  end
+  add(sub.router._routes, sub, prefix)
+  for _, nested in ipairs(rawget(sub, "_subapps")) do
+    add(nested.app.router._routes, nested.app, prefix .. nested.prefix)
+  end
+end
+
+--- Serves sub's routes below prefix (e.g. "/admin"): its middlewares and
+--- signals apply to them, and request.app is sub inside its handlers.
+function Application.add_subapp(self, prefix, sub)
+  if type(prefix) ~= "string" or prefix:sub(1, 1) ~= "/" or prefix == "/" then
+    error("app:add_subapp: prefix should start with '/' and not be '/' alone, got " .. tostring(prefix), 2)
+  end
+  if not M.is_application(sub) then
+    error("app:add_subapp: expected an Application as argument 2, got " .. type(sub), 2)
+  end
+  if rawget(self, "_frozen") then
+    error("app:add_subapp: cannot add a sub-application to a running application", 2)
+  end
+  prefix = prefix:gsub("/+$", "")
+  rawset(sub, "_prefix", prefix)
+  local subs = rawget(self, "_subapps")
+  subs[#subs + 1] = { prefix = prefix, app = sub }
+  return sub
+end
+
+--- Applications whose signals run with this one's: itself, then each
+--- sub-application (depth first).
+function Application._all_apps(self, out)
+  out = out or {}
+  out[#out + 1] = self
+  for _, sub in ipairs(rawget(self, "_subapps")) do
+    sub.app:_all_apps(out)
+  end
+  return out
+end
+
+-- ---- dispatching -----------------------------------------------------------------------
+
+local function internal_error()
+  return new_response {
+    status = 500,
+    text = "500 Internal Server Error\n\nServer got itself in trouble",
+  }
+end
+
+-- Carries a non-exception error with its traceback out of xpcall.
+local Failure = {}
+
+local function on_error(err)
+  if is_exception(err) then
+    return err
+  end
+  -- (A thread: under 5.1 this runs after the fact, on the failed coroutine.)
+  local co = erring_thread()
+  local tb = co and traceback(co, tostring(err), 0) or traceback(tostring(err), 2)
+  return setmetatable({ err = err, traceback = tb }, Failure)
+end
+
+local function no_route(status, allow)
+  return function(request)
+    if status == 405 then
+      local allowed = {}
+      for m in allow:gmatch("[^,]+") do
+        allowed[#allowed + 1] = m
+      end
+      error(exceptions.HTTPMethodNotAllowed(request.method, allowed))
+    end
+    error(exceptions.HTTPNotFound())
+  end
+end
+
+with_middlewares = function(app, handler)
+  local mws = app and app.middlewares
+  if not mws or #mws == 0 then
+    return handler
+  end
+  for i = #mws, 1, -1 do
+    local mw, inner = mws[i], handler
+    handler = function(request)
+      return mw(request, inner)
+    end
+  end
+  return handler
+end
+
+-- A C handler called from Lua answers {status=, headers={flat}, body=};
+-- middlewares get a web.Response they can read and change.
+local function from_c(handler)
+  return function(request)
+    local r = handler(request)
+    if r == nil then
+      return nil -- it streamed its answer itself
+    end
+    return new_response { status = r.status, body = r.body,
+      headers = CIMultiDict.from_flat(r.headers) }
+  end
+end
+
+local function call_handler(request, handler, status, allow)
+  if status ~= 200 then
+    handler = no_route(status, allow)
+  elseif type(handler) == "userdata" then
+    handler = from_c(handler)
+  end
+  handler = with_middlewares(request.app, handler)
+  local resp = handler(request)
+  local prepare = type(resp) == "table" and rawget(resp, "_prepare")
+  if prepare then
+    return prepare(resp, request)
+  end
+  return resp
+end
+
+local function send(request, resp)
+  if getmetatable(resp) == WebSocketResponse then
+    resp:_finish() -- the handler is done with it
+    return true
+  end
+  if resp == nil and request:_answered() then
+    -- A handler that prepared a WebSocket and returned nothing: the
+    -- connection is dropped (the peer sees 1006), as aiohttp drops it.
+    local ws = request._luatest_ws
+    if ws and rawget(ws, "_ws") then
+      rawget(ws, "_ws"):_release()
+    end
+    return true
+  end
+  local t = type(resp)
+  if t == "table" and getmetatable(resp) == StreamResponse then
+    -- A stream the handler did not end is ended for it, as aiohttp does.
+    if not rawget(resp, "prepared") then
+      resp:prepare(request)
+    end
+    resp:write_eof()
+    return true
+  end
+  if t == "string" then
+    return request:_respond(200, nil, "text/plain; charset=utf-8", nil, resp)
+  end
+  local mt = t == "table" and getmetatable(resp)
+  if mt == Response or (mt and is_exception(resp)) then
+    local body = rawget(resp, "body")
+    local flat = headers_flat(resp)
+    local coding = rawget(resp, "_compression")
+    if coding and body then
+      if coding == true then
+        coding = accepted_coding(request.headers["Accept-Encoding"])
+      end
+      if coding then
+        body = core.compress(body, coding)
+        flat = flat or {}
+        flat[#flat + 1] = "Content-Encoding"
+        flat[#flat + 1] = coding
+      end
+    end
+    return request:_respond(resp.status, resp.reason, content_type_header(resp), flat, body)
+  end
+  return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
+end
+
+local function fail(request, tb, owner)
+  record_handler_error(request, tb, owner)
+  local r = internal_error()
+  request:_respond(r.status, nil, content_type_header(r), nil, r.body)
+end
+
+--- Runs one request: the handler through the middlewares, then the answer.
+--- Called by the server binding in a task of its own; handler errors are
+--- also recorded in owner._handler_errors when an owner is given.
+function M._dispatch(request, handler, status, allow, owner)
+  local ok, resp = xpcall(call_handler, on_error, request, handler, status, allow)
+  if not ok and getmetatable(resp) == Failure then
+    return fail(request, resp.traceback, owner)
+  end
+  local sent, err = send(request, resp)
+  if not sent and err and not err:find("^ECLOSED") then
+    fail(request, err, owner)
+  end
+end
+
+--- A dispatcher that records handler errors in owner._handler_errors.
+function M._dispatcher_for(owner)
+  local dispatch = M._dispatch
+  return function(request, handler, status, allow)
+    return dispatch(request, handler, status, allow, owner)
+  end
+end
+
+
+return M

@@ -1,0 +1,197 @@
+--- luatest.web_request: aiohttp's Request (web_request.py): the fields the
+--- core parsed, computed ones (headers, query, cookies...) cached on first
+--- use, and the body as text, JSON, a form or a multipart reader.
+local core = require "luatest.core"
+local json = require "luatest.json"
+local helpers = require "luatest.helpers"
+local multidict = require "luatest.multidict"
+local streams = require "luatest.streams"
+local exceptions = require "luatest.web_exceptions"
+
+local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
+local setmetatable, ipairs, pcall, error, tostring, format = setmetatable, ipairs, pcall, error, tostring,
+  string.format
+local parse_content_type, header_params = helpers.parse_content_type, helpers.header_params
+
+local M = {}
+
+local Request = { __props = {} }
+M.Request = Request
+local props = Request.__props
+
+function props.headers(req)
+  return CIMultiDict.from_flat(req:_headers())
+end
+
+function props.match_info(req)
+  return req:_match()
+end
+
+function props.query(req)
+  local flat, err = req:_query()
+  if not flat then
+    error(exceptions.HTTPBadRequest { text = "400: Bad Request\n\nrequest.query: " .. err })
+  end
+  return MultiDict.from_flat(flat)
+end
+
+function props.content_type(req)
+  return (parse_content_type(req.headers["Content-Type"]))
+end
+
+function props.charset(req)
+  local _, charset = parse_content_type(req.headers["Content-Type"])
+  return charset
+end
+
+function props.cookies(req)
+  local out = {}
+  for _, header in ipairs(req.headers:getall("Cookie")) do
+    for pair in header:gmatch("[^;]+") do
+      local k, v = pair:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+      if k and k ~= "" then
+        v = v:match('^"(.*)"$') or v
+        if out[k] == nil then
+          out[k] = v
+        end
+      end
+    end
+  end
+  return out
+end
+
+function props.url(req)
+  return format("%s://%s%s", req.scheme, req.host or "localhost", req.path_qs)
+end
+
+--- The body decoded as text.
+function Request.text(self)
+  return self:read()
+end
+
+--- The body parsed as JSON (luatest.json). Invalid JSON raises an error that
+--- names the parse position.
+function Request.json(self)
+  local ok, value = pcall(json.decode, self:read())
+  if not ok then
+    error("request:json: invalid JSON: " .. tostring(value), 2)
+  end
+  return value
+end
+
+-- ---- bodies: forms, multipart --------------------------------------------------------
+
+local function bad_request(what)
+  return exceptions.HTTPBadRequest { text = "400: Bad Request\n\n" .. what }
+end
+
+local BodyPart = {}
+BodyPart.__index = BodyPart
+BodyPart.__name = "BodyPartReader"
+
+--- The part's content as a string.
+function BodyPart:read()
+  return self.content
+end
+BodyPart.text = BodyPart.read
+
+--- The part's content parsed as JSON.
+function BodyPart:json()
+  return json.decode(self.content)
+end
+
+--- Splits a multipart body into parts (in C, each part copied once);
+--- raises HTTPBadRequest when it is malformed. Each part: name, filename,
+--- content_type, headers, content.
+local function parse_multipart(request)
+  local boundary = header_params(request.headers["Content-Type"]).boundary
+  if not boundary or boundary == "" or #boundary > 200 then
+    error(bad_request("multipart body without a boundary"))
+  end
+  local raw, why = request:_multipart(boundary)
+  if not raw then
+    error(bad_request("malformed multipart body: " .. why))
+  end
+  local parts = {}
+  for i, part in ipairs(raw) do
+    local flat = {}
+    for line in part.head:gmatch("(.-)\r\n") do
+      local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
+      if not name then
+        error(bad_request("malformed multipart body: bad part header line"))
+      end
+      flat[#flat + 1] = name
+      flat[#flat + 1] = value
+    end
+    local headers = CIMultiDict.from_flat(flat)
+    local disposition = header_params(headers["Content-Disposition"])
+    parts[i] = setmetatable({
+      headers = headers,
+      name = disposition.name,
+      filename = disposition.filename,
+      content_type = headers["Content-Type"] or (disposition.filename and "application/octet-stream") or "text/plain",
+      content = part.content,
+    }, BodyPart)
+  end
+  return parts
+end
+
+--- Form fields of an urlencoded or multipart/form-data body as a
+--- MultiDict; file parts are {filename=, content_type=, content=}. Other
+--- content types give an empty MultiDict, as in aiohttp.
+function Request.post(self)
+  local ctype = self.content_type
+  if ctype == "application/x-www-form-urlencoded" then
+    local flat, err = core.parse_qs(self:read())
+    if not flat then
+      error(bad_request("malformed form data: " .. err))
+    end
+    return MultiDict.from_flat(flat)
+  elseif ctype == "multipart/form-data" then
+    local form = MultiDict()
+    for _, part in ipairs(parse_multipart(self)) do
+      if part.filename then
+        form:add(part.name, { filename = part.filename, content_type = part.content_type,
+          content = part.content, name = part.name, headers = part.headers })
+      else
+        form:add(part.name, part.content)
+      end
+    end
+    return form
+  end
+  return MultiDict()
+end
+
+local MultipartReader = {}
+MultipartReader.__index = MultipartReader
+MultipartReader.__name = "MultipartReader"
+
+--- The next part, or nil after the last.
+function MultipartReader:next()
+  self._i = self._i + 1
+  return self._parts[self._i]
+end
+
+--- Iterates the parts: `for part in reader:parts() do ... end`.
+function MultipartReader:parts()
+  return function()
+    return self:next()
+  end
+end
+
+--- A reader over the parts of a multipart body (any multipart/* type).
+function Request.multipart(self)
+  local header = self.headers["Content-Type"]
+  if not (self.content_type or ""):find("^multipart/") then
+    error(bad_request("request:multipart: the body is " .. tostring(self.content_type) .. ", not multipart"), 2)
+  end
+  return setmetatable({ _parts = parse_multipart(self), _i = 0 }, MultipartReader)
+end
+
+function props.content(req)
+  return streams.stream_reader(req:read())
+end
+
+core.set_request_class(Request)
+
+return M
