@@ -27,12 +27,6 @@ function M.take_handler_errors()
   return out
 end
 
-local function call_signals(list, app)
-  for _, fn in ipairs(list) do
-    fn(app)
-  end
-end
-
 -- ---- servers --------------------------------------------------------------------------
 
 local BaseTestServer = {}
@@ -122,6 +116,7 @@ function BaseTestServer:close()
   if self._srv then
     self._srv:close()
     self._srv = nil
+    self.port = nil -- (as aiohttp: a closed server has no port)
     self:_closed()
   end
 end
@@ -155,36 +150,15 @@ function TestServer:_server_opts()
   }
 end
 
--- Signals of the application and of its sub-applications, in aiohttp's
--- order: startup and cleanup_ctx setup parent first, the rest reversed.
+-- The application's signals, in aiohttp's order: a sub-application's run
+-- where add_subapp put them in its parent's lists.
 function TestServer:_started()
-  local apps = self.app:_all_apps()
-  for _, app in ipairs(apps) do
-    call_signals(app.on_startup, app)
-  end
-  local cleanups = {}
-  for _, app in ipairs(apps) do
-    for _, ctx in ipairs(app.cleanup_ctx) do
-      cleanups[#cleanups + 1] = ctx(app)
-    end
-  end
-  self._cleanups = cleanups
+  self.app:_signal("on_startup")
 end
 
 function TestServer:_closed()
-  local apps = self.app:_all_apps()
-  for _, app in ipairs(apps) do
-    call_signals(app.on_shutdown, app)
-  end
-  local cleanups = self._cleanups or {}
-  for i = #cleanups, 1, -1 do
-    if type(cleanups[i]) == "function" then
-      cleanups[i]()
-    end
-  end
-  for _, app in ipairs(apps) do
-    call_signals(app.on_cleanup, app)
-  end
+  self.app:_signal("on_shutdown")
+  self.app:_signal("on_cleanup")
 end
 
 local RawTestServer = setmetatable({}, { __index = BaseTestServer })
@@ -349,6 +323,7 @@ function TestClient:close()
     self.session:close()
   end
   self.server:close()
+  self.port = nil
 end
 
 function M.is_test_client(x)

@@ -130,30 +130,62 @@ function Application.freeze(self)
   end
 end
 
+-- A C handler called from Lua answers {status=, headers={flat}, body=};
+-- middlewares get a web.Response they can read and change.
+local function from_c(handler)
+  return function(request)
+    local r = handler(request)
+    if r == nil then
+      return nil -- it streamed its answer itself
+    end
+    return new_response { status = r.status, body = r.body,
+      headers = CIMultiDict.from_flat(r.headers) }
+  end
+end
+
 local with_middlewares
 
 -- Adds a sub-application's routes (its own sub-applications' too) to this
--- application's route table under prefix. Each runs with request.app set to
--- the sub-application and through its middlewares, inside the parent's.
-function Application._mount(self, prefix, sub)
+-- application's route table under prefix. As in aiohttp, a route of a
+-- nested sub-application runs through the middlewares of every application
+-- on the way to it, outermost first, with request.app set to each while its
+-- middlewares run and to the route's own application in the handler.
+function Application._mount(self, prefix, sub, chain)
   sub:freeze()
+  chain = chain or {}
+  local apps = {}
+  for i, app in ipairs(chain) do
+    apps[i] = app
+  end
+  apps[#apps + 1] = sub
   local core_router = self.router._core
-  local function add(routes, owner, pre)
-    for _, resource in ipairs(routes) do
-      local handler = resource.handler
-      local function in_subapp(request)
-        request:_set_app(owner)
-        return with_middlewares(owner, handler)(request)
-      end
-      core_router:add(resource.method, pre .. resource.path, in_subapp)
-      if resource.method == "GET" and resource.allow_head then
-        core_router:add("HEAD", pre .. resource.path, in_subapp)
-      end
+  for _, resource in ipairs(sub.router._routes) do
+    local handler = resource.handler
+    if type(handler) == "userdata" then
+      handler = from_c(handler)
+    end
+    for i = #apps, 1, -1 do
+      handler = with_middlewares(apps[i], handler, true)
+    end
+    local function in_subapp(request)
+      request._luatest_owner = sub
+      return handler(request)
+    end
+    core_router:add(resource.method, prefix .. resource.path, in_subapp)
+    if resource.method == "GET" and resource.allow_head then
+      core_router:add("HEAD", prefix .. resource.path, in_subapp)
     end
   end
-  add(sub.router._routes, sub, prefix)
   for _, nested in ipairs(rawget(sub, "_subapps")) do
-    add(nested.app.router._routes, nested.app, prefix .. nested.prefix)
+    self:_mount(prefix .. nested.prefix, nested.app, apps)
+  end
+end
+
+-- A signal of sub runs where it was added to its parent's list, as
+-- aiohttp registers a sub-application's signals in its parent's.
+local function sub_signal(sub, name)
+  return function()
+    sub:_signal(name)
   end
 end
 
@@ -169,22 +201,43 @@ function Application.add_subapp(self, prefix, sub)
   if rawget(self, "_frozen") then
     error("app:add_subapp: cannot add a sub-application to a running application", 2)
   end
+  if rawget(sub, "_parent") or rawget(sub, "_frozen") then
+    error("app:add_subapp: this application is already running or a sub-application", 2)
+  end
   prefix = prefix:gsub("/+$", "")
   rawset(sub, "_prefix", prefix)
+  rawset(sub, "_parent", self)
   local subs = rawget(self, "_subapps")
   subs[#subs + 1] = { prefix = prefix, app = sub }
+  for _, name in ipairs { "on_startup", "on_shutdown", "on_cleanup" } do
+    local list = self[name]
+    list[#list + 1] = sub_signal(sub, name)
+  end
   return sub
 end
 
---- Applications whose signals run with this one's: itself, then each
---- sub-application (depth first).
-function Application._all_apps(self, out)
-  out = out or {}
-  out[#out + 1] = self
-  for _, sub in ipairs(rawget(self, "_subapps")) do
-    sub.app:_all_apps(out)
+--- Sends a signal as aiohttp does: on_startup runs the cleanup_ctx setups
+--- first (aiohttp registers them as the first startup handler), on_cleanup
+--- their cleanups first, in reverse; then each handler of the list.
+function Application._signal(self, name)
+  if name == "on_startup" then
+    local gens = {}
+    rawset(self, "_cleanup_gens", gens)
+    for _, ctx in ipairs(self.cleanup_ctx) do
+      gens[#gens + 1] = ctx(self)
+    end
+  elseif name == "on_cleanup" then
+    local gens = rawget(self, "_cleanup_gens") or {}
+    rawset(self, "_cleanup_gens", nil)
+    for i = #gens, 1, -1 do
+      if type(gens[i]) == "function" then
+        gens[i]()
+      end
+    end
   end
-  return out
+  for _, fn in ipairs(self[name]) do
+    fn(self)
+  end
 end
 
 -- ---- dispatching -----------------------------------------------------------------------
@@ -222,31 +275,48 @@ local function no_route(status, allow)
   end
 end
 
-with_middlewares = function(app, handler)
+-- The application's middlewares around handler. For a sub-application
+-- (as_current), request.app is the application while its middlewares run,
+-- as aiohttp's _fix_request_current_app sets it.
+-- A handler's string answer, as the web.Response{text = s} it stands for,
+-- so middlewares get a response (without middlewares, send takes the
+-- string as it is).
+local function as_response(handler)
+  return function(request)
+    local resp = handler(request)
+    if type(resp) == "string" then
+      return new_response { text = resp }
+    end
+    return resp
+  end
+end
+
+with_middlewares = function(app, handler, as_current)
   local mws = app and app.middlewares
   if not mws or #mws == 0 then
+    if as_current then
+      return function(request)
+        request:_set_app(app)
+        return handler(request)
+      end
+    end
     return handler
   end
+  handler = as_response(handler)
   for i = #mws, 1, -1 do
     local mw, inner = mws[i], handler
+    -- Back from the inner handler, request.app is this application again.
+    local function inner_here(request)
+      local resp = inner(request)
+      request:_set_app(app)
+      return resp
+    end
     handler = function(request)
-      return mw(request, inner)
+      request:_set_app(app)
+      return mw(request, inner_here)
     end
   end
   return handler
-end
-
--- A C handler called from Lua answers {status=, headers={flat}, body=};
--- middlewares get a web.Response they can read and change.
-local function from_c(handler)
-  return function(request)
-    local r = handler(request)
-    if r == nil then
-      return nil -- it streamed its answer itself
-    end
-    return new_response { status = r.status, body = r.body,
-      headers = CIMultiDict.from_flat(r.headers) }
-  end
 end
 
 local function call_handler(request, handler, status, allow)
@@ -306,7 +376,7 @@ local function send(request, resp)
         flat[#flat + 1] = coding
       end
     end
-    return request:_respond(resp.status, resp.reason, content_type_header(resp), flat, body)
+    return request:_respond(resp.status, rawget(resp, "reason"), content_type_header(resp), flat, body)
   end
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end

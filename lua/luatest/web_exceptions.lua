@@ -3,6 +3,7 @@
 local core = require "luatest.core"
 local helpers = require "luatest.helpers"
 local multidict = require "luatest.multidict"
+local response = require "luatest.web_response"
 
 local CIMultiDict = multidict.CIMultiDict
 local type, rawget, setmetatable, getmetatable = type, rawget, setmetatable, getmetatable
@@ -20,6 +21,17 @@ HTTPException.__tostring = function(self)
   return format("%d: %s", self.status, self.reason)
 end
 M.HTTPException = HTTPException
+-- An HTTP exception is a Response, as in aiohttp 3.8: set_cookie,
+-- del_cookie and enable_compression work on it.
+-- Like a Response's, a missing content_type reads as aiohttp's default.
+setmetatable(HTTPException, {
+  __index = function(_, key)
+    if key == "content_type" then
+      return "application/octet-stream"
+    end
+    return response.Response[key]
+  end,
+})
 
 local function is_exception(x)
   local mt = getmetatable(x)
@@ -35,24 +47,33 @@ M.is_http_exception = is_exception
 
 local empty_body = { [204] = true, [304] = true }
 
+-- As aiohttp's HTTPException.__init__: a Response with the given body or
+-- text, and "<status>: <reason>" as text when neither is given (none for
+-- 204 and 304); text is text/plain (or content_type) in utf-8, a body is
+-- application/octet-stream unless content_type says otherwise.
 local function init_exception(class, opts)
   check_options(class.__name or "HTTPException", opts, EXCEPTION_OPTIONS, 3)
   opts = opts or {}
   local status = class.status_code
   local reason = opts.reason or core.status_reason(status)
   local e = setmetatable({ status = status, reason = reason }, class)
-  if opts.text ~= nil then
-    e.text = opts.text
-  elseif opts.body ~= nil then
-    e.text = opts.body
-  elseif empty_body[status] then
-    e.text = ""
-  else
-    e.text = format("%d: %s", status, reason)
+  local text, body = opts.text, opts.body
+  if text ~= nil and body ~= nil then
+    error((class.__name or "HTTPException") .. ": text and body are mutually exclusive", 3)
   end
-  e.body = e.text
-  e.content_type = opts.content_type or "text/plain"
-  e.charset = "utf-8"
+  if text == nil and body == nil and not empty_body[status] then
+    text = format("%d: %s", status, reason)
+  end
+  if text ~= nil then
+    e.text, e.body = text, text
+    e.content_type = opts.content_type or "text/plain"
+    e.charset = "utf-8"
+  elseif body ~= nil then
+    e.text, e.body = body, body
+    e.content_type = opts.content_type or "application/octet-stream"
+  else
+    e.content_type = opts.content_type -- (no body, and no text: aiohttp's None)
+  end
   e.headers = CIMultiDict(opts.headers)
   return e
 end

@@ -9,7 +9,7 @@ local streams = require "luatest.streams"
 local exceptions = require "luatest.web_exceptions"
 
 local MultiDict, CIMultiDict = multidict.MultiDict, multidict.CIMultiDict
-local setmetatable, ipairs, pcall, error, tostring, format = setmetatable, ipairs, pcall, error, tostring,
+local setmetatable, rawget, ipairs, pcall, error, tostring, format = setmetatable, rawget, ipairs, pcall, error, tostring,
   string.format
 local parse_content_type, header_params = helpers.parse_content_type, helpers.header_params
 
@@ -62,6 +62,30 @@ end
 
 function props.url(req)
   return format("%s://%s%s", req.scheme, req.host or "localhost", req.path_qs)
+end
+
+-- request.config_dict: the state of the route's application, then of each
+-- application above it (aiohttp's ChainMapProxy), read-only.
+local ConfigDict = {}
+ConfigDict.__name = "ChainMapProxy"
+ConfigDict.__index = function(self, key)
+  local app = self._request._luatest_owner or self._request.app
+  while app do
+    local state = rawget(app, "_state")
+    local v = state and state[key]
+    if v ~= nil then
+      return v
+    end
+    app = rawget(app, "_parent")
+  end
+  return nil
+end
+ConfigDict.__newindex = function()
+  error("request.config_dict: it is read-only (set app[key] instead)", 2)
+end
+
+function props.config_dict(req)
+  return setmetatable({ _request = req }, ConfigDict)
 end
 
 --- The body decoded as text.

@@ -21,9 +21,17 @@ local Response = {}
 M.Response = Response
 Response.__name = "Response"
 
+-- Fields computed when not set: reason follows the status, and a
+-- response without a type is application/octet-stream (as aiohttp).
 local response_props = {
   text = function(self)
     return rawget(self, "body")
+  end,
+  reason = function(self)
+    return core.status_reason(rawget(self, "status"))
+  end,
+  content_type = function()
+    return "application/octet-stream"
   end,
   headers = function(self)
     local h = CIMultiDict()
@@ -229,7 +237,7 @@ function StreamResponse:prepare(request)
       flat[#flat + 1] = cookies[name]
     end
   end
-  local ok, err = request:_stream_start(self.status, self.reason, ctype, flat)
+  local ok, err = request:_stream_start(self.status, rawget(self, "reason"), ctype, flat)
   if not ok then
     error("resp:prepare: " .. err, 2)
   end
@@ -331,8 +339,9 @@ function M.content_type_header(resp)
   end
   local ctype = rawget(resp, "content_type")
   if ctype == nil then
-    if rawget(resp, "body") == nil then
-      return nil
+    local status = rawget(resp, "status")
+    if status == 204 or status == 304 then
+      return nil -- (aiohttp gives these no type)
     end
     ctype = "application/octet-stream"
   end

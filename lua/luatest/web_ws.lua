@@ -6,6 +6,7 @@ local multidict = require "luatest.multidict"
 local compat = require "luatest.compat"
 local exceptions = require "luatest.web_exceptions"
 
+local CIMultiDict = multidict.CIMultiDict
 local rawget, rawset, setmetatable, getmetatable = rawget, rawset, setmetatable, getmetatable
 local error, tostring, format = error, tostring, string.format
 local check_options = helpers.check_options
@@ -38,7 +39,11 @@ WebSocketResponse.__name = "WebSocketResponse"
 function M.WebSocketResponse(opts)
   check_options("web.WebSocketResponse", opts, WS_OPTIONS, 2)
   opts = opts or {}
-  return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout }, WebSocketResponse)
+  -- status, reason and headers as aiohttp's (a StreamResponse): headers
+  -- set before prepare go out with the 101 answer, so middlewares can
+  -- read and set them on every route.
+  return setmetatable({ _opts = opts, _receive_timeout = opts.receive_timeout, status = 101,
+    reason = "Switching Protocols", headers = CIMultiDict(opts.headers) }, WebSocketResponse)
 end
 
 --- Completes the upgrade. A request that is not a WebSocket upgrade is
@@ -67,15 +72,13 @@ function WebSocketResponse:prepare(request)
   end
   local opts = self._opts
   local lines = {}
-  if opts.headers then
-    multidict.each_pair(opts.headers, function(k, v)
-      k, v = tostring(k), tostring(v)
-      if k:find("[^%w!#$%%&'*+.^_`|~-]") or k == "" or v:find("[\r\n%z]") then
-        error(format("ws:prepare: invalid header %s: %s", compat.quote(k), compat.quote(v)), 4)
-      end
-      lines[#lines + 1] = k .. ": " .. v .. "\r\n"
-    end)
-  end
+  multidict.each_pair(rawget(self, "headers"), function(k, v)
+    k, v = tostring(k), tostring(v)
+    if k:find("[^%w!#$%%&'*+.^_`|~-]") or k == "" or v:find("[\r\n%z]") then
+      error(format("ws:prepare: invalid header %s: %s", compat.quote(k), compat.quote(v)), 4)
+    end
+    lines[#lines + 1] = k .. ": " .. v .. "\r\n"
+  end)
   local ws, err = request:_ws_upgrade {
     protocol = chosen,
     headers = lines[1] and table.concat(lines) or nil,

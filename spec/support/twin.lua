@@ -83,10 +83,10 @@ function M.same(py, lt, headers, what)
   end
   check("status", py.status, lt.status)
   check("reason", py.reason, lt.reason)
+  check("body", py.body, lt.body)
   for _, h in ipairs(headers or {}) do
     check("header " .. h, py.headers[h], lt.headers[h])
   end
-  check("body", py.body, lt.body)
 end
 
 return M
