@@ -134,3 +134,16 @@ function test_make_url_accepts_absolute_urls_only_when_told()
   assert(lax:make_url("http://example.com/") == "http://example.com/")
   lax:close()
 end
+
+function test_port_is_nil_after_close()
+  local server = TestServer(hello_app())
+  server:start_server()
+  assert(type(server.port) == "number")
+  server:close()
+  assert(server.port == nil, "aiohttp: a closed TestServer's port is None")
+  local client = test_utils.TestClient(TestServer(hello_app()))
+  client:start_server()
+  assert(type(client.port) == "number")
+  client:close()
+  assert(client.port == nil and client.server.port == nil)
+end
