@@ -260,3 +260,24 @@ int lt_router_match(lt_router *r, lt_request *req, lt_match *m) {
   }
   return 0;
 }
+
+int lt_router_resolve(lt_router *r, const char *method, const char *path, lt_match *m) {
+  regmatch_t gm[LT_MAX_MATCH * 2 + 1];
+  m->route = NULL;
+  m->status = 404;
+  m->allow[0] = '\0';
+  for (int i = 0; i < r->n; i++) {
+    lt_route *rt = r->routes[i];
+    if (!path_matches(rt, path, gm))
+      continue;
+    if (strcmp(rt->method, "*") && strcmp(rt->method, method)) {
+      m->status = 405;
+      add_allowed(m, rt->method);
+      continue;
+    }
+    m->route = rt;
+    m->status = 200;
+    return 0;
+  }
+  return 0;
+}

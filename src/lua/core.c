@@ -115,8 +115,10 @@ static int l_listdir(lua_State *L) {
   return 1;
 }
 
-/* core.stat(path) -> "file" | "dir" | "other", size, mtime (seconds), or
- * nil and a message. */
+/* core.stat(path) -> "file" | "dir" | "other", size, mtime (seconds),
+ * mtime's nanoseconds, or nil and a message. The nanoseconds are a separate
+ * number because seconds * 1e9 does not fit a double, which is all 5.1 and
+ * LuaJIT have. */
 static int l_stat(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   uv_fs_t req;
@@ -129,8 +131,9 @@ static int l_stat(lua_State *L) {
   lua_pushstring(L, S_ISDIR(mode) ? "dir" : S_ISREG(mode) ? "file" : "other");
   lua_pushinteger(L, (lua_Integer)req.statbuf.st_size);
   lua_pushinteger(L, (lua_Integer)req.statbuf.st_mtim.tv_sec);
+  lua_pushinteger(L, (lua_Integer)req.statbuf.st_mtim.tv_nsec);
   uv_fs_req_cleanup(&req);
-  return 3;
+  return 4;
 }
 
 /* core.isatty(fd) */

@@ -86,6 +86,22 @@ static int l_routes(lua_State *L) {
   return 1;
 }
 
+/* router:resolve(method, path) -> 200, 404 or 405, and for 405 the allowed
+ * methods ("GET,HEAD"): where a request for the decoded path would go, for
+ * normalize_path_middleware. */
+static int l_resolve(lua_State *L) {
+  lrouter *box = luaL_checkudata(L, 1, ROUTER);
+  const char *method = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  lt_match m;
+  lt_router_resolve(box->r, method, path, &m);
+  lua_pushinteger(L, m.status);
+  if (m.status != 405)
+    return 1;
+  lua_pushstring(L, m.allow);
+  return 2;
+}
+
 static int l_router_gc(lua_State *L) {
   lrouter *box = luaL_checkudata(L, 1, ROUTER);
   lt_router_free(box->r);
@@ -152,6 +168,7 @@ static int l_chandler_call(lua_State *L) {
 static const luaL_Reg router_methods[] = {
     {"add", l_add},
     {"routes", l_routes},
+    {"resolve", l_resolve},
     {NULL, NULL},
 };
 
