@@ -10,7 +10,8 @@
 typedef struct lt_route {
   char *method; /* upper case, or "*" */
   char *path;   /* the pattern as given */
-  char *prefix; /* literal text before the first `{` */
+  char *prefix; /* literal text before the first `{`, requoted as aiohttp does
+                 * (the whole path of a plain route) */
   size_t prefix_len;
   int dynamic;
   regex_t re;
@@ -38,7 +39,12 @@ void lt_router_free(lt_router *r);
  * for a malformed pattern. */
 int lt_router_add(lt_router *r, const char *method, const char *path, lt_handler_fn fn, void *ud,
                   lt_route **out, char *err, size_t errlen);
-/* Matches the request's method and decoded path; on success the route's
+/* Writes the POSIX extended regex a route path compiles to (anchored, its
+ * `{name:regex}` parts translated from Python's `re`). Returns 0, or
+ * LT_EPARSE with a message in err naming the path and the construct. */
+int lt_router_translate(const char *path, lt_buf *out, char *err, size_t errlen);
+/* Matches the request's method and raw path (as aiohttp does: a parameter
+ * may hold "%2F"), the parameters decoded; on success the route's
  * parameters are added to req's match info. */
 int lt_router_match(lt_router *r, lt_request *req, lt_match *m);
 /* Matches a method and a decoded path as lt_router_match would, without a

@@ -48,13 +48,15 @@ static int l_router(lua_State *L) {
   return 1;
 }
 
-/* router:add(method, path, handler) -> route index. A C handler is routed
- * directly; anything else is kept for the Lua dispatcher. */
+/* router:add(method, path, handler[, call]) -> route index. A C handler is
+ * routed directly; anything else is kept for the Lua dispatcher. call names
+ * the Lua call in error messages ("router:add_route" by default). */
 static int l_add(lua_State *L) {
   lrouter *box = luaL_checkudata(L, 1, ROUTER);
   const char *method = luaL_checkstring(L, 2);
   const char *path = luaL_checkstring(L, 3);
   luaL_checkany(L, 4);
+  const char *call = luaL_optstring(L, 5, "router:add_route");
   lua_getiuservalue(L, 1, 1);
   lua_Integer idx = luaL_len(L, -1) + 1;
   lchandler *ch = luaL_testudata(L, 4, CHANDLER);
@@ -62,9 +64,9 @@ static int l_add(lua_State *L) {
   int r = lt_router_add(box->r, method, path, ch ? ch->fn : NULL,
                         ch ? ch->ud : (void *)(intptr_t)idx, NULL, err, sizeof err);
   if (r == LT_EPARSE)
-    return luaL_error(L, "router:add_route: %s", err);
+    return luaL_error(L, "%s: %s", call, err);
   if (r)
-    return luaL_error(L, "router:add_route: %s", lt_strerror(r));
+    return luaL_error(L, "%s: %s", call, lt_strerror(r));
   lua_pushvalue(L, 4);
   lua_rawseti(L, -2, idx);
   lua_pushinteger(L, box->r->n);
