@@ -1,14 +1,14 @@
 --- luatest.web: the server side, shaped like aiohttp.web. A facade over the
 --- modules named after aiohttp's: web_app (Application, the handling of a
 --- request), web_urldispatcher (routes), web_request, web_response,
---- web_fileresponse, web_exceptions, web_middlewares, web_ws.
+--- web_fileresponse, web_exceptions, web_middlewares, web_ws, web_routedef.
 local helpers = require "luatest.helpers"
 local streams = require "luatest.streams"
 
 local web = {}
 
 for _, name in ipairs { "web_exceptions", "web_response", "web_fileresponse", "web_request", "web_ws",
-  "web_urldispatcher", "web_middlewares", "web_app" } do
+  "web_urldispatcher", "web_routedef", "web_middlewares", "web_app" } do
   for k, v in pairs(require("luatest." .. name)) do
     if type(k) == "string" and k:sub(1, 1) ~= "_" then
       web[k] = v

@@ -189,6 +189,12 @@ local function sub_signal(sub, name)
   end
 end
 
+--- app:add_routes(defs): router:add_routes, as aiohttp's Application.add_routes.
+function Application.add_routes(self, defs)
+  local r = self.router:_add_routes(defs, "app:add_routes", 3)
+  return r
+end
+
 --- Serves sub's routes below prefix (e.g. "/admin"): its middlewares and
 --- signals apply to them, and request.app is sub inside its handlers.
 function Application.add_subapp(self, prefix, sub)
