@@ -96,6 +96,7 @@ int main(void) {
   CHECK(has(refusal("/c/{a}/{a}"), "appears twice"));
   CHECK(has(refusal("/c/a}"), "unbalanced '}'"));
   CHECK(has(refusal("/c/{a"), "unbalanced '{'"));
+  CHECK(has(refusal("/c/{id:[^\\s\\S]}"), "matches nothing"));
   CHECK(refusal("/c/{id:\\d+}") == NULL);
   return check_done("router");
 }

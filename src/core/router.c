@@ -271,6 +271,11 @@ static int rx_set(rx *x, cset *set) {
   }
   if (negate)
     cset_invert(set);
+  int empty = 1;
+  for (int i = 0; i < 32; i++)
+    empty &= set->bit[i] == 0 || (i == 0 && set->bit[0] == 1);
+  if (empty)
+    return rx_fail(x, 1, "%s", "a set that matches nothing, as [^\\s\\S]");
   return 0;
 }
 
