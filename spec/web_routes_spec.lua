@@ -302,3 +302,22 @@ describe("class-based views", function()
     has(raises(web.View.extend, {}), "View:extend: call it with ':'")
   end)
 end)
+
+describe("raw-path matching", function()
+  it("keeps normalize_path_middleware's redirects for encoded paths", function(aiohttp_client)
+    local app = web.Application { middlewares = { web.normalize_path_middleware() } }
+    app.router:add_get("/a b/", function()
+      return "spaced"
+    end)
+    app.router:add_get("/n/{name}/", function(request)
+      return "n " .. request.match_info.name
+    end)
+    local client = aiohttp_client(app)
+    local resp = client:get("/a%20b", { allow_redirects = false })
+    assert(resp.status == 308 and resp.headers["Location"] == "/a%20b/", resp.status)
+    assert(client:get("/a%20b/"):text() == "spaced")
+    resp = client:get("/n/x%2Fy", { allow_redirects = false })
+    assert(resp.status == 308 and resp.headers["Location"] == "/n/x%2Fy/", resp.headers["Location"])
+    assert(client:get("/n/x%2Fy/"):text() == "n x/y")
+  end)
+end)

@@ -1,6 +1,5 @@
 --- luatest.web_middlewares: aiohttp's middleware helpers (web_middlewares.py).
 --- A middleware is `function(request, handler) return handler(request) end`.
-local core = require "luatest.core"
 local helpers = require "luatest.helpers"
 local exceptions = require "luatest.web_exceptions"
 
@@ -30,8 +29,7 @@ end
 -- Whether a request with this method for this (raw) path would find a
 -- route of the application's router, as aiohttp's _check_request_resolves.
 local function resolves(router, method, raw)
-  local path = core.urldecode(raw, false)
-  return path ~= nil and router:resolve(method, path) == 200
+  return router:resolve(method, raw) == 200
 end
 
 --- web.normalize_path_middleware{append_slash = true, remove_slash = false,
@@ -57,14 +55,15 @@ function M.normalize_path_middleware(opts)
   return function(request, handler)
     local app = request.app
     local router = app and app.router and app.router._core
-    if router and router:resolve(request.method, request.path) ~= 200 then
-      local raw, query = request.raw_path, ""
-      -- (An absolute-form target is routed by its path.)
-      raw = raw:match("^%a[%w+.-]*://[^/?#]*(.*)$") or raw
-      local q = raw:find("?", 1, true)
-      if q then
-        raw, query = raw:sub(1, q - 1), raw:sub(q)
-      end
+    local raw, query = request.raw_path, ""
+    -- (An absolute-form target is routed by its path.)
+    raw = raw:match("^%a[%w+.-]*://[^/?#]*(.*)$") or raw
+    local q = raw:find("?", 1, true)
+    if q then
+      raw, query = raw:sub(1, q - 1), raw:sub(q)
+    end
+    -- (Routes match the raw path, as aiohttp's do.)
+    if router and router:resolve(request.method, raw) ~= 200 then
       local ends_with_slash = request.path:sub(-1) == "/"
       local candidates = {}
       if merge_slashes then

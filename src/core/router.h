@@ -47,7 +47,8 @@ int lt_router_translate(const char *path, lt_buf *out, char *err, size_t errlen)
  * may hold "%2F"), the parameters decoded; on success the route's
  * parameters are added to req's match info. */
 int lt_router_match(lt_router *r, lt_request *req, lt_match *m);
-/* Matches a method and a decoded path as lt_router_match would, without a
+/* Matches a method and a raw path (percent-encoded, no query) as
+ * lt_router_match would, without a
  * request and without collecting parameters (asking whether another path
  * would resolve). Returns 0. */
 int lt_router_resolve(lt_router *r, const char *method, const char *path, lt_match *m);

@@ -89,7 +89,7 @@ static int l_routes(lua_State *L) {
 }
 
 /* router:resolve(method, path) -> 200, 404 or 405, and for 405 the allowed
- * methods ("GET,HEAD"): where a request for the decoded path would go, for
+ * methods ("GET,HEAD"): where a request for the raw path would go, for
  * normalize_path_middleware. */
 static int l_resolve(lua_State *L) {
   lrouter *box = luaL_checkudata(L, 1, ROUTER);
