@@ -699,39 +699,11 @@ static int add_value(lt_request *req, const char *name, const char *s, size_t n)
   return rc;
 }
 
-int lt_router_match(lt_router *r, lt_request *req, lt_match *m) {
-  const char *method = lt_request_method(req);
-  regmatch_t gm[LT_MAX_MATCH * 2 + 1];
-  m->route = NULL;
-  m->status = 404;
-  m->allow[0] = '\0';
-  lt_buf path = {0};
-  int rc = raw_path(req, &path);
-  for (int i = 0; !rc && i < r->n; i++) {
-    lt_route *rt = r->routes[i];
-    if (!path_matches(rt, path.data, gm))
-      continue;
-    if (strcmp(rt->method, "*") && strcmp(rt->method, method)) {
-      m->status = 405;
-      add_allowed(m, rt->method);
-      continue;
-    }
-    for (int k = 0; !rc && k < rt->nparams; k++) {
-      regmatch_t g = gm[rt->groups[k]];
-      rc = add_value(req, rt->params[k], path.data + g.rm_so, (size_t)(g.rm_eo - g.rm_so));
-    }
-    if (!rc) {
-      m->route = rt;
-      m->status = 200;
-    }
-    break;
-  }
-  lt_buf_free(&path);
-  return rc;
-}
-
-int lt_router_resolve(lt_router *r, const char *method, const char *path, lt_match *m) {
-  regmatch_t gm[LT_MAX_MATCH * 2 + 1];
+/* The first route whose pattern matches path and whose method is method;
+ * m says 200, 405 with the methods the path allows, or 404. gm holds the
+ * matched groups. */
+static void find_route(lt_router *r, const char *method, const char *path, regmatch_t *gm,
+                       lt_match *m) {
   m->route = NULL;
   m->status = 404;
   m->allow[0] = '\0';
@@ -746,7 +718,37 @@ int lt_router_resolve(lt_router *r, const char *method, const char *path, lt_mat
     }
     m->route = rt;
     m->status = 200;
-    return 0;
+    return;
   }
+}
+
+int lt_router_match(lt_router *r, lt_request *req, lt_match *m) {
+  regmatch_t gm[LT_MAX_MATCH * 2 + 1];
+  lt_buf path = {0};
+  int rc = raw_path(req, &path);
+  if (rc) {
+    m->route = NULL;
+    m->status = 404;
+    m->allow[0] = '\0';
+    lt_buf_free(&path);
+    return rc;
+  }
+  find_route(r, lt_request_method(req), path.data, gm, m);
+  lt_route *rt = m->route;
+  for (int k = 0; rt && !rc && k < rt->nparams; k++) {
+    regmatch_t g = gm[rt->groups[k]];
+    rc = add_value(req, rt->params[k], path.data + g.rm_so, (size_t)(g.rm_eo - g.rm_so));
+  }
+  if (rc) {
+    m->route = NULL;
+    m->status = 404;
+  }
+  lt_buf_free(&path);
+  return rc;
+}
+
+int lt_router_resolve(lt_router *r, const char *method, const char *path, lt_match *m) {
+  regmatch_t gm[LT_MAX_MATCH * 2 + 1];
+  find_route(r, method, path, gm, m);
   return 0;
 }
