@@ -135,6 +135,54 @@ static void test_limits(void) {
   lt_msg_free(&m);
 }
 
+/* lazy_body: a body over the limit completes, its first max_body bytes
+ * kept and the rest counted; the next pipelined message is parsed as
+ * usual. Fed a byte at a time and whole, for the cuts. */
+static void test_lazy_body_limit(void) {
+  char in[8192];
+  int n = snprintf(in, sizeof in, "POST /a HTTP/1.1\r\nContent-Length: 3000\r\n\r\n");
+  memset(in + n, 'a', 3000);
+  n += 3000;
+  n += snprintf(in + n, sizeof in - (size_t)n,
+                "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "800\r\n");
+  memset(in + n, 'b', 0x800);
+  n += 0x800;
+  n += snprintf(in + n, sizeof in - (size_t)n, "\r\n0\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+  for (size_t step = 1; step <= (size_t)n; step = step == 1 ? (size_t)n : step + 1) {
+    lt_parser p;
+    lt_parser_init(&p, HTTP_REQUEST, &limits);
+    p.lazy_body = 1;
+    lt_msg m[3];
+    for (int i = 0; i < 3; i++)
+      lt_msg_init(&m[i]);
+    int done = 0;
+    size_t off = 0;
+    while (off < (size_t)n && done < 3) {
+      size_t len = (size_t)n - off < step ? (size_t)n - off : step;
+      long r = lt_parser_feed(&p, &m[done], in + off, len);
+      CHECK(r >= 0);
+      if (r < 0)
+        break;
+      off += (size_t)r;
+      if (p.done) {
+        done++;
+        lt_parser_next(&p);
+      }
+    }
+    CHECK(done == 3);
+    CHECK(m[0].body.len == 1024 && m[0].body_size == 3000 && m[0].content_length == 3000);
+    CHECK(m[0].body.cap <= 2048);
+    CHECK(m[0].body.data[0] == 'a' && m[0].body.data[1023] == 'a');
+    CHECK(m[1].body.len == 1024 && m[1].body_size == 0x800 && m[1].chunked);
+    CHECK(m[1].body.data[0] == 'b');
+    CHECK_STR(lt_msg_str(&m[2], m[2].url), "/c");
+    CHECK(m[2].body.len == 0 && m[2].body_size == 0);
+    for (int i = 0; i < 3; i++)
+      lt_msg_free(&m[i]);
+  }
+}
+
 static void test_response_parse_close_delimited(void) {
   const char in[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
   lt_parser p;
@@ -278,6 +326,7 @@ int main(void) {
   test_byte_at_a_time();
   test_malformed();
   test_limits();
+  test_lazy_body_limit();
   test_response_parse_close_delimited();
   test_url();
   test_router();

@@ -45,6 +45,7 @@ void lt_request_reset(lt_request *req) {
   req->responded = 0;
   req->keep_alive = 0;
   req->head = 0;
+  req->max_body = 0;
   req->remote[0] = '\0';
   req->route = NULL;
   req->match_status = 0;
@@ -263,6 +264,14 @@ const char *lt_request_match(const lt_request *req, const char *name) {
 const char *lt_request_body(const lt_request *req, size_t *len) {
   *len = req->msg.body.len;
   return req->msg.body.data ? req->msg.body.data : "";
+}
+
+int lt_request_body_too_large(const lt_request *req, uint64_t *actual) {
+  /* aiohttp's read(): body_size >= client_max_size is refused. */
+  int over = req->max_body && req->msg.body_size >= (uint64_t)req->max_body;
+  if (actual)
+    *actual = over ? req->msg.body_size : 0;
+  return over;
 }
 
 /* ---- Responses ------------------------------------------------------------ */

@@ -42,7 +42,11 @@ struct lt_request {
   int refs;
   int responded;
   int keep_alive;
-  int head;         /* HEAD: the body is counted but not sent */
+  int head; /* HEAD: the body is counted but not sent */
+  /* The limit its body is checked against when read, as aiohttp's
+   * client_max_size (lt_request_body_too_large); 0: none, or the server
+   * refused a larger body before any handler ran. */
+  size_t max_body;
   char remote[48];  /* the peer's address, empty for mocked requests */
   void *route;      /* the matched lt_route, if any */
   int match_status; /* 200, or 404/405 when no route matched */

@@ -49,6 +49,7 @@ void lt_server_default_opts(lt_server_opts *opts) {
   opts->limits.max_body = 1024 * 1024;
   opts->header_timeout_ms = 60000;
   opts->keepalive_timeout_ms = 75000;
+  opts->lazy_body_limit = 0;
 }
 
 lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud) {
@@ -207,6 +208,12 @@ static void finish_after_write(lt_conn *c) {
     conn_close(c);
 }
 
+/* aiohttp's HTTPRequestEntityTooLarge text. */
+static void too_large_text(char *text, size_t size, size_t max, unsigned long long actual) {
+  snprintf(text, size, "Maximum request body size %zu exceeded, actual body size %llu", max,
+           actual);
+}
+
 /* An answer the server gives by itself (400, 413, 431): sent, then closed. */
 static void conn_fail(lt_conn *c, int status, const char *detail) {
   lt_request *req = c->cur ? c->cur : lt_request_new();
@@ -217,8 +224,8 @@ static void conn_fail(lt_conn *c, int status, const char *detail) {
   c->cur = req;
   char text[256];
   if (status == 413 && req->msg.content_length >= 0)
-    snprintf(text, sizeof text, "Maximum request body size %zu exceeded, actual body size %lld",
-             c->srv->opts.limits.max_body, (long long)req->msg.content_length);
+    too_large_text(text, sizeof text, c->srv->opts.limits.max_body,
+                   (unsigned long long)req->msg.content_length);
   else if (status == 413)
     snprintf(text, sizeof text, "Maximum request body size %zu exceeded",
              c->srv->opts.limits.max_body);
@@ -380,6 +387,16 @@ int lt_request_ws_refusal(lt_request *req) {
   return status;
 }
 
+int lt_request_body_refusal(lt_request *req) {
+  uint64_t actual;
+  if (!lt_request_body_too_large(req, &actual))
+    return 0;
+  char text[128];
+  too_large_text(text, sizeof text, req->max_body, (unsigned long long)actual);
+  lt_response_text(&req->resp, 413, text);
+  return 413;
+}
+
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
   int failed = fn(req, &req->resp, ud) != 0;
   if (req->resp.streaming) {
@@ -507,6 +524,7 @@ static void dispatch(lt_conn *c, lt_request *req) {
   }
   req->conn = c;
   req->server = srv;
+  req->max_body = srv->opts.lazy_body_limit ? srv->opts.limits.max_body : 0;
   memcpy(req->remote, c->peer, sizeof req->remote);
   c->inflight = req;
   lt_request_retain(req); /* the connection's reference, dropped by respond */
@@ -836,6 +854,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   lt_parser_init(&c->parser, HTTP_REQUEST, &srv->opts.limits);
   c->parser.data = c;
   c->parser.on_headers = on_headers;
+  c->parser.lazy_body = srv->opts.lazy_body_limit;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
     conn_close(c);
     return;

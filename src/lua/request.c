@@ -249,6 +249,28 @@ static int l_read(lua_State *L) {
   return 1;
 }
 
+/* request:_body() -> the body as kept: all of it, or the first
+ * client_max_size bytes of one that was too large (see _too_large). */
+static int l_body(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  size_t len;
+  const char *body = lt_request_body(req, &len);
+  lua_pushlstring(L, body, len);
+  return 1;
+}
+
+/* request:_too_large() -> max_size, actual_size when the body reached the
+ * limit (aiohttp's HTTPRequestEntityTooLarge arguments), else nothing. */
+static int l_too_large(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  uint64_t actual;
+  if (!lt_request_body_too_large(req, &actual))
+    return 0;
+  lua_pushinteger(L, (lua_Integer)req->max_body);
+  lua_pushinteger(L, (lua_Integer)actual);
+  return 2;
+}
+
 /* request:_headers() -> { name1, value1, name2, value2, ... } in order. */
 static int l_headers(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
@@ -526,6 +548,8 @@ static int l_set_request_class(lua_State *L) {
 
 static const luaL_Reg methods[] = {
     {"read", l_read},
+    {"_body", l_body},
+    {"_too_large", l_too_large},
     {"_headers", l_headers},
     {"_match", l_match},
     {"_query", l_query},

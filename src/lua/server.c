@@ -37,7 +37,12 @@ static void on_request(lt_server *srv, lt_request *req, void *ud) {
     }
     lt_route *rt = m.route;
     if (rt && rt->fn && !ls->lua_only) {
-      lt_request_run_handler(req, rt->fn, rt->ud);
+      /* A C handler cannot raise HTTPRequestEntityTooLarge when it reads:
+       * a body over client_max_size is refused before it runs. */
+      if (lt_request_body_refusal(req))
+        lt_request_respond(req);
+      else
+        lt_request_run_handler(req, rt->fn, rt->ud);
       return;
     }
     req->route = rt;
