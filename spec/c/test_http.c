@@ -183,6 +183,67 @@ static void test_lazy_body_limit(void) {
   }
 }
 
+/* Mocked requests (make_mocked_request) built by the core. */
+static void test_mock_request(void) {
+  lt_field hdrs[] = {{"Host", "example", 4, 7}, {"X-Nul", "a\0b", 5, 3}};
+  lt_mock_spec spec = {.method = "POST",
+                       .url = "/p%20q?x=1",
+                       .url_len = 10,
+                       .headers = hdrs,
+                       .nheaders = 2,
+                       .body = "0123456789abc",
+                       .body_len = 13,
+                       .max_body = 10};
+  lt_request *req;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK_STR(lt_request_method(req), "POST");
+  CHECK_STR(lt_request_path(req), "/p q");
+  CHECK_STR(lt_request_query_string(req), "x=1");
+  CHECK_STR(lt_request_header(req, "host"), "example");
+  CHECK(req->msg.hdrs[1].value_len == 3);
+  CHECK(req->keep_alive && req->msg.major == 1 && req->msg.minor == 1);
+  CHECK(req->msg.content_length == 13);
+  uint64_t actual;
+  CHECK(lt_request_body_too_large(req, &actual) && actual == 13);
+  size_t len;
+  CHECK(!strcmp(lt_request_body(req, &len), "0123456789abc") && len == 13);
+  lt_request_release(req);
+
+  /* At the limit is too large (aiohttp's >=); no limit is never. */
+  spec.body_len = 10;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(lt_request_body_too_large(req, &actual) && actual == 10);
+  lt_request_release(req);
+  spec.body_len = 9;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(!lt_request_body_too_large(req, &actual) && actual == 0);
+  lt_request_release(req);
+  spec.body_len = 13;
+  spec.max_body = 0;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(!lt_request_body_too_large(req, NULL));
+  lt_request_release(req);
+
+  /* HTTP/1.0 closes unless a Connection header says otherwise; a
+   * Content-Length header wins over the payload's length; no payload, no
+   * length. */
+  lt_field cl[] = {{"Content-Length", "99", 14, 2}};
+  lt_mock_spec v10 = {
+      .method = "GET", .url = "/", .url_len = 1, .headers = cl, .nheaders = 1, .version = "1.0"};
+  CHECK(lt_request_mock(&v10, &req) == 0);
+  CHECK(!req->keep_alive && req->msg.minor == 0 && req->msg.content_length == 99);
+  lt_request_release(req);
+  v10.nheaders = 0;
+  v10.closing = 1;
+  v10.version = NULL;
+  CHECK(lt_request_mock(&v10, &req) == 0);
+  CHECK(!req->keep_alive && req->msg.content_length == -1);
+  lt_request_release(req);
+
+  lt_mock_spec bad = {.method = "GET", .url = "/%zz", .url_len = 4};
+  CHECK(lt_request_mock(&bad, &req) == LT_EPARSE && req == NULL);
+}
+
 static void test_response_parse_close_delimited(void) {
   const char in[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
   lt_parser p;
@@ -327,6 +388,7 @@ int main(void) {
   test_malformed();
   test_limits();
   test_lazy_body_limit();
+  test_mock_request();
   test_response_parse_close_delimited();
   test_url();
   test_router();
