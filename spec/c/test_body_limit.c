@@ -126,7 +126,7 @@ static void test_lazy_the_handler_runs_and_asks(void) {
   reply r = post(&f, "/", 2000);
   CHECK(r.status == 200);
   CHECK_STR(r.body, "too large 1024");
-  CHECK(last.too_large && last.actual == 2000);
+  CHECK(last.too_large && last.actual >= LIMIT && last.actual <= 2000);
   CHECK_STR(r.connection, "");
   /* aiohttp's rule: the limit itself is too large, one byte less is not. */
   r = post(&f, "/", LIMIT);
@@ -147,7 +147,8 @@ static void test_lazy_memory_stays_at_the_limit(void) {
   size_t big = 20u * 1024 * 1024;
   reply r = post(&f, "/", big);
   CHECK(r.status == 200);
-  CHECK(last.too_large && last.actual == big);
+  /* The handler ran once the limit was reached, not at the end. */
+  CHECK(last.too_large && last.actual >= LIMIT && last.actual < big);
   CHECK(last.kept == LIMIT);
   CHECK(last.kept_cap <= 2 * LIMIT);
   r = post(&f, "/", 10);

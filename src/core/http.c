@@ -299,6 +299,8 @@ static int on_body(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
   size_t max_body = p->limits.max_body;
+  if (p->drain_body)
+    return 0;
   if (p->inflate) {
     /* Decoding is for responses, whose limit is never lazy: what a decoded
      * body would count past the limit is not known without decoding it. */
@@ -405,9 +407,14 @@ void lt_parser_release(lt_parser *p) {
   p->inflate = NULL;
 }
 
+void lt_parser_drain(lt_parser *p) {
+  p->drain_body = 1;
+}
+
 void lt_parser_next(lt_parser *p) {
   p->done = 0;
   p->head_complete = 0;
+  p->drain_body = 0;
   if (llhttp_get_errno(&p->http) == HPE_PAUSED_UPGRADE)
     llhttp_resume_after_upgrade(&p->http);
   else

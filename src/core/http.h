@@ -72,6 +72,7 @@ struct lt_parser {
    * message completes and whoever reads the body decides (aiohttp checks
    * client_max_size when the handler reads). Memory stays bounded. */
   int lazy_body;
+  int drain_body;    /* the rest of this message's body goes unseen (lt_parser_drain) */
   int head_complete; /* the current message's headers are in */
   /* Decode a gzip or deflate body as it arrives (set by on_headers for the
    * message whose headers it saw); the limits apply to what it decodes to. */
@@ -98,6 +99,10 @@ void lt_parser_init(lt_parser *p, llhttp_type_t type, const lt_limits *limits);
 long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len);
 /* The peer closed: completes a close-delimited body. 0 or an LT_E* code. */
 int lt_parser_eof(lt_parser *p, lt_msg *msg);
+/* Midway through a body: the rest of it is read past, not kept nor
+ * counted, for a message handed over before its end; its end still sets
+ * p->done. */
+void lt_parser_drain(lt_parser *p);
 /* After p->done: ready for the next message on the same connection. */
 void lt_parser_next(lt_parser *p);
 /* Frees what the parser holds beyond itself (a decoder midway). */

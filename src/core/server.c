@@ -28,6 +28,7 @@ struct lt_conn {
   unsigned partial : 1;    /* bytes of the next request came */
   unsigned head_done : 1;  /* all of its head */
   unsigned drain_wait : 1; /* the next request waits until the output drains */
+  unsigned draining : 1;   /* the rest of a body its handler already had */
   /* After a 101: the WebSocket the connection now carries (ws_server.c). */
   lt_ws *ws;
   unsigned ws_paused : 1; /* reading stopped until our output drains */
@@ -216,6 +217,12 @@ static void too_large_text(char *text, size_t size, size_t max, unsigned long lo
 
 /* An answer the server gives by itself (400, 413, 431): sent, then closed. */
 static void conn_fail(lt_conn *c, int status, const char *detail) {
+  if (c->draining) {
+    /* That request was answered: a second answer would be taken for the
+     * next one's. aiohttp too just closes a body it gave up on. */
+    conn_close(c);
+    return;
+  }
   lt_request *req = c->cur ? c->cur : lt_request_new();
   if (!req) {
     conn_close(c);
@@ -519,6 +526,7 @@ static void dispatch(lt_conn *c, lt_request *req) {
   int r = lt_request_prepare(req);
   if (r) {
     c->cur = req;
+    c->draining = 0; /* not answered yet, even if handed over midway */
     conn_fail(c, 400, "Invalid percent-encoding in the request path");
     return;
   }
@@ -532,6 +540,16 @@ static void dispatch(lt_conn *c, lt_request *req) {
   srv->on_request(srv, req, srv->ud);
   c->in_dispatch = 0;
   lt_request_release(req); /* the parse reference */
+}
+
+/* A body has come to the lazy limit before its end: whatever the rest,
+ * reading it can only raise, so its handler may run now, as aiohttp's runs
+ * before the body is read (an answer can then stop an upload early). */
+static int over_limit_midway(const lt_conn *c) {
+  const lt_msg *m = &c->cur->msg;
+  size_t max = c->srv->opts.limits.max_body;
+  return c->parser.lazy_body && max && c->parser.head_complete && !c->draining && !m->upgrade &&
+         m->body_size >= max;
 }
 
 static void conn_process(lt_conn *c) {
@@ -563,12 +581,27 @@ static void conn_process(lt_conn *c) {
     }
     c->rpos += (size_t)n;
     c->partial = 1;
-    if (!c->parser.done)
+    if (!c->parser.done) {
+      if (over_limit_midway(c)) {
+        /* The rest is read past once the handler answered (the body's
+         * deadline still applies), then the next request is parsed. */
+        lt_request *req = c->cur;
+        c->cur = NULL;
+        c->draining = 1;
+        lt_parser_drain(&c->parser);
+        dispatch(c, req);
+      }
       continue;
+    }
     lt_request *req = c->cur;
     c->cur = NULL;
     c->partial = c->head_done = 0;
     lt_parser_next(&c->parser);
+    if (c->draining) {
+      c->draining = 0; /* req carried only its trailers, if any */
+      lt_request_release(req);
+      continue;
+    }
     dispatch(c, req);
   }
   if (c->ws)

@@ -27,8 +27,9 @@ typedef struct lt_server_opts {
   /* 0: a body over limits.max_body gets 413 and the connection closes
    * before any handler runs. Nonzero: the handler runs, as in aiohttp,
    * whose client_max_size is checked when the body is read; the parser
-   * keeps max_body bytes and drops the rest (lt_parser.lazy_body), and
-   * lt_request_body_too_large tells the handler. */
+   * keeps max_body bytes (lt_parser.lazy_body), the handler is called once
+   * they came (lt_request_body_too_large tells it), the rest is read past
+   * after its answer, and the connection goes on. */
   int lazy_body_limit;
 } lt_server_opts;
 
