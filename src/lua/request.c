@@ -240,17 +240,9 @@ static int l_tostring(lua_State *L) {
 
 /* ---- methods -------------------------------------------------------------------------- */
 
-/* request:read() -> the whole body as a string. */
-static int l_read(lua_State *L) {
-  lt_request *req = ltl_check_request(L, 1);
-  size_t len;
-  const char *body = lt_request_body(req, &len);
-  lua_pushlstring(L, body, len);
-  return 1;
-}
-
 /* request:_body() -> the body as kept: all of it, or the first
- * client_max_size bytes of one that was too large (see _too_large). */
+ * client_max_size bytes of one that was too large (see _too_large);
+ * luatest.web_request's read() checks first. */
 static int l_body(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   size_t len;
@@ -542,7 +534,6 @@ static int l_set_request_class(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"read", l_read},
     {"_body", l_body},
     {"_too_large", l_too_large},
     {"_headers", l_headers},

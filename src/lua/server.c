@@ -159,6 +159,9 @@ static int l_server(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lt_server_opts opts;
   lt_server_default_opts(&opts);
+  /* Lua handlers meet client_max_size when they read the body, as in
+   * aiohttp (web_request.lua raises the 413); C ones before they run. */
+  opts.lazy_body_limit = 1;
   if (lua_getfield(L, 1, "client_max_size") != LUA_TNIL)
     opts.limits.max_body = (size_t)luaL_checkinteger(L, -1);
   if (lua_getfield(L, 1, "max_line_size") != LUA_TNIL)
