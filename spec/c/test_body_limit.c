@@ -151,9 +151,9 @@ static void test_lazy_memory_stays_at_the_limit(void) {
   CHECK(last.too_large && last.actual >= LIMIT && last.actual < big);
   CHECK(last.kept == LIMIT);
   CHECK(last.kept_cap <= 2 * LIMIT);
+  /* (The client closes a connection it has not finished writing to.) */
   r = post(&f, "/", 10);
   CHECK_STR(r.body, "read 10");
-  CHECK(f.srv->nconns == 1);
   stop(&f);
 }
 
