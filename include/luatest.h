@@ -112,6 +112,15 @@ int lt_request_header_at(const lt_request *req, int i, const char **name, const 
 const char *lt_request_match(const lt_request *req, const char *name);
 /* The body (may contain NULs); *len receives its length. Never NULL. */
 const char *lt_request_body(const lt_request *req, size_t *len);
+/* Whether the body reached the size limit, by aiohttp's rule for
+ * client_max_size: a body of the limit or more is too large. A C handler
+ * sees such a body only on a server that checks the limit when the body is
+ * read (lt_server_opts.lazy_body_limit in the core's server.h), and as
+ * soon as the limit is reached: the body then holds its first limit bytes,
+ * *actual (when not NULL) receives how many had come by then (0 when not
+ * too large), and the rest is dropped after the answer. Elsewhere the
+ * server answers 413 before any handler runs, and this returns 0. */
+int lt_request_body_too_large(const lt_request *req, uint64_t *actual);
 
 /* Response setters. Status defaults to 200, the body to empty. */
 void lt_response_status(lt_response *resp, int status);

@@ -33,6 +33,41 @@ function test_mocked_request_payload_reads_like_a_body()
   assert(json_request:json().n == 3)
 end
 
+function test_mocked_request_over_client_max_size_raises_413_when_read()
+  local request = make_mocked_request("POST", "/", { payload = string.rep("x", 100), client_max_size = 10,
+    headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } })
+  local ok, err = pcall(request.read, request)
+  assert(not ok and getmetatable(err) == web.HTTPRequestEntityTooLarge, tostring(err))
+  assert(err.status == 413 and err.reason == "Request Entity Too Large")
+  assert(err.text == "Maximum request body size 10 exceeded, actual body size 100", err.text)
+  for _, how in ipairs { "text", "json", "post" } do
+    ok, err = pcall(request[how], request)
+    assert(not ok and err.status == 413, how)
+  end
+  ok, err = pcall(function()
+    return request.content
+  end)
+  assert(not ok and err.status == 413)
+  -- aiohttp's rule: the limit itself is too large, one byte less is not.
+  ok, err = pcall(request.read, make_mocked_request("POST", "/", { payload = "0123456789", client_max_size = 10 }))
+  assert(not ok and err.text:find("actual body size 10$"), tostring(err))
+  assert(make_mocked_request("POST", "/", { payload = "012345678", client_max_size = 10 }):read() == "012345678")
+end
+
+function test_mocked_request_client_max_size_defaults_as_aiohttps()
+  -- 1024^2 unless given, whatever the app's; 0 means no limit.
+  local mib = 1024 * 1024
+  local big = make_mocked_request("POST", "/", { payload = string.rep("x", mib) })
+  local ok, err = pcall(big.read, big)
+  assert(not ok and err.status == 413)
+  assert(#make_mocked_request("POST", "/", { payload = string.rep("x", mib - 1) }):read() == mib - 1)
+  local app = web.Application { client_max_size = 10 }
+  assert(make_mocked_request("POST", "/", { payload = string.rep("x", 100), app = app }):read() == string.rep("x", 100))
+  assert(#make_mocked_request("POST", "/", { payload = string.rep("x", mib), client_max_size = 0 }):read() == mib)
+  ok, err = pcall(make_mocked_request, "POST", "/", { client_max_size = "big" })
+  assert(not ok and err:find("make_mocked_request: client_max_size must be", 1, true), err)
+end
+
 function test_mocked_request_version_and_closing()
   local request = make_mocked_request("GET", "/", { version = "1.0", closing = true })
   assert(request.version == "1.0")

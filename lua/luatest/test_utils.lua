@@ -416,15 +416,24 @@ function M.make_mocked_request(method, path, opts)
     flat[#flat + 1] = "Host"
     flat[#flat + 1] = "localhost"
   end
+  -- As aiohttp's: the request's own limit, 1024^2 unless given (an app
+  -- passed in does not lend it its client_max_size); 0 means none.
+  local max_size = opts.client_max_size
+  if max_size == nil then
+    max_size = 1024 * 1024
+  elseif type(max_size) ~= "number" or max_size < 0 or max_size ~= math.floor(max_size) then
+    error("make_mocked_request: client_max_size must be a whole number >= 0, got " .. tostring(max_size), 2)
+  end
   local app = opts.app
   if app == nil then
-    app = web.Application { client_max_size = opts.client_max_size }
+    app = web.Application { client_max_size = max_size }
   end
   local version = opts.version or "1.1"
   if type(version) == "table" then
     version = version[1] .. "." .. version[2]
   end
-  local request = core.mock_request(method:upper(), path, flat, opts.payload, version, opts.closing, app)
+  local request = core.mock_request(method:upper(), path, flat, opts.payload, version, opts.closing, app,
+    max_size)
   if opts.match_info then
     request:_set_match(opts.match_info)
   end

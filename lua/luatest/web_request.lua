@@ -88,6 +88,22 @@ function props.config_dict(req)
   return setmetatable({ _request = req }, ConfigDict)
 end
 
+-- aiohttp's read(): a body of client_max_size bytes or more is refused
+-- with 413, when the handler reads it (the server kept only that much).
+local function check_size(request)
+  local max_size, actual_size = request:_too_large()
+  if max_size then
+    error(exceptions.HTTPRequestEntityTooLarge(max_size, actual_size))
+  end
+end
+
+--- The whole body as a string; raises web.HTTPRequestEntityTooLarge (413)
+--- when it reached the app's client_max_size.
+function Request.read(self)
+  check_size(self)
+  return self:_body()
+end
+
 --- The body decoded as text.
 function Request.text(self)
   return self:read()
@@ -132,6 +148,7 @@ local function parse_multipart(request)
   if not boundary or boundary == "" or #boundary > 200 then
     error(bad_request("multipart body without a boundary"))
   end
+  check_size(request)
   local raw, why = request:_multipart(boundary)
   if not raw then
     error(bad_request("malformed multipart body: " .. why))

@@ -135,6 +135,115 @@ static void test_limits(void) {
   lt_msg_free(&m);
 }
 
+/* lazy_body: a body over the limit completes, its first max_body bytes
+ * kept and the rest counted; the next pipelined message is parsed as
+ * usual. Fed a byte at a time and whole, for the cuts. */
+static void test_lazy_body_limit(void) {
+  char in[8192];
+  int n = snprintf(in, sizeof in, "POST /a HTTP/1.1\r\nContent-Length: 3000\r\n\r\n");
+  memset(in + n, 'a', 3000);
+  n += 3000;
+  n += snprintf(in + n, sizeof in - (size_t)n,
+                "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "800\r\n");
+  memset(in + n, 'b', 0x800);
+  n += 0x800;
+  n += snprintf(in + n, sizeof in - (size_t)n, "\r\n0\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+  for (size_t step = 1; step <= (size_t)n; step = step == 1 ? (size_t)n : step + 1) {
+    lt_parser p;
+    lt_parser_init(&p, HTTP_REQUEST, &limits);
+    p.lazy_body = 1;
+    lt_msg m[3];
+    for (int i = 0; i < 3; i++)
+      lt_msg_init(&m[i]);
+    int done = 0;
+    size_t off = 0;
+    while (off < (size_t)n && done < 3) {
+      size_t len = (size_t)n - off < step ? (size_t)n - off : step;
+      long r = lt_parser_feed(&p, &m[done], in + off, len);
+      CHECK(r >= 0);
+      if (r < 0)
+        break;
+      off += (size_t)r;
+      if (p.done) {
+        done++;
+        lt_parser_next(&p);
+      }
+    }
+    CHECK(done == 3);
+    CHECK(m[0].body.len == 1024 && m[0].body_size == 3000 && m[0].content_length == 3000);
+    CHECK(m[0].body.cap <= 2048);
+    CHECK(m[0].body.data[0] == 'a' && m[0].body.data[1023] == 'a');
+    CHECK(m[1].body.len == 1024 && m[1].body_size == 0x800 && m[1].chunked);
+    CHECK(m[1].body.data[0] == 'b');
+    CHECK_STR(lt_msg_str(&m[2], m[2].url), "/c");
+    CHECK(m[2].body.len == 0 && m[2].body_size == 0);
+    for (int i = 0; i < 3; i++)
+      lt_msg_free(&m[i]);
+  }
+}
+
+/* Mocked requests (make_mocked_request) built by the core. */
+static void test_mock_request(void) {
+  lt_field hdrs[] = {{"Host", "example", 4, 7}, {"X-Nul", "a\0b", 5, 3}};
+  lt_mock_spec spec = {.method = "POST",
+                       .url = "/p%20q?x=1",
+                       .url_len = 10,
+                       .headers = hdrs,
+                       .nheaders = 2,
+                       .body = "0123456789abc",
+                       .body_len = 13,
+                       .max_body = 10};
+  lt_request *req;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK_STR(lt_request_method(req), "POST");
+  CHECK_STR(lt_request_path(req), "/p q");
+  CHECK_STR(lt_request_query_string(req), "x=1");
+  CHECK_STR(lt_request_header(req, "host"), "example");
+  CHECK(req->msg.hdrs[1].value_len == 3);
+  CHECK(req->keep_alive && req->msg.major == 1 && req->msg.minor == 1);
+  CHECK(req->msg.content_length == 13);
+  uint64_t actual;
+  CHECK(lt_request_body_too_large(req, &actual) && actual == 13);
+  size_t len;
+  CHECK(!strcmp(lt_request_body(req, &len), "0123456789abc") && len == 13);
+  lt_request_release(req);
+
+  /* At the limit is too large (aiohttp's >=); no limit is never. */
+  spec.body_len = 10;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(lt_request_body_too_large(req, &actual) && actual == 10);
+  lt_request_release(req);
+  spec.body_len = 9;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(!lt_request_body_too_large(req, &actual) && actual == 0);
+  lt_request_release(req);
+  spec.body_len = 13;
+  spec.max_body = 0;
+  CHECK(lt_request_mock(&spec, &req) == 0);
+  CHECK(!lt_request_body_too_large(req, NULL));
+  lt_request_release(req);
+
+  /* HTTP/1.0 closes unless a Connection header says otherwise; a
+   * Content-Length header wins over the payload's length; no payload, no
+   * length. */
+  lt_field cl[] = {{"Content-Length", "99", 14, 2}};
+  lt_mock_spec v10 = {
+      .method = "GET", .url = "/", .url_len = 1, .headers = cl, .nheaders = 1, .version = "1.0"};
+  CHECK(lt_request_mock(&v10, &req) == 0);
+  CHECK(!req->keep_alive && req->msg.minor == 0 && req->msg.content_length == 99);
+  lt_request_release(req);
+  v10.nheaders = 0;
+  v10.closing = 1;
+  v10.version = NULL;
+  CHECK(lt_request_mock(&v10, &req) == 0);
+  CHECK(!req->keep_alive && req->msg.content_length == -1);
+  lt_request_release(req);
+
+  lt_mock_spec bad = {.method = "GET", .url = "/%zz", .url_len = 4};
+  CHECK(lt_request_mock(&bad, &req) == LT_EPARSE && req == NULL);
+}
+
 static void test_response_parse_close_delimited(void) {
   const char in[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
   lt_parser p;
@@ -278,6 +387,8 @@ int main(void) {
   test_byte_at_a_time();
   test_malformed();
   test_limits();
+  test_lazy_body_limit();
+  test_mock_request();
   test_response_parse_close_delimited();
   test_url();
   test_router();

@@ -78,6 +78,8 @@ static void fire_drain(lt_creq *cr) {
     fn(cr, cr->drain_ud);
 }
 
+static size_t queued(lt_cconn *conn);
+
 /* Detaches the request from its connection, which goes back to the pool
  * when the response allows it (and all of a streamed body went out). */
 static void detach(lt_creq *cr, int status) {
@@ -85,7 +87,11 @@ static void detach(lt_creq *cr, int status) {
   if (conn) {
     conn->cr = NULL;
     cr->conn = NULL;
-    if (status || !cr->resp.keep_alive || conn->cl->closing || !cr->complete || cr->body_open)
+    /* A server may answer before it has read all of the request (a body
+     * past its limit): what libuv has still to write is cr's, freed with
+     * it, so such a connection is closed rather than reused. */
+    if (status || !cr->resp.keep_alive || conn->cl->closing || !cr->complete || cr->body_open ||
+        queued(conn))
       conn_close(conn);
   }
   fire_drain(cr); /* a writer waiting learns of the end */

@@ -19,6 +19,7 @@ void lt_msg_reset(lt_msg *m) {
   m->url = m->url_len = m->reason = m->reason_len = 0;
   m->keep_alive = m->upgrade = m->expect_continue = m->chunked = 0;
   m->content_length = -1;
+  m->body_size = 0;
   m->head_bytes = 0;
   m->piece = 0;
 }
@@ -257,7 +258,8 @@ static int on_headers_complete(llhttp_t *h) {
   }
   const char *expect = lt_msg_header(m, "Expect");
   m->expect_continue = expect && !strcasecmp(expect, "100-continue");
-  if (p->limits.max_body && m->content_length > (int64_t)p->limits.max_body) {
+  size_t max_body = p->limits.max_body;
+  if (max_body && !p->lazy_body && m->content_length > (int64_t)max_body) {
     fail(p, LT_ETOOLARGE, 413, "body too large");
     return -1;
   }
@@ -266,6 +268,8 @@ static int on_headers_complete(llhttp_t *h) {
   size_t reserve = (size_t)(m->content_length > 0 ? m->content_length : 0);
   if (p->reserve_max && reserve > p->reserve_max)
     reserve = p->reserve_max;
+  if (p->lazy_body && max_body && reserve > max_body)
+    reserve = max_body; /* no more is kept */
   p->head_complete = 1;
   if (reserve && lt_buf_reserve(&m->body, reserve)) {
     fail(p, LT_ENOMEM, 500, "out of memory");
@@ -294,18 +298,28 @@ static int on_headers_complete(llhttp_t *h) {
 static int on_body(llhttp_t *h, const char *at, size_t len) {
   lt_parser *p = P(h);
   lt_msg *m = p->msg;
+  size_t max_body = p->limits.max_body;
+  if (p->drain_body)
+    return 0;
   if (p->inflate) {
-    int r = lt_inflate_feed(p->inflate, at, len, &m->body, p->limits.max_body);
+    /* Decoding is for responses, whose limit is never lazy: what a decoded
+     * body would count past the limit is not known without decoding it. */
+    int r = lt_inflate_feed(p->inflate, at, len, &m->body, max_body);
     if (r == LT_ETOOLARGE)
       return fail(p, r, 413, "body too large");
     if (r)
       return fail(p, r, 400,
                   r == LT_EENCODING ? "cannot decode the content-encoding" : "out of memory");
+    m->body_size = m->body.len;
     return 0;
   }
-  if (p->limits.max_body && m->body.len + len > p->limits.max_body)
-    return fail(p, LT_ETOOLARGE, 413, "body too large");
-  if (lt_buf_append(&m->body, at, len))
+  m->body_size += len;
+  if (max_body && m->body.len + len > max_body) {
+    if (!p->lazy_body)
+      return fail(p, LT_ETOOLARGE, 413, "body too large");
+    len = max_body - m->body.len; /* the rest is dropped */
+  }
+  if (len && lt_buf_append(&m->body, at, len))
     return fail(p, LT_ENOMEM, 500, "out of memory");
   return 0;
 }
@@ -393,9 +407,14 @@ void lt_parser_release(lt_parser *p) {
   p->inflate = NULL;
 }
 
+void lt_parser_drain(lt_parser *p) {
+  p->drain_body = 1;
+}
+
 void lt_parser_next(lt_parser *p) {
   p->done = 0;
   p->head_complete = 0;
+  p->drain_body = 0;
   if (llhttp_get_errno(&p->http) == HPE_PAUSED_UPGRADE)
     llhttp_resume_after_upgrade(&p->http);
   else

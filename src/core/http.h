@@ -27,8 +27,11 @@ typedef struct lt_msg {
   int expect_continue;
   int chunked;
   int64_t content_length; /* -1 when absent */
-  size_t head_bytes;      /* request line + headers, for the limits */
-  uint32_t piece;         /* start of the url/field/value being collected */
+  /* The body's bytes as they came, kept or not: past a lazy limit (see
+   * lt_parser.lazy_body) only the first max_body of them are in `body`. */
+  uint64_t body_size;
+  size_t head_bytes; /* request line + headers, for the limits */
+  uint32_t piece;    /* start of the url/field/value being collected */
 } lt_msg;
 
 /* aiohttp's names and defaults where it has them (max_line_size 8190,
@@ -38,7 +41,7 @@ typedef struct lt_limits {
   size_t max_field;   /* one header name or value: 431 */
   size_t max_headers; /* header lines: 431 */
   size_t max_head;    /* all header bytes together: 431 */
-  size_t max_body;    /* 0 = unlimited: 413 */
+  size_t max_body;    /* 0 = unlimited: 413 (above it), unless lazy_body */
 } lt_limits;
 
 typedef struct lt_parser lt_parser;
@@ -64,6 +67,12 @@ struct lt_parser {
   /* At most this much of a known Content-Length is allocated up front (0:
    * all of it); a client reading a body as it comes keeps less. */
   size_t reserve_max;
+  /* A body over limits.max_body is not refused: its first max_body bytes
+   * are kept and the rest counted in msg->body_size and dropped, so the
+   * message completes and whoever reads the body decides (aiohttp checks
+   * client_max_size when the handler reads). Memory stays bounded. */
+  int lazy_body;
+  int drain_body;    /* the rest of this message's body goes unseen (lt_parser_drain) */
   int head_complete; /* the current message's headers are in */
   /* Decode a gzip or deflate body as it arrives (set by on_headers for the
    * message whose headers it saw); the limits apply to what it decodes to. */
@@ -90,6 +99,10 @@ void lt_parser_init(lt_parser *p, llhttp_type_t type, const lt_limits *limits);
 long lt_parser_feed(lt_parser *p, lt_msg *msg, const char *data, size_t len);
 /* The peer closed: completes a close-delimited body. 0 or an LT_E* code. */
 int lt_parser_eof(lt_parser *p, lt_msg *msg);
+/* Midway through a body: the rest of it is read past, not kept nor
+ * counted, for a message handed over before its end; its end still sets
+ * p->done. */
+void lt_parser_drain(lt_parser *p);
 /* After p->done: ready for the next message on the same connection. */
 void lt_parser_next(lt_parser *p);
 /* Frees what the parser holds beyond itself (a decoder midway). */

@@ -45,6 +45,7 @@ void lt_request_reset(lt_request *req) {
   req->responded = 0;
   req->keep_alive = 0;
   req->head = 0;
+  req->max_body = 0;
   req->remote[0] = '\0';
   req->route = NULL;
   req->match_status = 0;
@@ -263,6 +264,51 @@ const char *lt_request_match(const lt_request *req, const char *name) {
 const char *lt_request_body(const lt_request *req, size_t *len) {
   *len = req->msg.body.len;
   return req->msg.body.data ? req->msg.body.data : "";
+}
+
+int lt_request_body_too_large(const lt_request *req, uint64_t *actual) {
+  /* aiohttp's read(): body_size >= client_max_size is refused. */
+  int over = req->max_body && req->msg.body_size >= (uint64_t)req->max_body;
+  if (actual)
+    *actual = over ? req->msg.body_size : 0;
+  return over;
+}
+
+/* ---- Mocked requests ------------------------------------------------------ */
+
+int lt_request_mock(const lt_mock_spec *spec, lt_request **out) {
+  *out = NULL;
+  lt_request *req = lt_request_new();
+  if (!req)
+    return LT_ENOMEM;
+  lt_msg *m = &req->msg;
+  int r = lt_msg_set_url(m, spec->url, spec->url_len);
+  for (int i = 0; i < spec->nheaders && !r; i++) {
+    const lt_field *f = &spec->headers[i];
+    r = lt_msg_add_header(m, f->name, f->name_len, f->value, f->value_len);
+  }
+  if (!r && spec->body && lt_buf_append(&m->body, spec->body, spec->body_len))
+    r = LT_ENOMEM;
+  const char *version = spec->version ? spec->version : "1.1";
+  m->major = version[0] == '1' ? 1 : 0;
+  m->minor = version[0] && version[1] == '.' ? version[2] - '0' : 1;
+  m->keep_alive = !spec->closing && (m->minor == 1 || lt_msg_header(m, "Connection") != NULL);
+  m->content_length = spec->body ? (int64_t)spec->body_len : -1;
+  const char *cl = lt_msg_header(m, "Content-Length");
+  if (cl)
+    m->content_length = strtoll(cl, NULL, 10);
+  /* The payload is all there, as aiohttp's mock payload is: the limit is
+   * checked against its whole length when it is read. */
+  m->body_size = spec->body_len;
+  if (!r)
+    r = lt_request_prepare_as(req, spec->method);
+  if (r) {
+    lt_request_release(req);
+    return r;
+  }
+  req->max_body = spec->max_body;
+  *out = req;
+  return 0;
 }
 
 /* ---- Responses ------------------------------------------------------------ */

@@ -42,7 +42,11 @@ struct lt_request {
   int refs;
   int responded;
   int keep_alive;
-  int head;         /* HEAD: the body is counted but not sent */
+  int head; /* HEAD: the body is counted but not sent */
+  /* The limit its body is checked against when read, as aiohttp's
+   * client_max_size (lt_request_body_too_large); 0: none, or the server
+   * refused a larger body before any handler ran. */
+  size_t max_body;
   char remote[48];  /* the peer's address, empty for mocked requests */
   void *route;      /* the matched lt_route, if any */
   int match_status; /* 200, or 404/405 when no route matched */
@@ -77,6 +81,32 @@ const char *lt_request_str(const lt_request *req, uint32_t off);
 const char *lt_request_origin(const lt_request *req);
 /* The host named by an absolute-form target (no port), or NULL. */
 const char *lt_request_target_host(const lt_request *req);
+
+/* A header given as bytes (may hold NULs). */
+typedef struct lt_field {
+  const char *name, *value;
+  size_t name_len, value_len;
+} lt_field;
+
+/* What a mocked request is made of (aiohttp's make_mocked_request). */
+typedef struct lt_mock_spec {
+  const char *method; /* any token, known to llhttp or not */
+  const char *url;
+  size_t url_len;
+  const lt_field *headers;
+  int nheaders;
+  const char *body; /* NULL: no payload (and no Content-Length) */
+  size_t body_len;
+  const char *version; /* "1.1" (NULL) or "1.0" */
+  int closing;         /* the request does not keep the connection */
+  size_t max_body;     /* client_max_size; 0: none */
+} lt_mock_spec;
+
+/* A request with no connection, as the server would have handed it over:
+ * keep-alive as the version and headers say, a Content-Length header
+ * winning over the payload's length. 0 and *out (one reference, the
+ * caller's), LT_EPARSE for bad percent-coding in the path, LT_ENOMEM. */
+int lt_request_mock(const lt_mock_spec *spec, lt_request **out);
 
 void lt_response_init(lt_response *resp);
 void lt_response_reset(lt_response *resp);

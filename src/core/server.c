@@ -28,6 +28,7 @@ struct lt_conn {
   unsigned partial : 1;    /* bytes of the next request came */
   unsigned head_done : 1;  /* all of its head */
   unsigned drain_wait : 1; /* the next request waits until the output drains */
+  unsigned draining : 1;   /* the rest of a body its handler already had */
   /* After a 101: the WebSocket the connection now carries (ws_server.c). */
   lt_ws *ws;
   unsigned ws_paused : 1; /* reading stopped until our output drains */
@@ -49,6 +50,7 @@ void lt_server_default_opts(lt_server_opts *opts) {
   opts->limits.max_body = 1024 * 1024;
   opts->header_timeout_ms = 60000;
   opts->keepalive_timeout_ms = 75000;
+  opts->lazy_body_limit = 0;
 }
 
 lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud) {
@@ -207,8 +209,20 @@ static void finish_after_write(lt_conn *c) {
     conn_close(c);
 }
 
+/* aiohttp's HTTPRequestEntityTooLarge text. */
+static void too_large_text(char *text, size_t size, size_t max, unsigned long long actual) {
+  snprintf(text, size, "Maximum request body size %zu exceeded, actual body size %llu", max,
+           actual);
+}
+
 /* An answer the server gives by itself (400, 413, 431): sent, then closed. */
 static void conn_fail(lt_conn *c, int status, const char *detail) {
+  if (c->draining) {
+    /* That request was answered: a second answer would be taken for the
+     * next one's. aiohttp too just closes a body it gave up on. */
+    conn_close(c);
+    return;
+  }
   lt_request *req = c->cur ? c->cur : lt_request_new();
   if (!req) {
     conn_close(c);
@@ -217,8 +231,8 @@ static void conn_fail(lt_conn *c, int status, const char *detail) {
   c->cur = req;
   char text[256];
   if (status == 413 && req->msg.content_length >= 0)
-    snprintf(text, sizeof text, "Maximum request body size %zu exceeded, actual body size %lld",
-             c->srv->opts.limits.max_body, (long long)req->msg.content_length);
+    too_large_text(text, sizeof text, c->srv->opts.limits.max_body,
+                   (unsigned long long)req->msg.content_length);
   else if (status == 413)
     snprintf(text, sizeof text, "Maximum request body size %zu exceeded",
              c->srv->opts.limits.max_body);
@@ -380,6 +394,16 @@ int lt_request_ws_refusal(lt_request *req) {
   return status;
 }
 
+int lt_request_body_refusal(lt_request *req) {
+  uint64_t actual;
+  if (!lt_request_body_too_large(req, &actual))
+    return 0;
+  char text[128];
+  too_large_text(text, sizeof text, req->max_body, (unsigned long long)actual);
+  lt_response_text(&req->resp, 413, text);
+  return 413;
+}
+
 void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
   int failed = fn(req, &req->resp, ud) != 0;
   if (req->resp.streaming) {
@@ -502,11 +526,13 @@ static void dispatch(lt_conn *c, lt_request *req) {
   int r = lt_request_prepare(req);
   if (r) {
     c->cur = req;
+    c->draining = 0; /* not answered yet, even if handed over midway */
     conn_fail(c, 400, "Invalid percent-encoding in the request path");
     return;
   }
   req->conn = c;
   req->server = srv;
+  req->max_body = srv->opts.lazy_body_limit ? srv->opts.limits.max_body : 0;
   memcpy(req->remote, c->peer, sizeof req->remote);
   c->inflight = req;
   lt_request_retain(req); /* the connection's reference, dropped by respond */
@@ -514,6 +540,16 @@ static void dispatch(lt_conn *c, lt_request *req) {
   srv->on_request(srv, req, srv->ud);
   c->in_dispatch = 0;
   lt_request_release(req); /* the parse reference */
+}
+
+/* A body has come to the lazy limit before its end: whatever the rest,
+ * reading it can only raise, so its handler may run now, as aiohttp's runs
+ * before the body is read (an answer can then stop an upload early). */
+static int over_limit_midway(const lt_conn *c) {
+  const lt_msg *m = &c->cur->msg;
+  size_t max = c->srv->opts.limits.max_body;
+  return c->parser.lazy_body && max && c->parser.head_complete && !c->draining && !m->upgrade &&
+         m->body_size >= max;
 }
 
 static void conn_process(lt_conn *c) {
@@ -545,12 +581,27 @@ static void conn_process(lt_conn *c) {
     }
     c->rpos += (size_t)n;
     c->partial = 1;
-    if (!c->parser.done)
+    if (!c->parser.done) {
+      if (over_limit_midway(c)) {
+        /* The rest is read past once the handler answered (the body's
+         * deadline still applies), then the next request is parsed. */
+        lt_request *req = c->cur;
+        c->cur = NULL;
+        c->draining = 1;
+        lt_parser_drain(&c->parser);
+        dispatch(c, req);
+      }
       continue;
+    }
     lt_request *req = c->cur;
     c->cur = NULL;
     c->partial = c->head_done = 0;
     lt_parser_next(&c->parser);
+    if (c->draining) {
+      c->draining = 0; /* req carried only its trailers, if any */
+      lt_request_release(req);
+      continue;
+    }
     dispatch(c, req);
   }
   if (c->ws)
@@ -836,6 +887,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   lt_parser_init(&c->parser, HTTP_REQUEST, &srv->opts.limits);
   c->parser.data = c;
   c->parser.on_headers = on_headers;
+  c->parser.lazy_body = srv->opts.lazy_body_limit;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
     conn_close(c);
     return;

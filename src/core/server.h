@@ -24,6 +24,13 @@ typedef struct lt_server_opts {
   /* A keep-alive connection idle this long between requests is closed.
    * 0: no limit. aiohttp's keepalive_timeout: 75 s. */
   uint64_t keepalive_timeout_ms;
+  /* 0: a body over limits.max_body gets 413 and the connection closes
+   * before any handler runs. Nonzero: the handler runs, as in aiohttp,
+   * whose client_max_size is checked when the body is read; the parser
+   * keeps max_body bytes (lt_parser.lazy_body), the handler is called once
+   * they came (lt_request_body_too_large tells it), the rest is read past
+   * after its answer, and the connection goes on. */
+  int lazy_body_limit;
 } lt_server_opts;
 
 struct lt_server {
@@ -83,6 +90,10 @@ int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb c
 /* Checks the WebSocket handshake of req (RFC 6455 section 4.2.1): 0 when it
  * is one, or the status (400, 426) of the refusal it put in req->resp. */
 int lt_request_ws_refusal(lt_request *req);
+/* For a handler that cannot raise (a C one) on a server with
+ * lazy_body_limit: 413, with the refusal in req->resp, when the body is
+ * too large (lt_request_body_too_large); 0 otherwise. */
+int lt_request_body_refusal(lt_request *req);
 /* The one WebSocket version served; a 426 names it in Sec-WebSocket-Version. */
 #define LT_WS_VERSION "13"
 

@@ -240,13 +240,27 @@ static int l_tostring(lua_State *L) {
 
 /* ---- methods -------------------------------------------------------------------------- */
 
-/* request:read() -> the whole body as a string. */
-static int l_read(lua_State *L) {
+/* request:_body() -> the body as kept: all of it, or the first
+ * client_max_size bytes of one that was too large (see _too_large);
+ * luatest.web_request's read() checks first. */
+static int l_body(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   size_t len;
   const char *body = lt_request_body(req, &len);
   lua_pushlstring(L, body, len);
   return 1;
+}
+
+/* request:_too_large() -> max_size, actual_size when the body reached the
+ * limit (aiohttp's HTTPRequestEntityTooLarge arguments), else nothing. */
+static int l_too_large(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  uint64_t actual;
+  if (!lt_request_body_too_large(req, &actual))
+    return 0;
+  lua_pushinteger(L, (lua_Integer)req->max_body);
+  lua_pushinteger(L, (lua_Integer)actual);
+  return 2;
 }
 
 /* request:_headers() -> { name1, value1, name2, value2, ... } in order. */
@@ -452,49 +466,44 @@ static int l_answered(lua_State *L) {
   return 1;
 }
 
-/* core.mock_request(method, url, headers, body, version, closing, app)
- * -> a Request with no connection, as the server would have made it.
- * headers is nil or a flat list {name, value, ...}; version "1.1" or "1.0". */
+/* core.mock_request(method, url, headers, body, version, closing, app,
+ * client_max_size) -> a Request with no connection, as the server would
+ * have made it (lt_request_mock). headers is nil or a flat list {name,
+ * value, ...}; version "1.1" or "1.0"; client_max_size 0 or nil: no limit. */
 static int l_mock_request(lua_State *L) {
-  const char *method = luaL_checkstring(L, 1);
-  size_t ulen, blen = 0;
-  const char *url = luaL_checklstring(L, 2, &ulen);
-  const char *body = lua_isnoneornil(L, 4) ? NULL : luaL_checklstring(L, 4, &blen);
-  const char *version = luaL_optstring(L, 5, "1.1");
-  int closing = lua_toboolean(L, 6);
-  lt_request *req = lt_request_new();
-  if (!req)
-    return luaL_error(L, "make_mocked_request: out of memory");
-  lt_msg *m = &req->msg;
-  int r = lt_msg_set_url(m, url, ulen);
-  if (lua_istable(L, 3)) {
-    lua_Integer n = luaL_len(L, 3);
-    for (lua_Integer i = 1; i + 1 <= n && !r; i += 2) {
-      lua_rawgeti(L, 3, i);
-      lua_rawgeti(L, 3, i + 1);
-      size_t nl, vl;
-      const char *name = luaL_tolstring(L, -2, &nl);
-      const char *value = luaL_tolstring(L, -2, &vl);
-      r = lt_msg_add_header(m, name, nl, value, vl);
-      lua_pop(L, 4);
-    }
+  lt_mock_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.method = luaL_checkstring(L, 1);
+  spec.url = luaL_checklstring(L, 2, &spec.url_len);
+  if (!lua_isnoneornil(L, 4))
+    spec.body = luaL_checklstring(L, 4, &spec.body_len);
+  spec.version = luaL_optstring(L, 5, "1.1");
+  spec.closing = lua_toboolean(L, 6);
+  lua_Integer max = luaL_optinteger(L, 8, 0);
+  luaL_argcheck(L, max >= 0, 8, "make_mocked_request: client_max_size must be >= 0");
+  spec.max_body = (size_t)max;
+  lua_settop(L, 8);
+  int n = lua_istable(L, 3) ? (int)luaL_len(L, 3) / 2 : 0;
+  lt_field *f = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *f, 0); /* 9 */
+  lua_createtable(L, 2 * n, 0); /* 10: keeps the strings the fields point into */
+  for (int i = 0; i < 2 * n; i++) {
+    lua_rawgeti(L, 3, i + 1);
+    size_t len;
+    const char *str = luaL_tolstring(L, -1, &len);
+    lua_rawseti(L, 10, i + 1);
+    lua_pop(L, 1);
+    if (i % 2 == 0)
+      f[i / 2].name = str, f[i / 2].name_len = len;
+    else
+      f[i / 2].value = str, f[i / 2].value_len = len;
   }
-  if (!r && body && lt_buf_append(&m->body, body, blen))
-    r = LT_ENOMEM;
-  m->major = version[0] == '1' ? 1 : 0;
-  m->minor = version[0] && version[1] == '.' ? version[2] - '0' : 1;
-  m->keep_alive = !closing && (m->minor == 1 || lt_msg_header(m, "Connection") != NULL);
-  m->content_length = body ? (int64_t)blen : -1;
-  const char *cl = lt_msg_header(m, "Content-Length");
-  if (cl)
-    m->content_length = strtoll(cl, NULL, 10);
-  if (!r)
-    r = lt_request_prepare_as(req, method);
-  if (r) {
-    lt_request_release(req);
-    return luaL_error(L, "make_mocked_request: %s (%s)", lt_strerror(r), url);
-  }
-  ltl_push_request(L, req, lua_isnoneornil(L, 7) ? 0 : 7);
+  spec.headers = f;
+  spec.nheaders = n;
+  lt_request *req;
+  int r = lt_request_mock(&spec, &req);
+  if (r)
+    return luaL_error(L, "make_mocked_request: %s (%s)", lt_strerror(r), spec.url);
+  ltl_push_request(L, req, lua_isnil(L, 7) ? 0 : 7);
   lt_request_release(req); /* the userdata holds the only reference */
   return 1;
 }
@@ -525,7 +534,8 @@ static int l_set_request_class(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"read", l_read},
+    {"_body", l_body},
+    {"_too_large", l_too_large},
     {"_headers", l_headers},
     {"_match", l_match},
     {"_query", l_query},

@@ -132,7 +132,9 @@ static int l_chandler_call(lua_State *L) {
   lt_response_reset(resp);
   if (resp->streaming || req->responded)
     return luaL_error(L, "C handler: the request was already answered");
-  int r = h->fn(req, resp, h->ud);
+  /* A C handler cannot raise HTTPRequestEntityTooLarge when it reads: a
+   * body over client_max_size is refused before it runs. */
+  int r = lt_request_body_refusal(req) ? 0 : h->fn(req, resp, h->ud);
   if (resp->streaming) {
     /* It streamed its answer itself; nothing is left for Lua to send. */
     lt_request_stream_end(req);
