@@ -15,7 +15,9 @@ local parse_content_type, header_params = helpers.parse_content_type, helpers.he
 
 local M = {}
 
-local Request = { __props = {} }
+-- The one method table of requests, which the binding made with its C
+-- methods; the Lua methods and __props join them here.
+local Request = core.Request
 M.Request = Request
 local props = Request.__props
 
@@ -233,6 +235,5 @@ function props.content(req)
   return streams.stream_reader(req:read())
 end
 
-core.set_request_class(Request)
 
 return M

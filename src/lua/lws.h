@@ -5,5 +5,8 @@
 #include "compat.h"
 
 void ltl_open_ws(lua_State *L);
+/* The Request methods of the upgrade (_ws_refusal, _ws_upgrade), which the
+ * Request binding puts in its one method table. */
+extern const luaL_Reg ltl_ws_request_methods[];
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lrequest.h"
+#include "lws.h"
 #include "multipart.h"
 #include "runtime.h"
 #include "server.h"
@@ -150,16 +151,16 @@ static int is_field(lua_State *L, const char *k) {
   for (int i = 0; fields[i]; i++)
     if (!strcmp(fields[i], k))
       return 1;
-  /* Methods of the Lua class are read-only too. */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)fields) == LUA_TTABLE) {
-    int found = lua_getfield(L, -1, k) != LUA_TNIL;
-    lua_pop(L, 2);
-    return found;
-  }
-  lua_pop(L, 1);
-  return 0;
+  /* Methods (C and Lua) are read-only too. */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)fields);
+  int found = lua_getfield(L, -1, k) != LUA_TNIL;
+  lua_pop(L, 2);
+  return found;
 }
 
+/* Fields the core parsed, then the one method table (C methods and those
+ * web_request.lua adds), then cached fields and user data, then the Lua
+ * properties of __props, computed once and cached. */
 static int l_index(lua_State *L) {
   lreq *box = lua_touserdata(L, 1);
   lt_request *req = box->req;
@@ -171,12 +172,11 @@ static int l_index(lua_State *L) {
       lua_getiuservalue(L, 1, 1);
       return 1;
     }
-    /* C methods. */
-    if (lua_getfield(L, lua_upvalueindex(2), k) != LUA_TNIL)
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
       return 1;
     lua_pop(L, 1);
   }
-  /* Cached fields and user data. */
   if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) {
     lua_pushvalue(L, 2);
     if (lua_rawget(L, -2) != LUA_TNIL)
@@ -185,14 +185,7 @@ static int l_index(lua_State *L) {
   } else {
     lua_pop(L, 1);
   }
-  /* The Lua class: methods, then lazily computed fields, cached. */
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, (void *)fields) != LUA_TTABLE)
-    return 0;
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, -2) != LUA_TNIL)
-    return 1;
-  lua_pop(L, 1);
-  if (lua_getfield(L, -1, "__props") != LUA_TTABLE)
+  if (lua_getfield(L, lua_upvalueindex(1), "__props") != LUA_TTABLE)
     return 0;
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) == LUA_TNIL)
@@ -525,14 +518,6 @@ static int l_set_match(lua_State *L) {
   return 0;
 }
 
-/* core.set_request_class(tbl): methods and __props of requests, from Lua. */
-static int l_set_request_class(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_pushvalue(L, 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)fields);
-  return 0;
-}
-
 static const luaL_Reg methods[] = {
     {"_body", l_body},
     {"_too_large", l_too_large},
@@ -550,6 +535,9 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
+/* The Request class: one method table, kept in the registry for is_field
+ * and given to Lua as core.Request, where web_request.lua adds the Lua
+ * methods and __props. */
 void ltl_open_request(lua_State *L) {
   luaL_newmetatable(L, REQUEST);
   lua_pushcfunction(L, l_gc);
@@ -558,14 +546,18 @@ void ltl_open_request(lua_State *L) {
   lua_setfield(L, -2, "__newindex");
   lua_pushcfunction(L, l_tostring);
   lua_setfield(L, -2, "__tostring");
-  ltl_push_state(L);
   lua_newtable(L);
   ltl_setfuncs(L, methods);
-  lua_pushcclosure(L, l_index, 2);
+  ltl_setfuncs(L, ltl_ws_request_methods);
+  lua_newtable(L);
+  lua_setfield(L, -2, "__props");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, (void *)fields);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "Request");
+  lua_pushcclosure(L, l_index, 1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_set_request_class);
-  lua_setfield(L, -2, "set_request_class");
   lua_pushcfunction(L, l_mock_request);
   lua_setfield(L, -2, "mock_request");
 }

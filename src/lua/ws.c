@@ -397,6 +397,12 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
+const luaL_Reg ltl_ws_request_methods[] = {
+    {"_ws_refusal", l_ws_refusal},
+    {"_ws_upgrade", l_ws_upgrade},
+    {NULL, NULL},
+};
+
 static const luaL_Reg meta[] = {
     {"__gc", l_release},
     {"__close", l_release},
@@ -411,15 +417,4 @@ static const luaL_Reg funcs[] = {
 void ltl_open_ws(lua_State *L) {
   ltl_newclass(L, WEBSOCKET, meta, methods);
   ltl_setfuncs(L, funcs);
-  /* The upgrade is a request method. */
-  luaL_getmetatable(L, "luatest.Request");
-  lua_getfield(L, -1, "__index");
-  lua_getupvalue(L, -1, 2);
-  ltl_push_state(L);
-  lua_pushcclosure(L, l_ws_upgrade, 1);
-  lua_setfield(L, -2, "_ws_upgrade");
-  ltl_push_state(L);
-  lua_pushcclosure(L, l_ws_refusal, 1);
-  lua_setfield(L, -2, "_ws_refusal");
-  lua_pop(L, 3);
 }
