@@ -251,7 +251,7 @@ end
 local function internal_error()
   return new_response {
     status = 500,
-    text = "500 Internal Server Error\n\nServer got itself in trouble",
+    text = core.internal_error_text,
   }
 end
 

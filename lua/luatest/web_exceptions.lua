@@ -62,7 +62,7 @@ local function init_exception(class, opts)
     error((class.__name or "HTTPException") .. ": text and body are mutually exclusive", 3)
   end
   if text == nil and body == nil and not empty_body[status] then
-    text = format("%d: %s", status, reason)
+    text = core.error_text(status, reason)
   end
   if text ~= nil then
     e.text, e.body = text, text

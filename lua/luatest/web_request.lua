@@ -15,6 +15,11 @@ local parse_content_type, header_params = helpers.parse_content_type, helpers.he
 
 local M = {}
 
+-- A 400 with the details after the usual text, as the core words its own.
+local function bad_request(what)
+  return exceptions.HTTPBadRequest { text = core.error_text(400) .. "\n\n" .. what }
+end
+
 -- The one method table of requests, which the binding made with its C
 -- methods; the Lua methods and __props join them here.
 local Request = core.Request
@@ -32,7 +37,7 @@ end
 function props.query(req)
   local flat, err = req:_query()
   if not flat then
-    error(exceptions.HTTPBadRequest { text = "400: Bad Request\n\nrequest.query: " .. err })
+    error(bad_request("request.query: " .. err))
   end
   return MultiDict.from_flat(flat)
 end
@@ -123,9 +128,6 @@ end
 
 -- ---- bodies: forms, multipart --------------------------------------------------------
 
-local function bad_request(what)
-  return exceptions.HTTPBadRequest { text = "400: Bad Request\n\n" .. what }
-end
 
 local BodyPart = {}
 BodyPart.__index = BodyPart

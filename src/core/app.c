@@ -39,11 +39,11 @@ static void app_dispatch(lt_server *srv, lt_request *req, void *ud) {
   (void)srv;
   lt_match m;
   if (lt_router_match(app->router, req, &m)) {
-    lt_response_text(&req->resp, 500, "500 Internal Server Error");
+    lt_response_internal_error(&req->resp);
   } else if (m.status == 404) {
-    lt_response_text(&req->resp, 404, "404: Not Found");
+    lt_response_error(&req->resp, 404);
   } else if (m.status == 405) {
-    lt_response_text(&req->resp, 405, "405: Method Not Allowed");
+    lt_response_error(&req->resp, 405);
     lt_response_header(&req->resp, "Allow", m.allow);
   } else {
     lt_request_run_handler(req, m.route->fn, m.route->ud);

@@ -334,6 +334,22 @@ void lt_response_free(lt_response *resp) {
   lt_buf_free(&resp->body);
 }
 
+const char lt_internal_error_text[] = "500 Internal Server Error\n\nServer got itself in trouble";
+
+int lt_error_text(int status, const char *reason, char *buf, size_t n) {
+  return snprintf(buf, n, "%d: %s", status, reason ? reason : lt_status_reason(status));
+}
+
+int lt_response_error(lt_response *resp, int status) {
+  char text[128];
+  lt_error_text(status, NULL, text, sizeof text);
+  return lt_response_text(resp, status, text);
+}
+
+int lt_response_internal_error(lt_response *resp) {
+  return lt_response_text(resp, 500, lt_internal_error_text);
+}
+
 void lt_response_status(lt_response *resp, int status) {
   resp->status = status;
 }

@@ -116,5 +116,13 @@ int lt_response_reason(lt_response *resp, const char *reason);
 int lt_response_serialize(lt_response *resp, lt_request *req, const char *date, lt_buf *out);
 /* A plain-text error answer such as "404: Not Found". */
 int lt_response_text(lt_response *resp, int status, const char *text);
+/* The one wording of error answers, aiohttp's: "404: Not Found" (the
+ * status and its reason, or reason when given) for 404, 405 and HTTP
+ * exceptions, and for a handler that failed "500 Internal Server Error",
+ * a blank line, "Server got itself in trouble". */
+extern const char lt_internal_error_text[];
+int lt_error_text(int status, const char *reason, char *buf, size_t n);
+int lt_response_error(lt_response *resp, int status);
+int lt_response_internal_error(lt_response *resp);
 
 #endif

@@ -236,8 +236,10 @@ static void conn_fail(lt_conn *c, int status, const char *detail) {
   else if (status == 413)
     snprintf(text, sizeof text, "Maximum request body size %zu exceeded",
              c->srv->opts.limits.max_body);
-  else
-    snprintf(text, sizeof text, "%d: %s\n\n%s", status, lt_status_reason(status), detail);
+  else {
+    int len = lt_error_text(status, NULL, text, sizeof text);
+    snprintf(text + len, sizeof text - (size_t)len, "\n\n%s", detail);
+  }
   lt_response_text(&req->resp, status, text);
   req->keep_alive = 0;
   req->head = 0;
@@ -416,7 +418,7 @@ void lt_request_run_handler(lt_request *req, lt_handler_fn fn, void *ud) {
     return;
   }
   if (failed)
-    lt_response_text(&req->resp, 500, "500 Internal Server Error");
+    lt_response_internal_error(&req->resp);
   lt_request_respond(req);
 }
 

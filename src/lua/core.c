@@ -78,6 +78,16 @@ static int l_parse_qs(lua_State *L) {
   return 1;
 }
 
+/* core.error_text(status[, reason]) -> "404: Not Found", the wording of
+ * every error answer (lt_error_text). */
+static int l_error_text(lua_State *L) {
+  char text[256];
+  int status = (int)luaL_checkinteger(L, 1);
+  lt_error_text(status, luaL_optstring(L, 2, NULL), text, sizeof text);
+  lua_pushstring(L, text);
+  return 1;
+}
+
 static int l_status_reason(lua_State *L) {
   lua_pushstring(L, lt_status_reason((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -215,13 +225,21 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},     {"stat", l_stat},
-    {"isatty", l_isatty},       {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode}, {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},   {"status_reason", l_status_reason},
-    {"http_date", l_http_date}, {"exepath", l_exepath},
-    {"versions", l_versions},   {"libpath", l_libpath},
-    {"compress", l_compress},   {NULL, NULL},
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"isatty", l_isatty},
+    {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode},
+    {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},
+    {"status_reason", l_status_reason},
+    {"error_text", l_error_text},
+    {"http_date", l_http_date},
+    {"exepath", l_exepath},
+    {"versions", l_versions},
+    {"libpath", l_libpath},
+    {"compress", l_compress},
+    {NULL, NULL},
 };
 
 /* The runtime whose lua_* functions this module's calls reach: the object
@@ -284,6 +302,8 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");
+  lua_pushstring(L, lt_internal_error_text);
+  lua_setfield(L, -2, "internal_error_text");
 #ifdef LT_MULTIARCH
   lua_pushliteral(L, LT_MULTIARCH);
   lua_setfield(L, -2, "multiarch");

@@ -31,7 +31,7 @@ static void on_request(lt_server *srv, lt_request *req, void *ud) {
   if (ls->router) {
     lt_match m;
     if (lt_router_match(ls->router, req, &m)) {
-      lt_response_text(&req->resp, 500, "500: Internal Server Error");
+      lt_response_internal_error(&req->resp);
       lt_request_respond(req);
       return;
     }
@@ -83,7 +83,7 @@ static void handler_done(ltl_task *t, int status, int nres) {
     lua_rawseti(L, LUA_REGISTRYINDEX, t->S->traceback_ref);
   }
   if (!req->responded) {
-    lt_response_text(&req->resp, 500, "500: Internal Server Error");
+    lt_response_internal_error(&req->resp);
     lt_request_respond(req);
   }
   lt_request_release(req);
@@ -128,7 +128,7 @@ static void run_queue(lt_task *lt) {
     ltl_task *t = ltl_spawn(S, L, 4, handler_done, req);
     lua_settop(L, top);
     if (!t) {
-      lt_response_text(&req->resp, 500, "500: Internal Server Error");
+      lt_response_internal_error(&req->resp);
       lt_request_respond(req);
       lt_request_release(req);
       continue;
