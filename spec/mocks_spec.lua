@@ -118,3 +118,25 @@ function test_mocked_coro_can_raise()
   local ok, err = pcall(mock)
   assert(not ok and err.status == 403)
 end
+
+function test_request_clone_keeps_what_it_is_not_told_to_change()
+  local tu = require "luatest.test_utils"
+  local web = require "luatest.web"
+  local r = tu.make_mocked_request("POST", "/items/7?x=1", { headers = { ["X-A"] = "a" }, payload = "body",
+    match_info = { id = "7" } })
+  r.user = "u"
+  local _ = r.headers -- (a cached field must not carry over to a clone with other headers)
+  local c = r:clone { headers = { ["X-B"] = "b" }, scheme = "https", remote = "10.0.0.1" }
+  assert(c.method == "POST" and c.path_qs == "/items/7?x=1" and c.match_info.id == "7")
+  assert(c:read() == "body" and c.user == "u" and c.app == r.app)
+  assert(c.headers["X-B"] == "b" and c.headers["X-A"] == nil)
+  assert(c.scheme == "https" and c.remote == "10.0.0.1" and r.scheme == "http")
+  assert(c.url == "https://localhost/items/7?x=1" or c.url:find("^https://"), c.url)
+  local small = r:clone { client_max_size = 2 }
+  local ok, err = pcall(small.read, small)
+  assert(not ok and web.is_http_exception(err) and err.status == 413)
+  ok, err = pcall(r.clone, r, { path = "/x" })
+  assert(not ok and err:find("request:clone: unknown option 'path'", 1, true), err)
+  ok, err = pcall(r.clone, r, { rel_url = "x" })
+  assert(not ok and err:find("request:clone: rel_url must be a path", 1, true), err)
+end

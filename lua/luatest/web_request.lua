@@ -13,6 +13,8 @@ local setmetatable, rawget, ipairs, pcall, error, tostring, format = setmetatabl
   string.format
 local parse_content_type, header_params = helpers.parse_content_type, helpers.header_params
 
+local pairs = pairs
+
 local M = {}
 
 -- A 400 with the details after the usual text, as the core words its own.
@@ -109,6 +111,59 @@ end
 function Request.read(self)
   check_size(self)
   return self:_body()
+end
+
+local CLONE_OPTIONS = helpers.names { "method", "rel_url", "headers", "scheme", "host", "remote",
+  "client_max_size" }
+
+--- request:clone{method=, rel_url=, headers=, scheme=, host=, remote=,
+--- client_max_size=}: a new Request with those changed and the rest (body,
+--- app, match_info, user data) the same, as aiohttp's clone. A middleware
+--- hands it to the handler; the answer still goes out on the original.
+function Request.clone(self, opts)
+  helpers.check_options("request:clone", opts, CLONE_OPTIONS, 2)
+  opts = opts or {}
+  local flat
+  if opts.headers ~= nil then
+    flat = multidict.flat_pairs(opts.headers)
+  else
+    flat = self:_headers()
+  end
+  if opts.host ~= nil then
+    local without = {}
+    for i = 1, #flat, 2 do
+      if flat[i]:lower() ~= "host" then
+        without[#without + 1] = flat[i]
+        without[#without + 1] = flat[i + 1]
+      end
+    end
+    without[#without + 1] = "Host"
+    without[#without + 1] = tostring(opts.host)
+    flat = without
+  end
+  local url = opts.rel_url ~= nil and tostring(opts.rel_url) or self.raw_path
+  if url:sub(1, 1) ~= "/" then
+    error("request:clone: rel_url must be a path starting with '/', got '" .. url .. "'", 2)
+  end
+  local max = opts.client_max_size
+  if max == nil then
+    max = self:_max_body()
+  end
+  local ok, clone = pcall(core.mock_request, opts.method or self.method, url, flat, self:_body(), self.version,
+    not self.keep_alive, self.app, max, opts.remote or self.remote, opts.scheme or self.scheme)
+  if not ok then
+    error((tostring(clone):gsub("^make_mocked_request", "request:clone")), 2)
+  end
+  clone:_set_match(self.match_info)
+  local data = self:_user_data()
+  if data then
+    for k, v in pairs(data) do
+      if props[k] == nil then -- (user data, not a field computed from the old request)
+        clone[k] = v
+      end
+    end
+  end
+  return clone
 end
 
 --- The body decoded as text.

@@ -27,12 +27,22 @@ local function tracer(name)
   end
 end
 
+local function cloning(request, handler)
+  if request.path ~= "/clone" then
+    return handler(request)
+  end
+  request.user = "kept"
+  local clone = request:clone { method = "POST", rel_url = "/elsewhere?x=1", headers = { ["X-A"] = "1" },
+    host = "example.com" }
+  return handler(clone)
+end
+
 local function traced(request)
   return table.concat(request.trace, ",") .. "|handler:" .. request.app.name -- (a string: see X-Type)
 end
 
 local function make_app()
-  local root = web.Application { middlewares = { tracer("root") } }
+  local root = web.Application { middlewares = { tracer("root"), cloning } }
   root.name = "root"
   root.root_only = "from root"
   root.events = {}
@@ -107,6 +117,11 @@ local function make_app()
     ws:close()
     return ws
   end)
+  r:add_get("/clone", function(request)
+    return web.Response { text = table.concat({ request.method, request.path, request.query.x, request.headers["X-A"],
+      request.host, request.user, request.match_info.tail or "-",
+      tostring(request.remote == nil or request.remote == "127.0.0.1") }, "|") }
+  end)
   local sub1 = web.Application { middlewares = { tracer("sub1") } }
   sub1.name = "sub1"
   local sub2 = web.Application { middlewares = { tracer("sub2") } }
@@ -165,6 +180,11 @@ function test_config_dict_reads_the_parent_applications(pair)
   same(pair, "/config")
   local py = same(pair, "/sub1/sub2/config")
   luatest.eq(py.body, "sub2|from root|None")
+end
+
+function test_request_clone_changes_what_it_is_told(pair)
+  local py = same(pair, "/clone")
+  luatest.eq(py.body, "POST|/elsewhere|1|1|example.com|kept|-|true")
 end
 
 function test_websocket_response_status_and_middleware_headers(pair)

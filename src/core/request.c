@@ -307,6 +307,10 @@ int lt_request_mock(const lt_mock_spec *spec, lt_request **out) {
     return r;
   }
   req->max_body = spec->max_body;
+  if (spec->remote)
+    snprintf(req->remote, sizeof req->remote, "%s", spec->remote);
+  if (spec->scheme)
+    snprintf(req->scheme, sizeof req->scheme, "%s", spec->scheme);
   *out = req;
   return 0;
 }

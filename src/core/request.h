@@ -48,6 +48,7 @@ struct lt_request {
    * refused a larger body before any handler ran. */
   size_t max_body;
   char remote[48];  /* the peer's address, empty for mocked requests */
+  char scheme[8];   /* "http" when empty; a clone may say otherwise */
   void *route;      /* the matched lt_route, if any */
   int match_status; /* 200, or 404/405 when no route matched */
   char *allow;      /* for 405: the allowed methods */
@@ -100,6 +101,8 @@ typedef struct lt_mock_spec {
   const char *version; /* "1.1" (NULL) or "1.0" */
   int closing;         /* the request does not keep the connection */
   size_t max_body;     /* client_max_size; 0: none */
+  const char *remote;  /* the peer's address (NULL: none) */
+  const char *scheme;  /* NULL: "http" */
 } lt_mock_spec;
 
 /* A request with no connection, as the server would have handed it over:

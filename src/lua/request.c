@@ -141,7 +141,7 @@ static int push_field(lua_State *L, lt_request *req, const char *k) {
     break;
   case 's':
     if (!strcmp(k, "scheme"))
-      return lua_pushliteral(L, "http"), 1;
+      return lua_pushstring(L, req->scheme[0] ? req->scheme : "http"), 1;
     break;
   }
   return 0;
@@ -254,6 +254,21 @@ static int l_too_large(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)req->max_body);
   lua_pushinteger(L, (lua_Integer)actual);
   return 2;
+}
+
+/* request:_max_body() -> client_max_size (0: none). */
+static int l_max_body(lua_State *L) {
+  lt_request *req = ltl_check_request(L, 1);
+  lua_pushinteger(L, (lua_Integer)req->max_body);
+  return 1;
+}
+
+/* request:_user_data() -> the table of user data and cached fields, or nil. */
+static int l_user_data(lua_State *L) {
+  ltl_check_request(L, 1);
+  if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE)
+    lua_pushnil(L);
+  return 1;
 }
 
 /* request:_headers() -> { name1, value1, name2, value2, ... } in order. */
@@ -460,7 +475,7 @@ static int l_answered(lua_State *L) {
 }
 
 /* core.mock_request(method, url, headers, body, version, closing, app,
- * client_max_size) -> a Request with no connection, as the server would
+ * client_max_size, remote, scheme) -> a Request with no connection, as the server would
  * have made it (lt_request_mock). headers is nil or a flat list {name,
  * value, ...}; version "1.1" or "1.0"; client_max_size 0 or nil: no limit. */
 static int l_mock_request(lua_State *L) {
@@ -475,15 +490,19 @@ static int l_mock_request(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 8, 0);
   luaL_argcheck(L, max >= 0, 8, "make_mocked_request: client_max_size must be >= 0");
   spec.max_body = (size_t)max;
-  lua_settop(L, 8);
+  spec.remote = luaL_optstring(L, 9, NULL);
+  spec.scheme = luaL_optstring(L, 10, NULL);
+  luaL_argcheck(L, !spec.scheme || strlen(spec.scheme) < sizeof((lt_request *)0)->scheme, 10,
+                "request:clone: scheme too long");
+  lua_settop(L, 10); /* (remote and scheme stay alive at 9 and 10) */
   int n = lua_istable(L, 3) ? (int)luaL_len(L, 3) / 2 : 0;
-  lt_field *f = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *f, 0); /* 9 */
-  lua_createtable(L, 2 * n, 0); /* 10: keeps the strings the fields point into */
+  lt_field *f = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *f, 0); /* 11 */
+  lua_createtable(L, 2 * n, 0); /* 12: keeps the strings the fields point into */
   for (int i = 0; i < 2 * n; i++) {
     lua_rawgeti(L, 3, i + 1);
     size_t len;
     const char *str = luaL_tolstring(L, -1, &len);
-    lua_rawseti(L, 10, i + 1);
+    lua_rawseti(L, 12, i + 1);
     lua_pop(L, 1);
     if (i % 2 == 0)
       f[i / 2].name = str, f[i / 2].name_len = len;
@@ -521,6 +540,8 @@ static int l_set_match(lua_State *L) {
 static const luaL_Reg methods[] = {
     {"_body", l_body},
     {"_too_large", l_too_large},
+    {"_max_body", l_max_body},
+    {"_user_data", l_user_data},
     {"_headers", l_headers},
     {"_match", l_match},
     {"_query", l_query},

@@ -20,6 +20,21 @@ def tracer(name):
     return mw
 
 
+@web.middleware
+async def cloning(request, handler):
+    if request.path != "/clone":
+        return await handler(request)
+    request["user"] = "kept"
+    clone = request.clone(method="POST", rel_url="/elsewhere?x=1", headers={"X-A": "1"}, host="example.com")
+    return await handler(clone)
+
+
+async def clone_view(request):
+    return web.Response(text="|".join([request.method, request.path, request.query.get("x"), request.headers["X-A"],
+                                       request.host, request["user"], request.match_info.get("tail", "-"),
+                                       str(request.remote is None or request.remote == "127.0.0.1").lower()]))
+
+
 async def traced(request):
     return web.Response(text=",".join(request["trace"]) + f"|handler:{request.app['name']}")
 
@@ -100,7 +115,7 @@ async def on_startup(app):
 
 
 def make_app():
-    root = web.Application(middlewares=[tracer("root")])
+    root = web.Application(middlewares=[tracer("root"), cloning])
     root["name"] = "root"
     root["root_only"] = "from root"
     root["events"] = []
@@ -120,6 +135,7 @@ def make_app():
     root.router.add_get("/events", events)
     root.router.add_get("/config", config)
     root.router.add_get("/ws", ws_fields)
+    root.router.add_get("/clone", clone_view)
     sub1 = web.Application(middlewares=[tracer("sub1")])
     sub1["name"] = "sub1"
     sub2 = web.Application(middlewares=[tracer("sub2")])
