@@ -18,11 +18,11 @@ local error, xpcall, tostring, format = error, compat.xpcall, tostring, string.f
 local traceback, erring_thread = debug.traceback, compat.erring_thread
 local check_options = helpers.check_options
 local is_exception = exceptions.is_http_exception
-local Response, StreamResponse, new_response = response.Response, response.StreamResponse, response.new_response
-local headers_flat, content_type_header = response.headers_flat, response.content_type_header
-local accepted_coding = response.accepted_coding
+local Response, StreamResponse, new_response = response.Response, response.StreamResponse, response._new_response
+local headers_flat, content_type_header = response._headers_flat, response._content_type_header
+local accepted_coding = response._accepted_coding
 local WebSocketResponse = web_ws._class
-local new_router = urldispatcher.new_router
+local new_router = urldispatcher._new_router
 
 local M = {}
 

@@ -9,7 +9,7 @@ local exceptions = require "luatest.web_exceptions"
 local type, rawget, rawset, error, tonumber = type, rawget, rawset, error, tonumber
 local floor, ceil, format = math.floor, math.ceil, string.format
 local parse_http_date, http_date, parse_etags = helpers.parse_http_date, helpers.http_date, helpers.parse_etags
-local new_response, StreamResponse = response.new_response, response.StreamResponse
+local new_response, StreamResponse = response._new_response, response.StreamResponse
 
 local M = {}
 

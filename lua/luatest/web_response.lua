@@ -303,11 +303,11 @@ function M.is_response(x)
   return getmetatable(x) == Response
 end
 
-M.new_response = new_response
+M._new_response = new_response
 
 -- The coding to compress with for an Accept-Encoding value, in aiohttp's
 -- order (ContentCoding: deflate, then gzip); nil for neither.
-function M.accepted_coding(accept)
+function M._accepted_coding(accept)
   accept = accept and accept:lower() or ""
   for _, coding in ipairs { "deflate", "gzip" } do
     if accept:find(coding, 1, true) then
@@ -316,7 +316,7 @@ function M.accepted_coding(accept)
   end
 end
 
-function M.headers_flat(resp)
+function M._headers_flat(resp)
   local h = rawget(resp, "headers")
   local cookies = rawget(resp, "_cookies")
   if (h == nil or (h._n or #h) == 0) and not cookies then -- (_n: LuaJIT has no __len)
@@ -332,7 +332,7 @@ function M.headers_flat(resp)
   return flat
 end
 
-function M.content_type_header(resp)
+function M._content_type_header(resp)
   local h = rawget(resp, "headers")
   if h ~= nil and h["Content-Type"] ~= nil then
     return nil -- the handler set it by hand

@@ -321,9 +321,8 @@ local function new_router(app)
   return setmetatable({ _core = core.router(), _routes = {}, _named = {}, _app = app }, Router)
 end
 
-M.new_router = new_router
-M.check_handler = check_handler
-M.Router = Router
+M._new_router = new_router
+M.UrlDispatcher = Router -- (aiohttp's name)
 M.Resource = Resource
 
 return M
