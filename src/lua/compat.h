@@ -70,7 +70,7 @@ static inline int ltc_setiuservalue(lua_State *L, int idx, int n) {
 }
 #define lua_setiuservalue ltc_setiuservalue
 
-#if LUA_VERSION_NUM < 502 && !defined(LUAJIT_VERSION)
+#if LUA_VERSION_NUM < 502
 static inline int ltc_rest(lua_State *L) {
   return lua_gettop(L) - 1;
 }
@@ -79,7 +79,8 @@ static inline int ltc_rest(lua_State *L) {
  * yielded: the resume goes on into the Lua VM with no Lua function under
  * it, and crashes (coroutine.create refuses such bodies for that reason).
  * A task may have one (spawn(core.exec, ...)), so it starts inside a Lua
- * function that calls it, which the VM can resume. */
+ * function that calls it, which the VM can resume. LuaJIT documents
+ * yielding only from C functions that Lua called, so it gets the same. */
 static inline int ltc_wrap_c_body(lua_State *co, int nargs) {
   static const char code[] = "local f = ... return f(rest(...))";
   lua_Debug ar;
@@ -102,12 +103,9 @@ static inline int ltc_wrap_c_body(lua_State *co, int nargs) {
 static inline int ltc_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
 #if LUA_VERSION_NUM >= 502
   int status = lua_resume(co, from, nargs);
-#elif !defined(LUAJIT_VERSION)
-  (void)from;
-  int status = lua_resume(co, ltc_wrap_c_body(co, nargs));
 #else
   (void)from;
-  int status = lua_resume(co, nargs);
+  int status = lua_resume(co, ltc_wrap_c_body(co, nargs));
 #endif
   *nres = lua_gettop(co);
   return status;
