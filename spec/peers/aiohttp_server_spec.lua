@@ -6,11 +6,12 @@ local test_utils = require "luatest.test_utils"
 local json = require "luatest.json"
 local python = dofile(core.srcdir .. "/spec/support/python.lua")
 
-local script = core.srcdir .. "/spec/peers/py/aiohttp_server.py"
+local twin = core.srcdir .. "/spec/peers/py/twin.py"
+local app = core.srcdir .. "/spec/peers/py/aiohttp_server.py"
 
 -- The server prints "listening PORT" first and serves for 120 s at most.
 luatest.fixture("aiohttp_peer", function()
-  local port, stop = python.serve(script, { 120 }, { timeout = 150 })
+  local port, stop = python.serve(twin, { app, 120 }, { timeout = 150 })
   local client = test_utils.TestClient(test_utils.RawTestServer(function() end, { skip_url_asserts = true }))
   client:start_server()
   local base = "http://127.0.0.1:" .. port

@@ -1,11 +1,9 @@
 """An aiohttp server for the TestClient to talk to: redirects, cookies and
 WebSockets. Prints "listening PORT" once it serves.
-usage: python3 aiohttp_server.py [SECONDS]"""
+usage: python3 twin.py aiohttp_server.py [SECONDS] (twin.py serves make_app())"""
 import asyncio
 import json
-import socket
 import struct
-import sys
 
 from aiohttp import web
 
@@ -176,7 +174,7 @@ async def ws_cookies(request):
     return ws
 
 
-async def main():
+def make_app():
     app = web.Application()
     app.router.add_get("/redirect/{n}", redirect)
     app.router.add_get("/set-cookie", set_cookie)
@@ -193,15 +191,4 @@ async def main():
     app.router.add_get("/ws/big", ws_big)
     app.router.add_get("/ws/cookies", ws_cookies)
     app.router.add_get("/scoped/ws-cookies", ws_cookies)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, sock)
-    await site.start()
-    print("listening", sock.getsockname()[1], flush=True)
-    await asyncio.sleep(float(sys.argv[1]) if len(sys.argv) > 1 else 60)
-    await runner.cleanup()
-
-
-asyncio.run(main())
+    return app
