@@ -49,6 +49,7 @@ typedef struct lua_State lua_State;
 #define LT_ENOMEM (-30006)    /* out of memory */
 #define LT_ESTATE (-30007)    /* call not valid in the object's current state */
 #define LT_EENCODING (-30008) /* a body not of the content coding it claims */
+#define LT_ETLS (-30009)      /* OpenSSL failed (key, certificate or handshake) */
 
 /* A human-readable description of an error code (never NULL). */
 const char *lt_strerror(int err);

@@ -22,6 +22,8 @@ const char *lt_strerror(int err) {
     return "not valid in the current state";
   case LT_EENCODING:
     return "body does not decode as its content coding";
+  case LT_ETLS:
+    return "TLS failure";
   default:
     return uv_strerror(err);
   }
@@ -47,6 +49,8 @@ const char *lt_errname(int err) {
     return "ESTATE";
   case LT_EENCODING:
     return "EENCODING";
+  case LT_ETLS:
+    return "ETLS";
   default:
     return uv_err_name(err);
   }
