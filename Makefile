@@ -41,6 +41,7 @@ BUILD_DEPS := \
   libwebsockets-evlib-uv:$(LIBDIR_MA)/libwebsockets-evlib_uv.so \
   libssl-dev:/usr/include/openssl/evp.h \
   libssl-dev:$(LIBDIR_MA)/libcrypto.so \
+  libssl-dev:$(LIBDIR_MA)/libssl.so \
   libjansson-dev:/usr/include/jansson.h \
   libjansson-dev:$(LIBDIR_MA)/libjansson.so \
   zlib1g-dev:/usr/include/zlib.h \
@@ -121,8 +122,8 @@ LLHTTP_DIR    ?= /usr/share/llhttp
 LLHTTP_INCDIR ?= /usr/share/include/llhttp
 LUA_CFLAGS ?= $(shell pkg-config --cflags $(LUA_PKG))
 LUA_LIBS   ?= $(shell pkg-config --libs $(LUA_PKG))
-UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libcrypto jansson zlib)
-UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libcrypto jansson zlib)
+UV_CFLAGS  := $(shell pkg-config --cflags libuv libwebsockets libssl libcrypto jansson zlib)
+UV_LIBS    := $(shell pkg-config --libs libwebsockets libuv libssl libcrypto jansson zlib)
 SYS_LIBS   := -lm -ldl
 WARN       := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -fPIC -fvisibility=hidden

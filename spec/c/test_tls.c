@@ -48,6 +48,69 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* Carries what each side has for the other until neither has anything;
+ * the plaintext each receives is appended to its buffer. Returns the first
+ * error either side had (0 when none). */
+static int pump(lt_tls *client, lt_buf *c_out, lt_buf *c_plain, lt_tls *server, lt_buf *s_out,
+                lt_buf *s_plain) {
+  int rc = 0;
+  for (int round = 0; round < 50 && (c_out->len || s_out->len); round++) {
+    lt_buf to_server = *c_out, to_client = *s_out;
+    *c_out = (lt_buf){0};
+    *s_out = (lt_buf){0};
+    /* Fed one byte at a time on odd rounds: records split anywhere. */
+    for (size_t i = 0; !rc && i < to_server.len; i += round % 2 ? 1 : to_server.len)
+      rc = lt_tls_feed(server, to_server.data + i, round % 2 ? 1 : to_server.len, s_plain, s_out);
+    int rc2 = 0;
+    if (to_client.len)
+      rc2 = lt_tls_feed(client, to_client.data, to_client.len, c_plain, c_out);
+    lt_buf_free(&to_server);
+    lt_buf_free(&to_client);
+    if (!rc)
+      rc = rc2;
+    if (rc && !c_out->len && !s_out->len)
+      break;
+  }
+  return rc;
+}
+
+/* A handshake and an exchange between a client trusting ca for host and
+ * a server with cert and key; 0, or the client's LT_ETLS. */
+static int exchange(const char *ca, const char *host, const char *cert, const char *key, char *why,
+                    size_t whylen) {
+  char err[200];
+  lt_tls_ctx *sctx = lt_tls_server_ctx(cert, key, err, sizeof err);
+  lt_tls_ctx *cctx = lt_tls_client_ctx(ca, 1, err, sizeof err);
+  CHECK(sctx && cctx);
+  lt_tls *server = lt_tls_new(sctx, NULL), *client = lt_tls_new(cctx, host);
+  lt_buf c_out = {0}, s_out = {0}, c_plain = {0}, s_plain = {0};
+  /* Written before the handshake: it waits for it. */
+  CHECK(lt_tls_write(client, "GET / HTTP/1.1\r\n\r\n", 18, &c_out) == 0 && c_out.len == 0);
+  CHECK(lt_tls_start(client, &c_out) == 0 && c_out.len > 0);
+  int rc = pump(client, &c_out, &c_plain, server, &s_out, &s_plain);
+  if (!rc) {
+    CHECK(lt_tls_established(client) && lt_tls_established(server));
+    CHECK(s_plain.len == 18 && !memcmp(s_plain.data, "GET / HTTP/1.1\r\n\r\n", 18));
+    static char big[100000];
+    memset(big, 'x', sizeof big);
+    CHECK(lt_tls_write(server, big, sizeof big, &s_out) == 0);
+    CHECK(lt_tls_shutdown(server, &s_out) == 0);
+    CHECK(pump(client, &c_out, &c_plain, server, &s_out, &s_plain) == 0);
+    CHECK(c_plain.len == sizeof big && lt_tls_peer_closed(client));
+  } else {
+    snprintf(why, whylen, "%s", lt_tls_error(client));
+  }
+  lt_buf_free(&c_out);
+  lt_buf_free(&s_out);
+  lt_buf_free(&c_plain);
+  lt_buf_free(&s_plain);
+  lt_tls_free(client);
+  lt_tls_free(server);
+  lt_tls_ctx_free(cctx);
+  lt_tls_ctx_free(sctx);
+  return rc;
+}
+
 int main(void) {
   char *cert_pem, *key_pem;
   double t0 = now_ms();
@@ -82,6 +145,23 @@ int main(void) {
   CHECK(lt_tls_test_cert(&c1, &k1) == 0 && lt_tls_test_cert(&c2, &k2) == 0);
   CHECK(c1 == c2 && k1 == k2 && strstr(c1, "BEGIN CERTIFICATE"));
   CHECK(!strcmp(lt_errname(LT_ETLS), "ETLS"));
+
+  /* Connections: trusted for its names, refused for others, or by a client
+   * that trusts another certificate. */
+  char why[200] = "";
+  CHECK(exchange(cert_pem, "localhost", cert_pem, key_pem, why, sizeof why) == 0);
+  CHECK(exchange(cert_pem, "127.0.0.1", cert_pem, key_pem, why, sizeof why) == 0);
+  CHECK(exchange(cert_pem, "example.com", cert_pem, key_pem, why, sizeof why) == LT_ETLS);
+  CHECK(strstr(why, "certificate verify failed") != NULL);
+  printf("wrong host: %s\n", why);
+  CHECK(exchange(cert2, "localhost", cert_pem, key_pem, why, sizeof why) == LT_ETLS);
+  CHECK(strstr(why, "certificate verify failed") != NULL);
+  printf("untrusted: %s\n", why);
+  char err[200];
+  CHECK(lt_tls_server_ctx(cert_pem, key2, err, sizeof err) == NULL &&
+        strstr(err, "does not match"));
+  CHECK(lt_tls_server_ctx("junk", key_pem, err, sizeof err) == NULL && strstr(err, "certificate"));
+  CHECK(lt_tls_client_ctx("junk", 1, err, sizeof err) == NULL && strstr(err, "no certificate"));
 
   X509_free(other);
   X509_free(cert);
