@@ -42,6 +42,36 @@ local SERVER_OPTIONS = helpers.names { "scheme", "host", "port", "skip_url_asser
   "keepalive_timeout", "max_line_size", "max_field_size", "max_headers", "loop", "ssl", "shutdown_timeout",
   "handler_cancellation", "access_log", "access_log_class", "access_log_format" }
 
+-- A PEM given as itself or as the path of a file holding it.
+local function pem_of(name, what, v)
+  if type(v) ~= "string" then
+    error(format("%s: ssl.%s must be a PEM string or a file path, got %s", name, what, type(v)), 4)
+  end
+  if v:find("-----BEGIN", 1, true) then
+    return v
+  end
+  local f, err = io.open(v, "rb")
+  if not f then
+    error(format("%s: ssl.%s: %s", name, what, err), 4)
+  end
+  local pem = f:read("*a")
+  f:close()
+  return pem
+end
+
+-- The certificate and key of an https test server: the caller's
+-- ({cert =, key =}), or the one made for the process's tests.
+local function tls_pair(name, ssl)
+  if ssl == nil then
+    local cert, key = core.tls_test_cert()
+    return { cert = cert, key = key }
+  end
+  if type(ssl) ~= "table" then
+    error(format("%s: ssl must be a table {cert =, key =}, got %s", name, type(ssl)), 4)
+  end
+  return { cert = pem_of(name, "cert", ssl.cert), key = pem_of(name, "key", ssl.key) }
+end
+
 local function new_server(class, name, opts)
   opts = opts or {}
   if type(opts) ~= "table" then
@@ -49,16 +79,24 @@ local function new_server(class, name, opts)
   end
   helpers.check_options(name, opts, SERVER_OPTIONS, 3)
   local scheme = opts.scheme or "http"
-  if scheme ~= "http" then
-    error(format("%s: scheme '%s' is not supported (use \"http\")", name, tostring(scheme)), 3)
+  if scheme ~= "http" and scheme ~= "https" then
+    error(format("%s: scheme '%s' is not supported (\"http\" or \"https\")", name, tostring(scheme)), 3)
   end
   local connection = {}
   for _, name in ipairs(CONNECTION_OPTIONS) do
     connection[name] = opts[name]
   end
+  local certificate
+  if scheme == "https" then
+    connection.tls = tls_pair(name, opts.ssl)
+    certificate = connection.tls.cert
+  elseif opts.ssl ~= nil then
+    error(format("%s: ssl is for scheme \"https\"", name), 3)
+  end
   return setmetatable({
     _connection = connection,
     scheme = scheme,
+    certificate = certificate,
     host = opts.host or "127.0.0.1",
     port = opts.port,
     started = false,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "server.h"
 #include "stream.h"
+#include "tls.h"
 
 struct lt_conn {
   uv_tcp_t tcp;
@@ -34,6 +35,10 @@ struct lt_conn {
   unsigned ws_paused : 1; /* reading stopped until our output drains */
   unsigned lingering : 1; /* FIN sent: what the client still sends is dropped */
   uv_shutdown_t shutdown;
+  /* TLS (opts.tls): ciphertext is read into rbuf past rlen and replaced
+   * there by its plaintext; every write is encrypted on its way out. */
+  lt_tls *tls;
+  lt_buf tls_out, tls_plain;
 };
 
 /* What the connection's timer waits for. */
@@ -182,9 +187,32 @@ void lt_request_on_drain(lt_request *req, void (*cb)(lt_request *req, void *ud),
   }
 }
 
+/* Ciphertext the TLS session produced (c->tls_out) goes out as it is. */
+static int conn_flush_tls(lt_conn *c) {
+  if (!c->tls_out.len)
+    return 0;
+  uv_buf_t b = uv_buf_init(c->tls_out.data, (unsigned)c->tls_out.len);
+  int r = lt_stream_write((uv_stream_t *)&c->tcp, c->writes, &b, 1, on_written, c);
+  lt_buf_clear(&c->tls_out);
+  if (r < 0)
+    return r;
+  c->writes += r;
+  return 0;
+}
+
 static int conn_writev(lt_conn *c, const uv_buf_t *bufs, unsigned n) {
   if (c->closing || c->lingering)
     return LT_ECLOSED;
+  if (c->tls) {
+    int r = 0;
+    for (unsigned i = 0; i < n && !r; i++)
+      r = lt_tls_write(c->tls, bufs[i].base, bufs[i].len, &c->tls_out);
+    if (!r)
+      r = conn_flush_tls(c);
+    if (r < 0)
+      conn_close(c);
+    return r;
+  }
   int r = lt_stream_write((uv_stream_t *)&c->tcp, c->writes, bufs, n, on_written, c);
   if (r < 0) {
     conn_close(c);
@@ -536,6 +564,8 @@ static void dispatch(lt_conn *c, lt_request *req) {
   req->server = srv;
   req->max_body = srv->opts.lazy_body_limit ? srv->opts.limits.max_body : 0;
   memcpy(req->remote, c->peer, sizeof req->remote);
+  if (c->tls)
+    memcpy(req->scheme, "https", sizeof "https");
   c->inflight = req;
   lt_request_retain(req); /* the connection's reference, dropped by respond */
   c->in_dispatch = 1;
@@ -643,9 +673,40 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_ws_read(lt_conn *c, ssize_t nread);
 
+/* Replaces the nread bytes of ciphertext just read past c->rlen by the
+ * plaintext they carried; sends what the session answers (handshake
+ * records). Returns the plaintext's length, or -1 when the connection was
+ * closed (a TLS error, after its alert). */
+static ssize_t tls_decrypt(lt_conn *c, ssize_t nread) {
+  lt_buf_clear(&c->tls_plain);
+  int r = lt_tls_feed(c->tls, c->rbuf + c->rlen, (size_t)nread, &c->tls_plain, &c->tls_out);
+  int w = conn_flush_tls(c);
+  if (r || w < 0) {
+    conn_close(c);
+    return -1;
+  }
+  size_t n = c->tls_plain.len;
+  if (c->rcap - c->rlen < n) {
+    char *p = realloc(c->rbuf, c->rlen + n);
+    if (!p) {
+      conn_close(c);
+      return -1;
+    }
+    c->rbuf = p;
+    c->rcap = c->rlen + n;
+  }
+  if (n)
+    memcpy(c->rbuf + c->rlen, c->tls_plain.data, n);
+  if (lt_tls_peer_closed(c->tls) && !n)
+    return UV_EOF;
+  return (ssize_t)n;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lt_conn *c = s->data;
   (void)buf;
+  if (nread > 0 && c->tls && (nread = tls_decrypt(c, nread)) == -1)
+    return;
   if (nread == 0)
     return;
   if (c->ws || c->lingering) {
@@ -826,6 +887,9 @@ static void on_conn_closed(uv_handle_t *h) {
   srv->nconns--;
   free(c->rbuf);
   lt_buf_free(&c->out);
+  lt_tls_free(c->tls);
+  lt_buf_free(&c->tls_out);
+  lt_buf_free(&c->tls_plain);
   free(c);
   srv->open_handles--;
   server_maybe_closed(srv);
@@ -890,6 +954,10 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->parser.data = c;
   c->parser.on_headers = on_headers;
   c->parser.lazy_body = srv->opts.lazy_body_limit;
+  if (srv->opts.tls && !(c->tls = lt_tls_new(srv->opts.tls, NULL))) {
+    conn_close(c);
+    return;
+  }
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
     conn_close(c);
     return;

@@ -31,6 +31,9 @@ typedef struct lt_server_opts {
    * they came (lt_request_body_too_large tells it), the rest is read past
    * after its answer, and the connection goes on. */
   int lazy_body_limit;
+  /* Non-NULL: connections speak TLS with this server context (tls.h),
+   * which must outlive the server. */
+  struct lt_tls_ctx *tls;
 } lt_server_opts;
 
 struct lt_server {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include "coding.h"
 #include "http.h"
+#include "tls.h"
 #include "lclient.h"
 #include "ljson.h"
 #include "lloop.h"
@@ -76,6 +77,18 @@ static int l_parse_qs(lua_State *L) {
   if (r)
     return ltl_fail(L, r, "bad percent-encoding");
   return 1;
+}
+
+/* core.tls_test_cert() -> certificate PEM, key PEM: the process's test
+ * certificate (lt_tls_test_cert), made on first use. */
+static int l_tls_test_cert(lua_State *L) {
+  const char *cert, *key;
+  int r = lt_tls_test_cert(&cert, &key);
+  if (r)
+    return luaL_error(L, "tls_test_cert: %s", lt_strerror(r));
+  lua_pushstring(L, cert);
+  lua_pushstring(L, key);
+  return 2;
 }
 
 /* core.error_text(status[, reason]) -> "404: Not Found", the wording of
@@ -225,21 +238,14 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},
-    {"stat", l_stat},
-    {"isatty", l_isatty},
-    {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode},
-    {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},
-    {"status_reason", l_status_reason},
-    {"error_text", l_error_text},
-    {"http_date", l_http_date},
-    {"exepath", l_exepath},
-    {"versions", l_versions},
-    {"libpath", l_libpath},
-    {"compress", l_compress},
-    {NULL, NULL},
+    {"listdir", l_listdir},       {"stat", l_stat},
+    {"isatty", l_isatty},         {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode},   {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},     {"status_reason", l_status_reason},
+    {"error_text", l_error_text}, {"tls_test_cert", l_tls_test_cert},
+    {"http_date", l_http_date},   {"exepath", l_exepath},
+    {"versions", l_versions},     {"libpath", l_libpath},
+    {"compress", l_compress},     {NULL, NULL},
 };
 
 /* The runtime whose lua_* functions this module's calls reach: the object

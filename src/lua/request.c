@@ -16,29 +16,13 @@ typedef struct lreq {
 } lreq;
 
 /* Names that are fields: assigning to them is an error. */
-static const char *const fields[] = {"content",
-                                     "method",
-                                     "path",
-                                     "raw_path",
-                                     "query_string",
-                                     "path_qs",
-                                     "version",
-                                     "keep_alive",
-                                     "content_length",
-                                     "can_read_body",
-                                     "body_exists",
-                                     "host",
-                                     "scheme",
-                                     "app",
-                                     "match_info",
-                                     "query",
-                                     "headers",
-                                     "cookies",
-                                     "content_type",
-                                     "charset",
-                                     "remote",
-                                     "url",
-                                     NULL};
+static const char *const fields[] = {
+    "content",        "method",        "path",        "raw_path",
+    "query_string",   "path_qs",       "version",     "keep_alive",
+    "content_length", "can_read_body", "body_exists", "host",
+    "scheme",         "secure",        "app",         "match_info",
+    "query",          "headers",       "cookies",     "content_type",
+    "charset",        "remote",        "url",         NULL};
 
 void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
   app_idx = app_idx ? lua_absindex(L, app_idx) : 0;
@@ -142,6 +126,8 @@ static int push_field(lua_State *L, lt_request *req, const char *k) {
   case 's':
     if (!strcmp(k, "scheme"))
       return lua_pushstring(L, req->scheme[0] ? req->scheme : "http"), 1;
+    if (!strcmp(k, "secure"))
+      return lua_pushboolean(L, !strcmp(req->scheme, "https")), 1;
     break;
   }
   return 0;

@@ -8,6 +8,7 @@
 #include "lrouter.h"
 #include "lserver.h"
 #include "runtime.h"
+#include "tls.h"
 
 #define SERVER "luatest.Server"
 
@@ -20,6 +21,7 @@ typedef struct lserver {
   lt_request *qhead, *qtail;
   lt_task qtask;
   ltl_task *handlers; /* running handler tasks */
+  lt_tls_ctx *tls;    /* TLS: the certificate and key its connections use */
 } lserver;
 
 static void run_queue(lt_task *lt);
@@ -192,11 +194,29 @@ static int l_server(lua_State *L) {
   lua_getfield(L, 1, "lua_only");
   int lua_only = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  const char *cert = NULL, *key = NULL;
+  if (lua_getfield(L, 1, "tls") != LUA_TNIL) { /* 5: {cert = pem, key = pem} */
+    luaL_argcheck(L, lua_istable(L, 5), 1, "server: opts.tls must be a table {cert =, key =}");
+    lua_getfield(L, 5, "cert");
+    lua_getfield(L, 5, "key");
+    cert = lua_tostring(L, 6);
+    key = lua_tostring(L, 7);
+    if (!cert || !key)
+      return luaL_error(L, "server: opts.tls needs cert and key (PEM strings)");
+  }
+  char err[256];
+  lt_tls_ctx *tls = cert ? lt_tls_server_ctx(cert, key, err, sizeof err) : NULL;
+  if (cert && !tls)
+    return luaL_error(L, "server: TLS: %s", err);
+  lua_settop(L, 4);
+  opts.tls = tls;
   lserver *ls = calloc(1, sizeof *ls);
   if (!ls || !(ls->srv = lt_server_new(S->loop, &opts, on_request, ls))) {
     free(ls);
+    lt_tls_ctx_free(tls);
     return luaL_error(L, "server: out of memory");
   }
+  ls->tls = tls;
   ls->router = router;
   ls->lua_only = lua_only;
   ls->ws_ref = LUA_NOREF;
@@ -238,6 +258,7 @@ static void on_closed(lt_server *srv, void *ud) {
     lt_request_release(req);
   }
   ltl_object_closed(&ls->o);
+  lt_tls_ctx_free(ls->tls);
   free(ls);
 }
 

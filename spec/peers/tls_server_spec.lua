@@ -1,0 +1,154 @@
+-- HTTPS test servers with the certificate made for the test: real TLS
+-- clients (curl, Python's aiohttp and websockets, run by Debian's
+-- /usr/bin/python3) trust it from its PEM and nothing else.
+local luatest = require "luatest"
+local core = require "luatest.core"
+local web = require "luatest.web"
+local test_utils = require "luatest.test_utils"
+local python = dofile(core.srcdir .. "/spec/support/python.lua")
+
+local function app()
+  local a = web.Application()
+  a.router:add_get("/", function(request)
+    return request.scheme .. " " .. tostring(request.secure) .. " " .. request.url
+  end)
+  a.router:add_post("/echo", function(request)
+    return web.Response { body = request:read() }
+  end)
+  a.router:add_get("/ws", function(request)
+    local ws = web.WebSocketResponse()
+    ws:prepare(request)
+    while true do
+      local msg = ws:receive()
+      if msg.type ~= "text" then
+        break
+      end
+      ws:send_str("echo " .. msg.data)
+    end
+    return ws
+  end)
+  return a
+end
+
+luatest.fixture("https_server", function()
+  local server = test_utils.TestServer(app(), { scheme = "https" })
+  server:start_server()
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(server.certificate)
+  f:close()
+  server.ca_file = path
+  return server, function()
+    server:close()
+    os.remove(path)
+  end
+end)
+
+local function curl(...)
+  return assert(core.exec({ "curl", "-sS", "--max-time", "10", ... }, { timeout = 20 }))
+end
+
+function test_curl_trusts_the_test_certificate_and_only_with_it(https_server)
+  local url = https_server:make_url("/")
+  luatest.match(url, "^https://127%.0%.0%.1:%d+/$")
+  -- Two requests on one kept-alive TLS connection.
+  local r = curl("--cacert", https_server.ca_file, url, url)
+  luatest.eq(r.status, 0, r.stderr)
+  luatest.eq(r.stdout, ("https true " .. url):rep(2))
+  local port = https_server.port
+  r = curl("--cacert", https_server.ca_file, "--resolve", "localhost:" .. port .. ":127.0.0.1",
+    "https://localhost:" .. port .. "/")
+  luatest.eq(r.status, 0, r.stderr)
+  r = curl(url)
+  luatest.eq(r.status, 60, "curl without --cacert must refuse the certificate")
+  luatest.contains(r.stderr, "self-signed certificate")
+  -- A body of 960 KB both ways.
+  local body = os.tmpname()
+  local f = assert(io.open(body, "wb"))
+  f:write(("0123456789abcdef"):rep(60000)) -- (under the 1 MiB client_max_size)
+  f:close()
+  r = curl("--cacert", https_server.ca_file, "--data-binary", "@" .. body, https_server:make_url("/echo"))
+  os.remove(body)
+  luatest.eq(r.status, 0, r.stderr)
+  luatest.eq(#r.stdout, 960000)
+end
+
+function test_a_plain_http_request_on_the_tls_port_is_dropped_and_the_server_goes_on(https_server)
+  local r = curl(("http://127.0.0.1:%d/"):format(https_server.port))
+  luatest.eq(r.status ~= 0, true)
+  r = curl("--cacert", https_server.ca_file, https_server:make_url("/"))
+  luatest.eq(r.status, 0, r.stderr)
+end
+
+local PY_CLIENT = [[
+import asyncio, ssl, sys
+import aiohttp
+import websockets
+
+async def main(url, wsurl, ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    async with aiohttp.ClientSession() as s:
+        for _ in range(2):
+            async with s.get(url, ssl=ctx) as r:
+                print(r.status, await r.text())
+        async with s.post(url + "echo", data=b"x" * 200000, ssl=ctx) as r:
+            print(len(await r.read()))
+        async with s.ws_connect(wsurl, ssl=ctx) as ws:
+            await ws.send_str("from aiohttp")
+            print((await ws.receive()).data)
+    async with websockets.connect(wsurl, ssl=ctx) as ws:
+        await ws.send("from websockets")
+        print(await ws.recv())
+    try:
+        async with aiohttp.ClientSession() as s:
+            await s.get(url, ssl=ssl.create_default_context())
+        print("trusted without the certificate")
+    except aiohttp.ClientConnectorCertificateError:
+        print("refused without the certificate")
+
+asyncio.run(main(*sys.argv[1:]))
+]]
+
+function test_python_aiohttp_and_websockets_over_tls(https_server)
+  local url = https_server:make_url("/")
+  local out = python.run(PY_CLIENT, url, "wss://127.0.0.1:" .. https_server.port .. "/ws", https_server.ca_file)
+  luatest.eq(out, table.concat({
+    "200 https true " .. url, "200 https true " .. url, "200000", "echo from aiohttp",
+    "echo from websockets", "refused without the certificate", "" }, "\n"))
+end
+
+function test_the_callers_certificate_from_pem_or_files()
+  local cert, key = core.tls_test_cert()
+  local cert_path, key_path = os.tmpname(), os.tmpname()
+  for path, pem in pairs { [cert_path] = cert, [key_path] = key } do
+    local f = assert(io.open(path, "w"))
+    f:write(pem)
+    f:close()
+  end
+  local server = test_utils.RawTestServer(function()
+    return "raw over tls"
+  end, { scheme = "https", ssl = { cert = cert_path, key = key_path } })
+  server:start_server()
+  luatest.eq(server.certificate, cert)
+  local r = curl("--cacert", cert_path, server:make_url("/"))
+  server:close()
+  os.remove(cert_path)
+  os.remove(key_path)
+  luatest.eq(r.stdout, "raw over tls", r.stderr)
+end
+
+function test_bad_tls_options_name_the_call()
+  local ok, err = pcall(test_utils.TestServer, app(), { scheme = "https", ssl = { cert = "/nonexistent.pem" } })
+  luatest.eq(ok, false)
+  luatest.contains(err, "TestServer: ssl.cert: /nonexistent.pem")
+  ok, err = pcall(test_utils.TestServer, app(), { scheme = "gopher" })
+  luatest.contains(err, "TestServer: scheme 'gopher' is not supported")
+  ok, err = pcall(test_utils.TestServer, app(), { ssl = {} })
+  luatest.contains(err, "TestServer: ssl is for scheme \"https\"")
+  local cert = core.tls_test_cert()
+  local server = test_utils.TestServer(app(), { scheme = "https", ssl = { cert = cert, key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" } })
+  ok, err = pcall(server.start_server, server)
+  luatest.eq(ok, false)
+  luatest.contains(err, "TLS: key")
+  server:close()
+end
