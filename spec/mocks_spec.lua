@@ -140,3 +140,11 @@ function test_request_clone_keeps_what_it_is_not_told_to_change()
   ok, err = pcall(r.clone, r, { rel_url = "x" })
   assert(not ok and err:find("request:clone: rel_url must be a path", 1, true), err)
 end
+
+function test_mocked_request_with_an_sslcontext_is_secure()
+  local tu = require "luatest.test_utils"
+  local r = tu.make_mocked_request("GET", "/x", { sslcontext = true })
+  assert(r.secure == true and r.scheme == "https" and r.url == "https://localhost/x", r.url)
+  local plain = tu.make_mocked_request("GET", "/x")
+  assert(plain.secure == false and plain.scheme == "http")
+end

@@ -156,6 +156,10 @@ local function connection_error(call, err, url, timeout)
     return errors.ClientConnectorError { text = text, url = url, os_error = err }
   elseif err:find("^ECONNRESET") or err:find("^EOF") or err:find("^EPIPE") or err:find("^ECLOSED") then
     return errors.ServerDisconnectedError { text = text, url = url, message = "Server disconnected" }
+  elseif err:find("^ETLS") then
+    local cls = err:find("certificate verify failed", 1, true) and errors.ClientConnectorCertificateError
+      or errors.ClientConnectorSSLError
+    return cls { text = text, url = url, os_error = err }
   elseif err:find("^EENCODING") or err:find("^ETOOLARGE") then
     return errors.ClientPayloadError { text = text, url = url, message = err }
   elseif err:find("^EPARSE") then
@@ -164,6 +168,39 @@ local function connection_error(call, err, url, timeout)
   return errors.ClientOSError { text = text, url = url, os_error = err }
 end
 M._connection_error = connection_error
+
+-- ---- TLS --------------------------------------------------------------------------------
+
+-- What the core client trusts for an https request, from the ssl option
+-- (aiohttp's): nil or true, the system's CAs; false, anything (no
+-- verification); {ca_pem =} or {cafile =}, those certificates.
+local function tls_trust(call, ssl, level)
+  if ssl == nil or ssl == true then
+    return true
+  elseif ssl == false then
+    return false
+  elseif type(ssl) ~= "table" then
+    error(format("%s: ssl must be false or a table {cafile =, ca_pem =}, got %s", call, type(ssl)), level + 1)
+  end
+  for k in pairs(ssl) do
+    if k ~= "cafile" and k ~= "ca_pem" then
+      error(format("%s: unknown ssl option '%s' (cafile, ca_pem)", call, tostring(k)), level + 1)
+    end
+  end
+  local pem = ssl.ca_pem
+  if ssl.cafile ~= nil then
+    local f, err = io.open(tostring(ssl.cafile), "rb")
+    if not f then
+      error(format("%s: ssl.cafile: %s", call, err), level + 1)
+    end
+    pem = (pem and pem .. "\n" or "") .. f:read("*a")
+    f:close()
+  end
+  if type(pem) ~= "string" or pem == "" then
+    error(call .. ": ssl needs cafile or ca_pem", level + 1)
+  end
+  return pem
+end
 
 -- ---- bodies -------------------------------------------------------------------------------
 
@@ -190,8 +227,8 @@ end
 
 -- Sends the pieces, waiting while the server does not read; a response
 -- that comes before the end stops the upload (upload:finish returns it).
-local function send_streamed(client, method, host, port, target, headers, source, deadline, decompress)
-  local up = client:upload(method, host, port, target, headers, decompress)
+local function send_streamed(client, method, host, port, target, headers, source, deadline, decompress, tls)
+  local up = client:upload(method, host, port, target, headers, decompress, tls)
   while true do
     local piece = source()
     if piece == nil or piece == "" then
@@ -298,6 +335,9 @@ function M.ClientSession(opts)
     _client = core.client(),
     _closed = false,
   }, ClientSession)
+  if opts.ssl ~= nil then
+    self._ssl = tls_trust("ClientSession", opts.ssl, 2)
+  end
   if opts.cookies then
     jar:update_cookies(opts.cookies, base and origin(base[1], base[2], base[3]) .. "/" or nil)
   end
@@ -431,13 +471,17 @@ function ClientSession:_request(call, method, url, opts, level)
   end
   opts = opts or no_options
   check_options(call, opts, request_options, level)
-  if opts.ssl ~= nil and opts.ssl ~= false then
-    error(call .. ": ssl is not supported yet (plain http only)", level)
+  local trust = self._ssl
+  if opts.ssl ~= nil then
+    trust = tls_trust(call, opts.ssl, level)
+  end
+  if trust == nil then
+    trust = true
   end
   local scheme, host, port, target = self:_resolve(call, url, level)
-  if scheme ~= "http" then
-    error(errors.InvalidURL { text = format("%s: only http:// URLs are supported, got '%s'", call, url),
-      url = url }, level)
+  if scheme ~= "http" and scheme ~= "https" then
+    error(errors.InvalidURL { text = format("%s: only http:// and https:// URLs are supported, got '%s'", call,
+      url), url = url }, level)
   end
   target = with_params(target, opts.params)
   -- A request with no options sends the session's own list as it is
@@ -507,10 +551,15 @@ function ClientSession:_request(call, method, url, opts, level)
     local errors_before = server_errors and #server_errors
     local raw, err
     local left = deadline and (deadline - core.time()) or nil
+    local tls -- (nil: plain; false is "no verification", so no `and/or` here)
+    if scheme == "https" then
+      tls = trust
+    end
     if type(body) == "function" then
-      raw, err = send_streamed(self._client, method, host, port, target, send_headers, body, deadline, decompress)
+      raw, err = send_streamed(self._client, method, host, port, target, send_headers, body, deadline, decompress,
+        tls)
     else
-      raw, err = self._client:request(method, host, port, target, send_headers, body, left, true, decompress)
+      raw, err = self._client:request(method, host, port, target, send_headers, body, left, true, decompress, tls)
     end
     if not raw then
       error(connection_error(call, err, url_of(scheme, host, port, target), timeout), level)
@@ -566,9 +615,9 @@ function ClientSession:_request(call, method, url, opts, level)
     end
     local s2, h2, p2, t2 = split_url(location)
     if s2 then
-      if s2 ~= "http" then
-        error(errors.InvalidURL { text = format("%s: can redirect only to http, not '%s'", call, location),
-          url = location }, level)
+      if s2 ~= "http" and s2 ~= "https" then
+        error(errors.InvalidURL { text = format("%s: can redirect only to http or https, not '%s'", call,
+          location), url = location }, level)
       end
       scheme, host, port, target = s2, h2, p2, t2
     else

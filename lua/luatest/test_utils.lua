@@ -247,7 +247,8 @@ TestClient.__index = TestClient
 TestClient.__name = "TestClient"
 
 local test_client_options = { cookie_jar = true, raise_server_exceptions = true, headers = true, timeout = true,
-  raise_for_status = true, auth = true, auto_decompress = true, cookies = true, loop = true }
+  raise_for_status = true, auth = true, auto_decompress = true, cookies = true, loop = true,
+  ssl = true }
 
 --- TestClient(server, opts): a ClientSession bound to a TestServer or
 --- RawTestServer (opts: cookie_jar, headers, cookies, timeout, auth,
@@ -296,6 +297,9 @@ function TestClient:start_server()
       auth = o.auth,
       raise_for_status = o.raise_for_status,
       auto_decompress = o.auto_decompress,
+      -- The client of an https server trusts its certificate, as Go's
+      -- httptest.Server.Client() does.
+      ssl = o.ssl == nil and self.server.certificate and { ca_pem = self.server.certificate } or o.ssl,
     }
     session._server_errors = self.server._handler_errors
     session._raise_server = self._raise
@@ -470,8 +474,12 @@ function M.make_mocked_request(method, path, opts)
   if type(version) == "table" then
     version = version[1] .. "." .. version[2]
   end
+  local scheme -- (sslcontext: a request that came over TLS, as aiohttp's)
+  if opts.sslcontext then
+    scheme = "https"
+  end
   local request = core.mock_request(method:upper(), path, flat, opts.payload, version, opts.closing, app,
-    max_size)
+    max_size, nil, scheme)
   if opts.match_info then
     request:_set_match(opts.match_info)
   end

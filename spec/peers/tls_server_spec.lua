@@ -152,3 +152,62 @@ function test_bad_tls_options_name_the_call()
   luatest.contains(err, "TLS: key")
   server:close()
 end
+
+-- ---- our own client over TLS ----------------------------------------------------------
+
+local client = require "luatest.client"
+local errors = require "luatest.client_exceptions"
+
+local function tls_app()
+  local a = app()
+  a.router:add_get("/set-secure", function()
+    local resp = web.Response { text = "set" }
+    resp:set_cookie("s", "1", { secure = true })
+    return resp
+  end)
+  a.router:add_get("/cookies", function(request)
+    return tostring(request.cookies.s)
+  end)
+  return a
+end
+
+function test_the_test_client_of_an_https_server_trusts_it(aiohttp_client)
+  local c = aiohttp_client(tls_app(), { server_kwargs = { scheme = "https" } })
+  local resp = c:get("/")
+  luatest.eq(resp:text(), "https true " .. c.server:make_url("/"))
+  luatest.eq(resp.url, c.server:make_url("/"))
+  -- A body both ways, sent whole and in pieces, on the kept-alive connection.
+  local big = ("0123456789"):rep(30000)
+  luatest.eq(c:post("/echo", { data = big }):read(), big)
+  local pieces = { "a", ("b"):rep(70000), "c" }
+  local i = 0
+  luatest.eq(c:post("/echo", { data = function()
+    i = i + 1
+    return pieces[i]
+  end }):read(), table.concat(pieces))
+  -- Secure cookies are kept and sent over https.
+  c:get("/set-secure")
+  luatest.eq(c:get("/cookies"):text(), "1")
+end
+
+function test_a_session_verifies_unless_told_what_to_trust(https_server)
+  local url = https_server:make_url("/")
+  local session = client.ClientSession()
+  local ok, err = pcall(session.get, session, url)
+  luatest.eq(ok, false)
+  luatest.eq(errors.is(err, errors.ClientConnectorCertificateError), true, tostring(err))
+  luatest.eq(errors.is(err, errors.ClientSSLError), true)
+  luatest.contains(tostring(err), "certificate verify failed")
+  luatest.eq(session:get(url, { ssl = false }):text(), "https true " .. url)
+  luatest.eq(session:get(url, { ssl = { ca_pem = https_server.certificate } }):text(), "https true " .. url)
+  luatest.eq(session:get(url, { ssl = { cafile = https_server.ca_file } }):text(), "https true " .. url)
+  ok, err = pcall(session.get, session, url, { ssl = { cert = "x" } })
+  luatest.contains(err, "client:get: unknown ssl option 'cert'")
+  session:close()
+  local trusting = client.ClientSession { ssl = { ca_pem = https_server.certificate } }
+  luatest.eq(trusting:get(url):text(), "https true " .. url)
+  trusting:close()
+  local lax = client.ClientSession { ssl = false }
+  luatest.eq(lax:get(url):text(), "https true " .. url)
+  lax:close()
+end

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include "client.h"
 #include "stream.h"
+#include "tls.h"
 
 struct lt_cconn {
   uv_tcp_t tcp;
@@ -21,6 +22,9 @@ struct lt_cconn {
   int used;    /* requests sent on it */
   int writes;  /* our writes queued in libuv */
   unsigned connected : 1, closing : 1;
+  lt_tls_ctx *tls_ctx; /* TLS: what the connection was made with */
+  lt_tls *tls;
+  lt_buf tls_out, tls_plain;
 };
 
 typedef struct cwreq {
@@ -56,6 +60,9 @@ static void on_conn_closed(uv_handle_t *h) {
     conn->next->prev = conn->prev;
   lt_parser_release(&conn->parser);
   free(conn->rbuf);
+  lt_tls_free(conn->tls);
+  lt_buf_free(&conn->tls_out);
+  lt_buf_free(&conn->tls_plain);
   free(conn);
   cl->open_handles--;
   client_maybe_closed(cl);
@@ -140,8 +147,37 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(conn->rbuf, conn->rbuf ? (unsigned)conn->rcap : 0);
 }
 
+static int conn_flush_tls(lt_cconn *conn);
+
+/* The plaintext the ciphertext just read carried (in conn->tls_plain), and
+ * what the session answers sent; -1 (the request failed) on a TLS error. */
+static ssize_t tls_decrypt(lt_cconn *conn, const uv_buf_t *buf, ssize_t nread) {
+  lt_buf_clear(&conn->tls_plain);
+  int r = lt_tls_feed(conn->tls, buf->base, (size_t)nread, &conn->tls_plain, &conn->tls_out);
+  int w = conn_flush_tls(conn);
+  lt_creq *cr = conn->cr;
+  if (r || w < 0) {
+    if (cr) {
+      snprintf(cr->tls_error, sizeof cr->tls_error, "%s", lt_tls_error(conn->tls));
+      finish(cr, r ? r : w);
+    }
+    conn_close(conn);
+    return -1;
+  }
+  if (!conn->tls_plain.len && lt_tls_peer_closed(conn->tls))
+    return UV_EOF;
+  return (ssize_t)conn->tls_plain.len;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lt_cconn *conn = s->data;
+  uv_buf_t plain;
+  if (nread > 0 && conn->tls) {
+    if ((nread = tls_decrypt(conn, buf, nread)) == -1)
+      return;
+    plain = uv_buf_init(conn->tls_plain.data, (unsigned)conn->tls_plain.len);
+    buf = &plain;
+  }
   lt_creq *cr = conn->cr;
   if (nread == 0)
     return;
@@ -251,8 +287,36 @@ static void on_piece_written(void *ud, int status) {
   written(ud, status);
 }
 
+static int conn_flush_tls(lt_cconn *conn) {
+  if (!conn->tls_out.len)
+    return 0;
+  uv_buf_t b = uv_buf_init(conn->tls_out.data, (unsigned)conn->tls_out.len);
+  int r = lt_stream_write((uv_stream_t *)&conn->tcp, conn->writes, &b, 1, on_piece_written, conn);
+  lt_buf_clear(&conn->tls_out);
+  if (r < 0)
+    return r;
+  conn->writes += r;
+  return 0;
+}
+
+/* Plaintext for a TLS connection, encrypted and queued. */
+static int tls_send(lt_cconn *conn, const uv_buf_t *bufs, unsigned n) {
+  int r = 0;
+  for (unsigned i = 0; i < n && !r; i++)
+    r = lt_tls_write(conn->tls, bufs[i].base, bufs[i].len, &conn->tls_out);
+  if (r && conn->cr)
+    snprintf(conn->cr->tls_error, sizeof conn->cr->tls_error, "%s", lt_tls_error(conn->tls));
+  int w = conn_flush_tls(conn);
+  return r ? r : w;
+}
+
 static int conn_send(lt_cconn *conn) {
   lt_creq *cr = conn->cr;
+  if (conn->tls) {
+    uv_buf_t b[2] = {uv_buf_init(cr->out.data, (unsigned)cr->out.len),
+                     uv_buf_init((char *)cr->body_ref, (unsigned)cr->body_ref_len)};
+    return tls_send(conn, b, cr->body_ref_len ? 2 : 1);
+  }
   /* The head and, when borrowed, the body go out as two buffers. Most
    * requests fit the socket buffer: writing at once saves arming POLLOUT in
    * epoll for each one. */
@@ -296,7 +360,15 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   conn->connected = 1;
   uv_tcp_nodelay(&conn->tcp, 1);
-  int r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+  int r = 0;
+  if (conn->tls_ctx) {
+    conn->tls = lt_tls_new(conn->tls_ctx, conn->host);
+    r = conn->tls ? lt_tls_start(conn->tls, &conn->tls_out) : LT_ENOMEM;
+    if (!r)
+      r = conn_flush_tls(conn);
+  }
+  if (!r)
+    r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
   if (!r && cr)
     r = conn_send(conn);
   if (r && cr)
@@ -305,9 +377,10 @@ static void on_connect(uv_connect_t *req, int status) {
     fire_drain(cr); /* what was written before the connection is out */
 }
 
-static lt_cconn *pool_take(lt_client *cl, const char *host, int port) {
+static lt_cconn *pool_take(lt_client *cl, const char *host, int port, lt_tls_ctx *tls) {
   for (lt_cconn *c = cl->conns; c; c = c->next)
-    if (!c->cr && c->connected && !c->closing && c->port == port && !strcmp(c->host, host))
+    if (!c->cr && c->connected && !c->closing && c->port == port && c->tls_ctx == tls &&
+        !strcmp(c->host, host))
       return c;
   return NULL;
 }
@@ -342,6 +415,7 @@ static int conn_start(lt_creq *cr, lt_cconn *conn) {
   conn->cl = cl;
   snprintf(conn->host, sizeof conn->host, "%s", cr->host);
   conn->port = cr->port;
+  conn->tls_ctx = cr->tls;
   uv_tcp_init(cl->loop->uv, &conn->tcp);
   conn->tcp.data = conn;
   conn->connect.data = conn;
@@ -465,7 +539,9 @@ static int write_bufs(lt_creq *cr, const uv_buf_t *bufs, unsigned n) {
     return 0;
   }
   cr->body_written = 1;
-  int r = lt_stream_write((uv_stream_t *)&conn->tcp, conn->writes, bufs, n, on_piece_written, conn);
+  int r = conn->tls ? tls_send(conn, bufs, n)
+                    : lt_stream_write((uv_stream_t *)&conn->tcp, conn->writes, bufs, n,
+                                      on_piece_written, conn);
   if (r < 0) {
     finish(cr, r);
     return r;
@@ -520,7 +596,11 @@ int lt_creq_send(lt_creq *cr, lt_creq_cb cb, void *ud) {
   cr->cb = cb;
   cr->ud = ud;
   cr->got_bytes = 0;
-  return conn_start(cr, pool_take(cr->cl, cr->host, cr->port));
+  return conn_start(cr, pool_take(cr->cl, cr->host, cr->port, cr->tls));
+}
+
+void lt_creq_tls(lt_creq *cr, lt_tls_ctx *ctx) {
+  cr->tls = ctx;
 }
 
 void lt_creq_free(lt_creq *cr) {

@@ -62,6 +62,9 @@ struct lt_creq {
   int body_written; /* a piece went out: no retry on a fresh connection */
   void (*on_drain)(lt_creq *cr, void *ud);
   void *drain_ud;
+  /* TLS (lt_creq_tls): the context, and why the session failed (LT_ETLS). */
+  struct lt_tls_ctx *tls;
+  char tls_error[200];
 };
 
 lt_client *lt_client_new(lt_loop *loop);
@@ -103,5 +106,9 @@ void lt_creq_body_take(lt_creq *cr, size_t n);
 /* Frees the request; one still in flight is abandoned and its connection
  * closed (its callback never fires). */
 void lt_creq_free(lt_creq *cr);
+/* The request goes over TLS with ctx (which must outlive the client's
+ * connections), verifying the certificate for the request's host when ctx
+ * verifies. Pooled connections are reused only with the same ctx. */
+void lt_creq_tls(lt_creq *cr, struct lt_tls_ctx *ctx);
 
 #endif

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "lclient.h"
 #include "runtime.h"
+#include "tls.h"
 
 #define CLIENT "luatest.Client"
 #define BODY "luatest.ClientBody"
@@ -21,10 +22,47 @@ typedef struct cbody {
   char where[80];
 } cbody;
 
+/* The TLS contexts a client's requests used, one per trust (a CA PEM,
+ * the system's, or none), kept until the client and its connections are
+ * gone. */
+#define MAX_TLS_CTX 8
+
 typedef struct lclient {
   ltl_object o;
   lt_client *cl;
+  struct {
+    char *trust; /* the CA PEM, "" for the system's, NULL unused */
+    int verify;
+    lt_tls_ctx *ctx;
+  } tls[MAX_TLS_CTX];
 } lclient;
+
+/* The context for a trust: tls is false (no verification), true (the
+ * system's CAs) or a CA PEM string. NULL with why in err. */
+static lt_tls_ctx *tls_ctx_for(lclient *lc, lua_State *L, int idx, char *err, size_t errlen) {
+  int verify = lua_type(L, idx) != LUA_TBOOLEAN || lua_toboolean(L, idx);
+  const char *trust = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : "";
+  int i = 0;
+  for (; i < MAX_TLS_CTX && lc->tls[i].trust; i++)
+    if (lc->tls[i].verify == verify && !strcmp(lc->tls[i].trust, trust))
+      return lc->tls[i].ctx;
+  if (i == MAX_TLS_CTX) {
+    snprintf(err, errlen, "more than %d different ssl settings on one client", MAX_TLS_CTX);
+    return NULL;
+  }
+  lt_tls_ctx *ctx = lt_tls_client_ctx(*trust ? trust : NULL, verify, err, errlen);
+  char *copy = ctx ? strdup(trust) : NULL;
+  if (!copy) {
+    lt_tls_ctx_free(ctx);
+    if (ctx)
+      snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  lc->tls[i].trust = copy;
+  lc->tls[i].verify = verify;
+  lc->tls[i].ctx = ctx;
+  return ctx;
+}
 
 typedef struct op {
   lt_creq *cr;
@@ -86,6 +124,8 @@ static int finish_request(lua_State *L, op *o) {
     lua_pushnil(L);
     if (r == UV_ETIMEDOUT)
       lua_pushfstring(L, "ETIMEDOUT: timed out (%s)", o->where);
+    else if (r == LT_ETLS && cr && cr->tls_error[0])
+      lua_pushfstring(L, "ETLS: %s (%s)", cr->tls_error, o->where);
     else
       lua_pushfstring(L, "%s: %s (%s)", lt_errname(r), lt_strerror(r), o->where);
     lt_creq_free(cr);
@@ -226,7 +266,7 @@ static lclient *check_open(lua_State *L, const char *call) {
 /* Builds and sends a request from the arguments method, host, port, target
  * and headers (2 to 6) of client:request and client:upload; *out is the
  * operation, waited on by the running task. */
-static int start_request(lua_State *L, const char *call, int upload, op **out) {
+static int start_request(lua_State *L, const char *call, int upload, int tls_idx, op **out) {
   lclient *lc = check_open(L, call);
   const char *method = luaL_checkstring(L, 2);
   const char *host = luaL_checkstring(L, 3);
@@ -235,9 +275,16 @@ static int start_request(lua_State *L, const char *call, int upload, op **out) {
   size_t blen = 0;
   const char *body = upload || lua_isnoneornil(L, 7) ? NULL : luaL_checklstring(L, 7, &blen);
   ltl_task *t = ltl_need_task(L, call);
+  lt_tls_ctx *tls = NULL;
+  if (!lua_isnoneornil(L, tls_idx)) {
+    char err[256];
+    if (!(tls = tls_ctx_for(lc, L, tls_idx, err, sizeof err)))
+      return luaL_error(L, "%s: ssl: %s", call, err);
+  }
   lt_creq *cr = lt_creq_new(lc->cl, method, host, port, target);
   if (!cr)
     return luaL_error(L, "%s: out of memory", call);
+  lt_creq_tls(cr, tls);
   if (lua_istable(L, 6)) {
     lua_Integer n = luaL_len(L, 6);
     for (lua_Integer i = 1; i + 1 <= n; i += 2) {
@@ -304,7 +351,7 @@ static int l_request(lua_State *L) {
   int stream = lua_toboolean(L, 9);
   int decompress = lua_toboolean(L, 10);
   op *o = NULL;
-  int r = start_request(L, "client:request", 0, &o);
+  int r = start_request(L, "client:request", 0, 11, &o);
   o->stream = stream;
   o->cr->whole = !stream;
   o->cr->decompress = decompress; /* (the head cannot have come yet) */
@@ -329,12 +376,13 @@ typedef struct upload {
  * (upload:write), then upload:finish waits for the response. */
 static int l_upload(lua_State *L) {
   int decompress = lua_toboolean(L, 7);
-  lua_settop(L, 6);
+  lua_settop(L, 8);
+  lua_remove(L, 7); /* (tls at 7) */
   upload *up = lua_newuserdatauv(L, sizeof *up, 0);
   memset(up, 0, sizeof *up);
   luaL_setmetatable(L, UPLOAD);
   op *o = NULL;
-  int r = start_request(L, "client:upload", 1, &o);
+  int r = start_request(L, "client:upload", 1, 7, &o);
   o->stream = 1;
   o->cr->decompress = decompress;
   o->up = up;
@@ -451,6 +499,10 @@ static void on_closed(lt_client *cl, void *ud) {
   lclient *lc = ud;
   (void)cl;
   ltl_object_closed(&lc->o);
+  for (int i = 0; i < MAX_TLS_CTX; i++) {
+    free(lc->tls[i].trust);
+    lt_tls_ctx_free(lc->tls[i].ctx);
+  }
   free(lc);
 }
 
