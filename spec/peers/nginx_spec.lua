@@ -18,7 +18,11 @@ luatest.fixture("nginx", function()
   write(dir .. "/www/index.html", "<p>from nginx</p>")
   write(dir .. "/www/sub/data.txt", string.rep("0123456789", 1000))
   write(dir .. "/www/filtered.txt", "hello NAME, hello NAME")
-  local port = test_utils.unused_port()
+  local port, tls_port = test_utils.unused_port(), test_utils.unused_port()
+  -- nginx serves https too, with the process's test certificate.
+  local cert, key = core.tls_test_cert()
+  write(dir .. "/cert.pem", cert)
+  write(dir .. "/key.pem", key)
   write(dir .. "/nginx.conf", string.format([[
 daemon off;
 master_process off;
@@ -50,8 +54,14 @@ http {
       sub_filter_types text/plain;
     }
   }
+  server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s/cert.pem;
+    ssl_certificate_key %s/key.pem;
+    root %s/www;
+  }
 }
-]], dir, dir, dir, dir, dir, dir, dir, port, dir, dir))
+]], dir, dir, dir, dir, dir, dir, dir, port, dir, dir, tls_port, dir, dir, dir))
   local task = core.spawn(core.exec, { "nginx", "-c", dir .. "/nginx.conf", "-e", dir .. "/error.log" },
     { timeout = 120 })
   -- Wait until it accepts connections.
@@ -77,7 +87,8 @@ http {
     resp.h = h
     return resp
   end
-  return { get = get, client = client, port = port, url = "http://127.0.0.1:" .. port }, function()
+  return { get = get, client = client, port = port, url = "http://127.0.0.1:" .. port,
+    https_url = "https://127.0.0.1:" .. tls_port, certificate = cert }, function()
     client:close()
     task:cancel()
     os.execute("rm -rf " .. dir)
@@ -127,4 +138,22 @@ function test_a_client_session_reads_gzip_from_nginx(nginx)
   assert(chunks >= 10, chunks)
   luatest.eq(session:get("/gz/data.txt", { auto_decompress = false }):read():sub(1, 2), "\31\139")
   session:close()
+end
+
+function test_a_session_over_https_to_nginx(nginx)
+  local client = require "luatest.client"
+  local errors = require "luatest.client_exceptions"
+  local session = client.ClientSession { ssl = { ca_pem = nginx.certificate } }
+  for _ = 1, 3 do -- (one kept-alive TLS connection)
+    local resp = session:get(nginx.https_url .. "/sub/data.txt")
+    luatest.eq(resp.status, 200)
+    luatest.eq(resp:text(), string.rep("0123456789", 1000))
+  end
+  luatest.eq(session._client:stats().connects, 1)
+  session:close()
+  local untrusting = client.ClientSession()
+  local ok, err = pcall(untrusting.get, untrusting, nginx.https_url .. "/index.html")
+  untrusting:close()
+  luatest.eq(ok, false)
+  luatest.eq(errors.is(err, errors.ClientConnectorCertificateError), true, tostring(err))
 end
