@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "loop.h"
+#include "process.h"
 
 static lt_loop *loop_init(lt_loop *loop) {
   /* A write to a connection the peer has closed raises SIGPIPE, which by
@@ -74,6 +75,7 @@ int lt_loop_free(lt_loop *loop) {
   lt_loop_drain(loop);
   if (loop->ws_ctx)
     loop->ws_free(loop);
+  lt_process_reap_all(loop);
   uv_close((uv_handle_t *)&loop->ready, on_ready_closed);
   if (!loop->owns_uv) {
     /* The host's loop: its other handles are the host's to close. Ours

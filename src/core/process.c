@@ -156,3 +156,21 @@ void lt_process_free(lt_process *p) {
   close_handle(p, (uv_handle_t *)&p->err);
   release(p);
 }
+
+static void reap_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (h->type != UV_PROCESS || uv_is_closing(h))
+    return;
+  lt_process *p = h->data;
+  p->freed = 1; /* (its owner goes with the loop) */
+  lt_loop_undefer(p->loop, &p->done_task);
+  close_handle(p, (uv_handle_t *)&p->proc);
+  close_handle(p, (uv_handle_t *)&p->timer);
+  close_handle(p, (uv_handle_t *)&p->in);
+  close_handle(p, (uv_handle_t *)&p->out);
+  close_handle(p, (uv_handle_t *)&p->err);
+}
+
+void lt_process_reap_all(lt_loop *loop) {
+  uv_walk(loop->uv, reap_walk, NULL);
+}

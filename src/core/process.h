@@ -37,5 +37,9 @@ int lt_process_start(lt_loop *loop, lt_process **out, char **argv, char **env, c
                      void *ud);
 /* Frees after completion; kills and abandons one still running. */
 void lt_process_free(lt_process *p);
+/* At the loop's end: the children still running (their owners gone, or a
+ * killed one not reaped yet) are let go of and their memory freed once
+ * their handles close. */
+void lt_process_reap_all(lt_loop *loop);
 
 #endif
