@@ -7,7 +7,7 @@ local web = require "luatest.web"
 
 local page = [[<!doctype html>
 <html><body><script>
-const ws = new WebSocket(`ws://${location.host}/ws`, ["chat.v1"]);
+const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, ["chat.v1"]);
 const seen = [];
 ws.onopen = () => { ws.send("hello from chromium"); ws.send(new Uint8Array([0, 1, 255])); };
 ws.onmessage = async (ev) => {
@@ -20,7 +20,7 @@ ws.onclose = (ev) => {
 };
 </script></body></html>]]
 
-function test_chromium_talks_websocket_to_a_test_server(aiohttp_client)
+local function talk(aiohttp_client, scheme)
   local report, server_close_code
   local app = web.Application()
   app.router:add_get("/", function()
@@ -41,14 +41,21 @@ function test_chromium_talks_websocket_to_a_test_server(aiohttp_client)
   end)
   app.router:add_post("/report", function(request)
     report = request:json()
+    report.scheme = request.scheme
     return "thanks"
   end)
-  local client = aiohttp_client(app)
+  local client = aiohttp_client(app, { server_kwargs = { scheme = scheme } })
   local profile = os.tmpname()
   os.remove(profile)
-  local browser = luatest.spawn(core.exec, { "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+  local argv = { "chromium", "--headless", "--no-sandbox", "--disable-gpu",
     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--user-data-dir=" .. profile, client:make_url("/") }, { timeout = 60 })
+    "--disable-dev-shm-usage", "--user-data-dir=" .. profile }
+  if scheme == "https" then
+    -- Chromium trusts the test certificate by its key, and nothing else.
+    argv[#argv + 1] = "--ignore-certificate-errors-spki-list=" .. core.tls_spki_sha256(client.server.certificate)
+  end
+  argv[#argv + 1] = client:make_url("/")
+  local browser = luatest.spawn(core.exec, argv, { timeout = 60 })
   local t0 = core.hrtime()
   while not report and core.hrtime() - t0 < 45 do
     luatest.sleep(0.05)
@@ -61,4 +68,13 @@ function test_chromium_talks_websocket_to_a_test_server(aiohttp_client)
   assert(report.code == 4003, report.code)
   assert(report.protocol == "chat.v1")
   assert(server_close_code == 4003, tostring(server_close_code))
+  assert(report.scheme == scheme, report.scheme)
+end
+
+function test_chromium_talks_websocket_to_a_test_server(aiohttp_client)
+  talk(aiohttp_client, "http")
+end
+
+function test_chromium_loads_https_and_talks_wss_to_a_test_server(aiohttp_client)
+  talk(aiohttp_client, "https")
 end

@@ -117,6 +117,22 @@ int lt_tls_test_cert(const char **cert_pem, const char **key_pem) {
   return 0;
 }
 
+int lt_tls_spki_sha256(const char *cert_pem, char *out, size_t outlen) {
+  BIO *bio = BIO_new_mem_buf(cert_pem, -1);
+  X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+  BIO_free(bio);
+  unsigned char *der = NULL;
+  int n = cert ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der) : -1;
+  X509_free(cert);
+  unsigned char digest[32];
+  int ok = n > 0 && outlen >= 45 && EVP_Digest(der, (size_t)n, digest, NULL, EVP_sha256(), NULL);
+  OPENSSL_free(der);
+  if (!ok)
+    return LT_ETLS;
+  EVP_EncodeBlock((unsigned char *)out, digest, sizeof digest);
+  return 0;
+}
+
 /* ---- connections over memory BIOs ------------------------------------------------- */
 
 struct lt_tls_ctx {

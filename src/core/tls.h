@@ -18,6 +18,11 @@ int lt_tls_make_cert(char **cert_pem, char **key_pem);
  * until exit (making one costs about a millisecond; a suite reuses it). */
 int lt_tls_test_cert(const char **cert_pem, const char **key_pem);
 
+/* The base64 SHA-256 of a certificate's public key (SubjectPublicKeyInfo),
+ * as browsers pin it (Chromium's --ignore-certificate-errors-spki-list),
+ * into out (at least 45 bytes). 0 or LT_ETLS. */
+int lt_tls_spki_sha256(const char *cert_pem, char *out, size_t outlen);
+
 /* What connections share: a server's certificate and key, or a client's
  * trust (ca_pem NULL: the system's) and whether it verifies at all. On
  * failure NULL, with why in err. */

@@ -91,6 +91,15 @@ static int l_tls_test_cert(lua_State *L) {
   return 2;
 }
 
+/* core.tls_spki_sha256(pem) -> the base64 SHA-256 of its public key. */
+static int l_tls_spki_sha256(lua_State *L) {
+  char out[64];
+  if (lt_tls_spki_sha256(luaL_checkstring(L, 1), out, sizeof out))
+    return luaL_error(L, "tls_spki_sha256: not a PEM certificate");
+  lua_pushstring(L, out);
+  return 1;
+}
+
 /* core.error_text(status[, reason]) -> "404: Not Found", the wording of
  * every error answer (lt_error_text). */
 static int l_error_text(lua_State *L) {
@@ -238,14 +247,23 @@ static int l_hrtime(lua_State *L) {
 }
 
 static const luaL_Reg util_funcs[] = {
-    {"listdir", l_listdir},       {"stat", l_stat},
-    {"isatty", l_isatty},         {"hrtime", l_hrtime},
-    {"urlencode", l_urlencode},   {"urldecode", l_urldecode},
-    {"parse_qs", l_parse_qs},     {"status_reason", l_status_reason},
-    {"error_text", l_error_text}, {"tls_test_cert", l_tls_test_cert},
-    {"http_date", l_http_date},   {"exepath", l_exepath},
-    {"versions", l_versions},     {"libpath", l_libpath},
-    {"compress", l_compress},     {NULL, NULL},
+    {"listdir", l_listdir},
+    {"stat", l_stat},
+    {"isatty", l_isatty},
+    {"hrtime", l_hrtime},
+    {"urlencode", l_urlencode},
+    {"urldecode", l_urldecode},
+    {"parse_qs", l_parse_qs},
+    {"status_reason", l_status_reason},
+    {"error_text", l_error_text},
+    {"tls_test_cert", l_tls_test_cert},
+    {"tls_spki_sha256", l_tls_spki_sha256},
+    {"http_date", l_http_date},
+    {"exepath", l_exepath},
+    {"versions", l_versions},
+    {"libpath", l_libpath},
+    {"compress", l_compress},
+    {NULL, NULL},
 };
 
 /* The runtime whose lua_* functions this module's calls reach: the object
