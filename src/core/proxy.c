@@ -192,7 +192,6 @@ static int write_piece(pipe_ *pp, const char *data, size_t n) {
 static void on_shutdown(uv_shutdown_t *req, int status) {
   pipe_ *pp = req->data;
   lt_proxy_conn *c = pp->c;
-  (void)status;
   pp->done = 1;
   if (c->closing)
     return;
