@@ -298,8 +298,8 @@ describe("the aiohttp fixtures", function()
   end)
 
   it("name a wrong argument", function()
-    contains(r.out, DATA .. "sample_web.lua:24: aiohttp_client: expected an Application, TestServer or "
-      .. "RawTestServer, got number")
+    contains(r.out, DATA .. "sample_web.lua:24: aiohttp_client: expected an Application, TestServer, "
+      .. "RawTestServer or FaultProxy, got number")
   end)
 
   it("leave a hand-made server to the leak check, which names where it was created", function()

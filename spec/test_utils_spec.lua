@@ -73,7 +73,7 @@ function test_wrong_arguments_name_the_call()
   local ok, err = pcall(TestServer, nil)
   assert(not ok and err:find("TestServer: expected an Application as argument 1, got nil", 1, true), err)
   ok, err = pcall(TestClient, 42)
-  assert(not ok and err:find("TestClient: expected a TestServer or RawTestServer", 1, true), err)
+  assert(not ok and err:find("TestClient: expected a TestServer, RawTestServer or FaultProxy", 1, true), err)
   ok, err = pcall(RawTestServer, "x")
   assert(not ok and err:find("RawTestServer: expected a handler", 1, true), err)
 end

@@ -69,10 +69,11 @@ builtin("aiohttp_client", function(loop, _aiohttp_objects)
       local server_opts = opts and opts.server_kwargs or {}
       server = tu.TestServer(app_or_server, server_opts)
       objects.servers[#objects.servers + 1] = server
-    elseif tu.is_test_server(app_or_server) then
+    elseif tu.is_test_server(app_or_server) or tu.is_fault_proxy(app_or_server) then
       server = app_or_server
     else
-      error("aiohttp_client: expected an Application, TestServer or RawTestServer, got " .. type(app_or_server), 2)
+      error("aiohttp_client: expected an Application, TestServer, RawTestServer or FaultProxy, got "
+        .. type(app_or_server), 2)
     end
     local client = tu.TestClient(server, client_opts)
     objects.clients[#objects.clients + 1] = client

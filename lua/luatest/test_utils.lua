@@ -8,6 +8,7 @@ local multidict = require "luatest.multidict"
 local client = require "luatest.client"
 local formdata = require "luatest.formdata"
 local errors = require "luatest.client_exceptions"
+local fault_proxy = require "luatest.fault_proxy"
 
 local CIMultiDict = multidict.CIMultiDict
 local format, type, error, setmetatable, tostring = string.format, type, error, setmetatable, tostring
@@ -223,6 +224,8 @@ function M.is_test_server(x)
   return mt == TestServer or mt == RawTestServer
 end
 
+M.FaultProxy, M.is_fault_proxy = fault_proxy.FaultProxy, fault_proxy.is_fault_proxy
+
 -- ---- the client ---------------------------------------------------------------------------
 -- Responses, errors, cookies and forms are the client's (luatest.client);
 -- these names stay here, where aiohttp's test_utils users find them.
@@ -250,12 +253,12 @@ local test_client_options = { cookie_jar = true, raise_server_exceptions = true,
   raise_for_status = true, auth = true, auto_decompress = true, cookies = true, loop = true,
   ssl = true }
 
---- TestClient(server, opts): a ClientSession bound to a TestServer or
---- RawTestServer (opts: cookie_jar, headers, cookies, timeout, auth,
+--- TestClient(server, opts): a ClientSession bound to a TestServer,
+--- RawTestServer or FaultProxy (opts: cookie_jar, headers, cookies, timeout, auth,
 --- raise_for_status, auto_decompress, raise_server_exceptions).
 function M.TestClient(server, opts)
-  if not M.is_test_server(server) then
-    error("TestClient: expected a TestServer or RawTestServer as argument 1, got " .. type(server), 2)
+  if not M.is_test_server(server) and not M.is_fault_proxy(server) then
+    error("TestClient: expected a TestServer, RawTestServer or FaultProxy as argument 1, got " .. type(server), 2)
   end
   opts = opts or {}
   if type(opts) ~= "table" then

@@ -12,6 +12,7 @@
 #include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
+#include "lproxy.h"
 #include "lrequest.h"
 #include "lrouter.h"
 #include "lserver.h"
@@ -321,6 +322,7 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_server(L);
   ltl_open_client(L);
   ltl_open_probe(L);
+  ltl_open_proxy(L);
   ltl_open_ws(L);
   ltl_open_json(L);
   ltl_setfuncs(L, util_funcs);
