@@ -241,3 +241,17 @@ function test_an_open_proxy_is_an_open_object_until_closed(aiohttp_server)
   proxy:close()
   eq(listed(), nil)
 end
+
+function test_an_https_server_behind_the_proxy(aiohttp_client)
+  local app = web.Application()
+  app.router:add_get("/", function(request)
+    return request.scheme
+  end)
+  local server = test_utils.TestServer(app, { scheme = "https" })
+  server:start_server()
+  local proxy = test_utils.FaultProxy(server, { downstream = { slicer = { bytes = 7, delay_ms = 0 } } })
+  local client = aiohttp_client(proxy)
+  luatest.eq(client:get("/"):text(), "https")
+  luatest.eq(client:get("/"):text(), "https")
+  server:close()
+end

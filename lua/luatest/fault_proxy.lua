@@ -121,7 +121,10 @@ function M.FaultProxy(target, toxics)
     target = target,
     host = "127.0.0.1",
     port = lport,
-    scheme = "http",
+    -- An https server's TLS passes through as bytes: a client of the
+    -- proxy speaks https and trusts the server's certificate.
+    scheme = is_server and target.scheme or "http",
+    certificate = is_server and target.certificate or nil,
     started = true,
     closed = false,
     skip_url_asserts = false,
