@@ -255,3 +255,22 @@ function test_an_https_server_behind_the_proxy(aiohttp_client)
   luatest.eq(client:get("/"):text(), "https")
   server:close()
 end
+
+-- A proxy closes with the test that made it (API.md section 13): the next
+-- test finds it closed, and leaving it open did not fail the first.
+local left_open
+
+function test_a_proxy_left_open_by_a_test()
+  local app = web.Application()
+  app.router:add_get("/", function()
+    return "ok"
+  end)
+  local server = test_utils.TestServer(app)
+  server:start_server()
+  left_open = test_utils.FaultProxy(server, {})
+  server:close()
+end
+
+function test_is_closed_once_that_test_ended()
+  luatest.eq(left_open._p:closed(), true)
+end

@@ -926,7 +926,20 @@ local function check_leaks(res, before)
       end
     end
   end
-  if not leaked then
+  -- A FaultProxy closes with the test that made it (API.md section 13):
+  -- closed here, and not held against the test.
+  local proxies
+  for i = #(leaked or {}), 1, -1 do
+    if leaked[i][2]:find("^proxy created at ") then
+      proxies = proxies or {}
+      proxies[#proxies + 1] = leaked[i][1]
+      table.remove(leaked, i)
+    end
+  end
+  if proxies then
+    pcall(run_task, close_objects, proxies)
+  end
+  if not leaked or #leaked == 0 then
     return
   end
   local lines, objs = {}, {}
