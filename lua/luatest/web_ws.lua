@@ -19,7 +19,7 @@ local WS_OPTIONS = helpers.names { "protocols", "max_msg_size", "heartbeat", "au
 local websocket = require "luatest.websocket"
 local WebSocketResponse = setmetatable({}, { __index = websocket.WebSocket })
 
-local ws_fields = { closed = true, close_code = true, protocol = true }
+local ws_fields = { closed = true, close_code = true, protocol = true, compress = true }
 WebSocketResponse.__index = function(self, key)
   if ws_fields[key] then
     return websocket.WebSocket.__index(self, key)
@@ -35,7 +35,10 @@ WebSocketResponse.__name = "WebSocketResponse"
 --- as messages, answered with ws:pong), autoclose (default true; false
 --- delivers the peer's close, answered with ws:close), headers (extra
 --- headers of the 101 answer), timeout (seconds ws:close waits for the
---- answer, 10 as aiohttp; then close_code is 1006).
+--- answer, 10 as aiohttp; then close_code is 1006), compress (default
+--- true: a client's permessage-deflate offer is accepted as aiohttp does;
+--- false refuses it). ws.compress is then the window bits our messages are
+--- compressed with, or false.
 function M.WebSocketResponse(opts)
   check_options("web.WebSocketResponse", opts, WS_OPTIONS, 2)
   opts = opts or {}
@@ -87,6 +90,7 @@ function WebSocketResponse:prepare(request)
     timeout = opts.timeout,
     autoping = opts.autoping,
     autoclose = opts.autoclose,
+    compress = opts.compress ~= false,
   }
   if not ws then
     error("ws:prepare: " .. err, 2)

@@ -1,7 +1,7 @@
 --- WebSocket message API shared by the server side (web.WebSocketResponse)
 --- and the client side (client:ws_connect): receive, messages, send_str,
 --- send_bytes, send_json, ping, close, and the fields closed, close_code,
---- protocol. Messages are {type = "text"|"binary"|"close"|"closed"|...,
+--- protocol, compress. Messages are {type = "text"|"binary"|"close"|"closed"|...,
 --- data =, extra =} as aiohttp's WSMessage.
 local json = require "luatest.json"
 local waiting_iterator = require("luatest.compat").waiting_iterator
@@ -30,6 +30,16 @@ local fields = {
     end
     local _, code = core:_state()
     return code ~= 0 and code or nil
+  end,
+  -- The permessage-deflate window bits in use, or false; before the
+  -- server side's prepare, whether it will accept the extension.
+  compress = function(self)
+    local core = rawget(self, "_ws")
+    if core then
+      return core:_compress()
+    end
+    local opts = rawget(self, "_opts")
+    return opts ~= nil and opts.compress ~= false
   end,
   protocol = function(self)
     local core = rawget(self, "_ws")
@@ -125,34 +135,41 @@ function WebSocket:messages()
   end)
 end
 
-local function send(self, call, kind, data)
+local function send(self, call, kind, data, opts)
   local ws = core_ws(self, call)
-  local ok, err = ws:_send(kind, data)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(call .. ": expected an options table, got " .. type(opts), 3)
+  end
+  local compress = not (opts and opts.compress == false)
+  local ok, err = ws:_send(kind, data, compress)
   if not ok then
     error(call .. ": " .. err, 3)
   end
 end
 
-function WebSocket:send_str(s)
+--- send_str(s, {compress = false}): compress false sends this message
+--- uncompressed although permessage-deflate is in use; so for send_bytes
+--- and send_json.
+function WebSocket:send_str(s, opts)
   if type(s) ~= "string" then
     error("ws:send_str: expected a string, got " .. type(s), 2)
   end
-  send(self, "ws:send_str", 1, s)
+  send(self, "ws:send_str", 1, s, opts)
 end
 
-function WebSocket:send_bytes(b)
+function WebSocket:send_bytes(b, opts)
   if type(b) ~= "string" then
     error("ws:send_bytes: expected a string, got " .. type(b), 2)
   end
-  send(self, "ws:send_bytes", 2, b)
+  send(self, "ws:send_bytes", 2, b, opts)
 end
 
-function WebSocket:send_json(value)
+function WebSocket:send_json(value, opts)
   local ok, text = pcall(json.encode, value)
   if not ok then
     error("ws:send_json: " .. tostring(text), 2)
   end
-  send(self, "ws:send_json", 1, text)
+  send(self, "ws:send_json", 1, text, opts)
 end
 
 function WebSocket:ping(data)

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "check.h"
+#include "coding.h"
+#include "luatest.h"
 #include "wsframe.h"
 
 typedef struct sink {
@@ -177,14 +179,19 @@ static void on_message(void *ud, int opcode, const char *data, size_t n) {
                              (int)(n > 40 ? 40 : n), data);
 }
 
-/* Decodes the stream whole and byte by byte; both must agree. */
-static int decode(const char *stream, size_t n, size_t max, messages *whole) {
+/* Decodes the stream whole and byte by byte; both must agree. deflate:
+ * with permessage-deflate negotiated. */
+static int decode_with(const char *stream, size_t n, size_t max, int deflate, messages *whole) {
   lt_wsdecoder a, b;
   messages bytewise;
   memset(whole, 0, sizeof *whole);
   memset(&bytewise, 0, sizeof bytewise);
   lt_wsdecoder_init(&a, max);
   lt_wsdecoder_init(&b, max);
+  if (deflate) {
+    CHECK(lt_wsdecoder_enable_deflate(&a) == 0);
+    CHECK(lt_wsdecoder_enable_deflate(&b) == 0);
+  }
   a.on_message = b.on_message = on_message;
   a.ud = whole;
   b.ud = &bytewise;
@@ -196,6 +203,10 @@ static int decode(const char *stream, size_t n, size_t max, messages *whole) {
   lt_wsdecoder_free(&a);
   lt_wsdecoder_free(&b);
   return ra;
+}
+
+static int decode(const char *stream, size_t n, size_t max, messages *whole) {
+  return decode_with(stream, n, max, 0, whole);
 }
 
 static void test_the_decoder_reassembles_messages_around_control_frames(void) {
@@ -242,11 +253,130 @@ static void test_the_decoder_refuses_what_the_checker_refuses_and_big_messages(v
   CHECK(m.len == 0);
 }
 
+/* ---- permessage-deflate ------------------------------------------------------------ */
+
+/* Appends a masked frame of text compressed by z (our own compressor, as a
+ * client's would be); rsv1 0 sends it as it is. */
+static size_t packed(char *at, lt_wsdeflate *z, int first, const char *text) {
+  lt_buf b = {0};
+  CHECK(lt_wsdeflate_message(z, text, strlen(text), &b) == 0);
+  size_t n = frame(at, first | 0x40, b.data, b.len, 1);
+  lt_buf_free(&b);
+  return n;
+}
+
+static void test_compressed_messages_inflate_across_the_connection(void) {
+  char s[4096];
+  size_t n = 0;
+  lt_wsdeflate *z = lt_wsdeflate_new(15, 0);
+  n += packed(s + n, z, 0x81, "hello hello hello hello");
+  n += frame(s + n, 0x89, "ping", 4, 1);
+  n += packed(s + n, z, 0x81, "hello hello hello hello"); /* refers back to the first */
+  n += frame(s + n, 0x81, "plain", 5, 1);                 /* RSV1 clear: as it is */
+  n += packed(s + n, z, 0x82, "");
+  lt_buf b = {0};
+  CHECK(lt_wsdeflate_message(z, "in two frames", 13, &b) == 0);
+  n += frame(s + n, 0x41, b.data, 4, 1);
+  n += frame(s + n, 0x80, b.data + 4, b.len - 4, 1);
+  lt_buf_free(&b);
+  messages m;
+  CHECK(decode_with(s, n, 0, 1, &m) == 0);
+  CHECK_STR(m.log, "1:23:hello hello hello hello|9:4:ping|1:23:hello hello hello hello|"
+                   "1:5:plain|2:0:|1:13:in two frames|");
+  /* Without the extension, RSV1 is a protocol error. */
+  CHECK(decode_with(s, n, 0, 0, &m) == 1002);
+  lt_wsdeflate_free(z);
+  /* RSV1 on a continuation or a control frame is one either way. */
+  n = frame(s, 0x01, "a", 1, 1);
+  n += frame(s + n, 0xC0, "b", 1, 1);
+  CHECK(decode_with(s, n, 0, 1, &m) == 1002);
+  n = frame(s, 0xC9, "", 0, 1);
+  CHECK(decode_with(s, n, 0, 1, &m) == 1002);
+  /* Not deflate data; and invalid UTF-8 once inflated. */
+  n = frame(s, 0xC1, "\xff\xff\xff", 3, 1);
+  CHECK(decode_with(s, n, 0, 1, &m) == 1002);
+  z = lt_wsdeflate_new(15, 0);
+  n = packed(s, z, 0x81, "caf\xc3");
+  CHECK(decode_with(s, n, 0, 1, &m) == 1007);
+  lt_wsdeflate_free(z);
+}
+
+static void test_our_compressor_strips_the_tail_and_honours_no_takeover(void) {
+  lt_wsdeflate *z = lt_wsdeflate_new(15, 0), *fresh = lt_wsdeflate_new(15, 1);
+  lt_buf a = {0}, b = {0}, c = {0}, d = {0};
+  const char *text = "the same text, twice over: the same text, twice over";
+  CHECK(lt_wsdeflate_message(z, text, strlen(text), &a) == 0);
+  CHECK(lt_wsdeflate_message(z, text, strlen(text), &b) == 0);
+  CHECK(b.len < a.len); /* the second refers to the first */
+  CHECK(lt_wsdeflate_message(fresh, text, strlen(text), &c) == 0);
+  CHECK(lt_wsdeflate_message(fresh, text, strlen(text), &d) == 0);
+  CHECK(c.len == d.len && !memcmp(c.data, d.data, c.len));
+  CHECK(a.len >= 4 && memcmp(a.data + a.len - 4, "\0\0\xff\xff", 4) != 0);
+  lt_buf e = {0};
+  CHECK(lt_wsdeflate_message(z, "", 0, &e) == 0);
+  CHECK(e.len == 1 && e.data[0] == 0); /* an empty message is one empty block */
+  lt_buf_free(&a), lt_buf_free(&b), lt_buf_free(&c), lt_buf_free(&d), lt_buf_free(&e);
+  lt_wsdeflate_free(z);
+  lt_wsdeflate_free(fresh);
+}
+
+static void count_message(void *ud, int opcode, const char *data, size_t n) {
+  (void)opcode, (void)data, (void)n;
+  ++*(int *)ud;
+}
+
+static void test_a_compression_bomb_stops_at_the_limit(void) {
+  /* 8 MiB of zeros in a few kilobytes, against a 64 KiB limit. */
+  size_t big = (size_t)8 << 20, max = 64 * 1024;
+  char *zeros = calloc(1, big);
+  lt_wsdeflate *z = lt_wsdeflate_new(15, 0);
+  lt_buf b = {0};
+  CHECK(lt_wsdeflate_message(z, zeros, big, &b) == 0);
+  CHECK(b.len < 65536);
+  char *s = malloc(b.len + 16);
+  size_t n = frame(s, 0xC2, b.data, b.len, 1);
+  lt_wsdecoder d;
+  int count = 0;
+  lt_wsdecoder_init(&d, max);
+  d.on_message = count_message;
+  d.ud = &count;
+  CHECK(lt_wsdecoder_enable_deflate(&d) == 0);
+  CHECK(lt_wsdecoder_feed(&d, s, n) == 1009);
+  CHECK(count == 0);
+  CHECK(d.msg.cap <= max + 2); /* memory never grew past the limit */
+  lt_wsdecoder_free(&d);
+  free(s), free(zeros), lt_buf_free(&b);
+  lt_wsdeflate_free(z);
+}
+
+static void test_offers_are_negotiated_as_aiohttp_does(void) {
+  int nt = -1;
+  char answer[96];
+  CHECK(lt_wsdeflate_accept(NULL, &nt) == 0);
+  CHECK(lt_wsdeflate_accept("permessage-deflate; client_max_window_bits", &nt) == 15 && !nt);
+  CHECK(lt_wsdeflate_accept("permessage-deflate; server_max_window_bits=8, "
+                            "permessage-deflate; server_max_window_bits=10; "
+                            "server_no_context_takeover",
+                            &nt) == 10 &&
+        nt);
+  lt_wsdeflate_answer(10, 1, answer, sizeof answer);
+  CHECK_STR(answer, "permessage-deflate; server_max_window_bits=10; server_no_context_takeover");
+  lt_wsdeflate_answer(15, 0, answer, sizeof answer);
+  CHECK_STR(answer, "permessage-deflate");
+  CHECK(lt_wsdeflate_accept("permessage-deflate; foo", &nt) == 0);
+  CHECK(lt_wsdeflate_accept("permessage-deflate ; server_no_context_takeover", &nt) == 0);
+  CHECK(lt_wsdeflate_accept("x-webkit-deflate-frame", &nt) == 0);
+}
+
 int main(void) {
   test_valid_streams_pass_unchanged();
   test_violations_and_their_codes();
   test_held_pings_are_taken_out();
   test_the_decoder_reassembles_messages_around_control_frames();
   test_the_decoder_refuses_what_the_checker_refuses_and_big_messages();
+  test_compressed_messages_inflate_across_the_connection();
+  test_our_compressor_strips_the_tail_and_honours_no_takeover();
+  test_a_compression_bomb_stops_at_the_limit();
+  test_offers_are_negotiated_as_aiohttp_does();
   return check_done("test_wsframe");
 }

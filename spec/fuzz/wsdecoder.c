@@ -1,5 +1,6 @@
 /* libFuzzer target: the WebSocket decoder (messages out of client bytes).
- * The first byte chooses max_msg_size (0: none, else 16 times it); the rest
+ * The first byte chooses max_msg_size (0: none, else 16 times it) and,
+ * when odd, permessage-deflate (RSV1 marks compressed messages); the rest
  * is the stream. Built twice: plain, and with SPLIT, which feeds the stream
  * in pieces and requires exactly the same messages and close code: the
  * decoder reports a message only once it is whole. */
@@ -19,6 +20,8 @@ static void on_message(void *ud, int opcode, const char *data, size_t n) {
 static int verdict(const uint8_t *data, size_t size, split_state *s, lt_buf *v) {
   lt_wsdecoder d;
   lt_wsdecoder_init(&d, size ? (size_t)data[0] * 16 : 0);
+  if (size && (data[0] & 1) && lt_wsdecoder_enable_deflate(&d))
+    abort();
   d.on_message = on_message;
   d.ud = v;
   int code = 0;

@@ -122,3 +122,170 @@ int lt_deflate_body(int coding, const char *p, size_t n, lt_buf *out) {
   deflateEnd(&zs);
   return r == Z_STREAM_END ? 0 : LT_ENOMEM;
 }
+
+/* ---- permessage-deflate ---------------------------------------------------------- */
+
+struct lt_wsinflate {
+  z_stream zs;
+  int skip; /* the peer ended its stream (BFINAL) in this message: the rest is not read */
+};
+
+lt_wsinflate *lt_wsinflate_new(void) {
+  lt_wsinflate *z = calloc(1, sizeof *z);
+  if (z && inflateInit2(&z->zs, -15) != Z_OK) {
+    free(z);
+    return NULL;
+  }
+  return z;
+}
+
+/* Room for more output, the buffer never growing past max_out + 1 bytes
+ * (and lt_buf's NUL). */
+static int inflate_room(lt_buf *out, size_t max_out) {
+  size_t avail = out->cap > out->len ? out->cap - out->len - 1 : 0;
+  size_t top = max_out ? max_out + 2 : (size_t)-1;
+  if (avail >= 4096 || (avail && out->cap >= top))
+    return 0;
+  size_t cap = out->cap ? out->cap : 4096;
+  while (cap < out->len + 4097 && cap < top)
+    cap *= 2;
+  if (cap > top)
+    cap = top;
+  char *p = realloc(out->data, cap);
+  if (!p)
+    return LT_ENOMEM;
+  out->data = p;
+  out->cap = cap;
+  return 0;
+}
+
+/* A stream that ended starts again with the window it had: the next
+ * message may still refer back to this one. */
+static void inflate_restart(lt_wsinflate *z) {
+  Bytef dict[32768];
+  uInt len = sizeof dict;
+  if (inflateGetDictionary(&z->zs, dict, &len) != Z_OK)
+    len = 0;
+  inflateReset(&z->zs);
+  if (len)
+    inflateSetDictionary(&z->zs, dict, len);
+}
+
+static int inflate_run(lt_wsinflate *z, const char *p, size_t n, lt_buf *out, size_t max_out) {
+  z->zs.next_in = (Bytef *)p;
+  z->zs.avail_in = (uInt)n;
+  for (;;) {
+    if (inflate_room(out, max_out))
+      return LT_ENOMEM;
+    size_t room = out->cap - out->len - 1;
+    if (max_out && room > max_out + 1 - out->len)
+      room = max_out + 1 - out->len;
+    z->zs.next_out = (Bytef *)out->data + out->len;
+    z->zs.avail_out = (uInt)room;
+    int r = inflate(&z->zs, Z_SYNC_FLUSH);
+    out->len += room - z->zs.avail_out;
+    out->data[out->len] = '\0';
+    if (r == Z_MEM_ERROR)
+      return LT_ENOMEM;
+    if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END)
+      return LT_EENCODING;
+    if (max_out && out->len > max_out)
+      return LT_ETOOLARGE;
+    if (r == Z_STREAM_END) {
+      inflate_restart(z);
+      z->skip = 1;
+      return 0;
+    }
+    /* Output room left: the input is used up. */
+    if (z->zs.avail_out)
+      return 0;
+  }
+}
+
+int lt_wsinflate_feed(lt_wsinflate *z, const char *p, size_t n, int end, lt_buf *out,
+                      size_t max_out) {
+  static const char tail[4] = {0, 0, (char)0xff, (char)0xff};
+  int r = 0;
+  if (!z->skip && n)
+    r = inflate_run(z, p, n, out, max_out);
+  if (!r && end && !z->skip)
+    r = inflate_run(z, tail, sizeof tail, out, max_out);
+  if (end)
+    z->skip = 0;
+  return r;
+}
+
+void lt_wsinflate_free(lt_wsinflate *z) {
+  if (!z)
+    return;
+  inflateEnd(&z->zs);
+  free(z);
+}
+
+struct lt_wsdeflate {
+  z_stream zs;
+  int flush;
+};
+
+lt_wsdeflate *lt_wsdeflate_new(int window_bits, int no_context_takeover) {
+  lt_wsdeflate *z = calloc(1, sizeof *z);
+  if (!z)
+    return NULL;
+  if (deflateInit2(&z->zs, Z_BEST_SPEED, Z_DEFLATED, -window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    free(z);
+    return NULL;
+  }
+  z->flush = no_context_takeover ? Z_FULL_FLUSH : Z_SYNC_FLUSH;
+  return z;
+}
+
+/* Runs deflate until it has nothing more to give for this flush mode. */
+static int deflate_run(lt_wsdeflate *z, int flush, size_t hint, lt_buf *out) {
+  do {
+    if (lt_buf_reserve(out, hint))
+      return LT_ENOMEM;
+    size_t room = out->cap - out->len - 1;
+    if (room > (1u << 30))
+      room = 1u << 30;
+    z->zs.next_out = (Bytef *)out->data + out->len;
+    z->zs.avail_out = (uInt)room;
+    int r = deflate(&z->zs, flush);
+    out->len += room - z->zs.avail_out;
+    out->data[out->len] = '\0';
+    if (r != Z_OK && r != Z_BUF_ERROR)
+      return LT_ENOMEM;
+  } while (z->zs.avail_out == 0);
+  return 0;
+}
+
+int lt_wsdeflate_message(lt_wsdeflate *z, const char *p, size_t n, lt_buf *out) {
+  size_t start = out->len;
+  const char *in = p;
+  size_t left = n;
+  /* All input with no flush first (a flush right after another with no
+   * input between would give nothing, not the empty block a message needs),
+   * then the flush that ends the message. */
+  do {
+    size_t take = left > (1u << 30) ? (1u << 30) : left;
+    z->zs.next_in = (Bytef *)in;
+    z->zs.avail_in = (uInt)take;
+    in += take;
+    left -= take;
+    if (deflate_run(z, Z_NO_FLUSH, take / 2 + 4096, out))
+      return LT_ENOMEM;
+  } while (left);
+  if (deflate_run(z, z->flush, 4096, out))
+    return LT_ENOMEM;
+  if (out->len - start >= 4 && !memcmp(out->data + out->len - 4, "\0\0\xff\xff", 4)) {
+    out->len -= 4;
+    out->data[out->len] = '\0';
+  }
+  return 0;
+}
+
+void lt_wsdeflate_free(lt_wsdeflate *z) {
+  if (!z)
+    return;
+  deflateEnd(&z->zs);
+  free(z);
+}

@@ -1,5 +1,6 @@
 /* HTTP content codings (gzip, deflate) with zlib: bodies the client
- * decompresses as they arrive, and bodies the server compresses. */
+ * decompresses as they arrive, and bodies the server compresses; and the
+ * raw deflate streams of WebSocket permessage-deflate (RFC 7692). */
 #ifndef LT_CODING_H
 #define LT_CODING_H
 
@@ -28,5 +29,35 @@ void lt_inflate_free(lt_inflate *z);
 /* Compresses a whole body with the coding (gzip or deflate, as zlib's
  * default level); 0, or LT_ENOMEM. */
 int lt_deflate_body(int coding, const char *p, size_t n, lt_buf *out);
+
+/* permessage-deflate: one raw deflate stream per direction and connection,
+ * each message ending at a sync flush whose 00 00 ff ff is left off on the
+ * wire (RFC 7692 section 7.2). */
+typedef struct lt_wsinflate lt_wsinflate;
+
+/* A window of 15 bits takes whatever window the peer used. NULL when
+ * memory runs out. */
+lt_wsinflate *lt_wsinflate_new(void);
+/* Appends what n more wire bytes of a compressed message inflate to to
+ * out; with end set they are its last (the 00 00 ff ff goes in after
+ * them). LT_ETOOLARGE as soon as out would pass max_out bytes (0: no
+ * limit; out then holds at most max_out + 1 bytes and never grew past
+ * that, whatever a small input would inflate to), LT_EENCODING when the
+ * bytes are not deflate data, LT_ENOMEM. What decoded before a failure is
+ * in out. The window carries over to the next message (context takeover;
+ * a peer without it simply never refers back). */
+int lt_wsinflate_feed(lt_wsinflate *z, const char *p, size_t n, int end, lt_buf *out,
+                      size_t max_out);
+void lt_wsinflate_free(lt_wsinflate *z);
+
+typedef struct lt_wsdeflate lt_wsdeflate;
+
+/* window_bits 9 to 15; no_context_takeover: each message compressed on
+ * its own (a full flush), else against the ones before (a sync flush), at
+ * zlib's fastest level as aiohttp's writer. NULL when memory runs out. */
+lt_wsdeflate *lt_wsdeflate_new(int window_bits, int no_context_takeover);
+/* Appends the wire payload of one message to out: 0, or LT_ENOMEM. */
+int lt_wsdeflate_message(lt_wsdeflate *z, const char *p, size_t n, lt_buf *out);
+void lt_wsdeflate_free(lt_wsdeflate *z);
 
 #endif

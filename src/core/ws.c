@@ -223,11 +223,15 @@ lt_ws_msg *lt_ws_pop(lt_ws *ws) {
   return m;
 }
 
-int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
+int lt_ws_send_message(lt_ws *ws, int type, const void *data, size_t len, int compress) {
   if (ws->want_close || ws->state == LT_WS_CLOSING || ws->state == LT_WS_CLOSED)
     return LT_ECLOSED;
   return ws->client ? lt_ws_client_send(ws, type, data, len)
-                    : lt_ws_server_send(ws, type, data, len);
+                    : lt_ws_server_send(ws, type, data, len, compress);
+}
+
+int lt_ws_send(lt_ws *ws, int type, const void *data, size_t len) {
+  return lt_ws_send_message(ws, type, data, len, 1);
 }
 
 int lt_ws_close(lt_ws *ws, int code, const char *reason) {
@@ -251,6 +255,10 @@ int lt_ws_close_code(const lt_ws *ws) {
 
 const char *lt_ws_protocol(const lt_ws *ws) {
   return ws->protocol;
+}
+
+int lt_ws_compress(const lt_ws *ws) {
+  return ws->compress_bits;
 }
 
 const char *lt_ws_error(const lt_ws *ws) {

@@ -22,6 +22,7 @@ typedef struct lt_ws_opts {
   double close_timeout;  /* server: how long our close waits for the answer (0: 10 s) */
   int no_autoping;       /* pings (server side) and pongs are delivered as messages */
   int no_autoclose;      /* server side: the peer's close is delivered, answered by lt_ws_close */
+  int compress;          /* server side: accept a permessage-deflate offer (RFC 7692) */
 } lt_ws_opts;
 
 /* Server side, from the connection that carries it (server.c). */
@@ -38,6 +39,11 @@ const char *lt_ws_library_version(void);
  * binary, which owns its process (a library only quiets its own calls). */
 void lt_ws_silence_process(void);
 const char *lt_ws_protocol(const lt_ws *ws);
+/* The window bits of the permessage-deflate in use (9 to 15), or 0. */
+int lt_ws_compress(const lt_ws *ws);
+/* lt_ws_send, with compress 0 sending a text or binary message
+ * uncompressed although permessage-deflate is in use. */
+int lt_ws_send_message(lt_ws *ws, int type, const void *data, size_t len, int compress);
 /* An error that ended a client connection before it opened, or "". */
 const char *lt_ws_error(const lt_ws *ws);
 /* Server side: whether more than LT_HIGH_WATER of what was sent waits for

@@ -44,6 +44,8 @@ struct lt_ws {
   int input_done;         /* nothing more of the client's is decoded */
   uv_timer_t *close_wait; /* our close is out: the answer has close_timeout s */
   double close_timeout;
+  struct lt_wsdeflate *deflate; /* permessage-deflate: our messages' compressor */
+  int compress_bits;            /* its window bits, 0 when not negotiated */
 
   /* Client side (ws_client.c). */
   struct lws *wsi;
@@ -80,7 +82,7 @@ void lt_ws_peer_failed(lt_ws *ws, int code, const char *reason);
 void lt_ws_drained(lt_ws *ws);
 
 /* The transports. */
-int lt_ws_server_send(lt_ws *ws, int type, const void *data, size_t len);
+int lt_ws_server_send(lt_ws *ws, int type, const void *data, size_t len, int compress);
 void lt_ws_server_close(lt_ws *ws);
 void lt_ws_server_drop(lt_ws *ws);
 int lt_ws_server_blocked(lt_ws *ws);

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "coding.h"
 #include "server.h"
 #include "ws_impl.h"
 
-enum { OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+enum { OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 
 /* How long our close frame waits for the client's answer by default:
  * aiohttp's WebSocketResponse timeout. */
@@ -29,17 +30,19 @@ static void stop_close_wait(lt_ws *ws) {
 void lt_ws_server_free(lt_ws *ws) {
   stop_close_wait(ws);
   lt_wsdecoder_free(&ws->decoder);
+  lt_wsdeflate_free(ws->deflate);
+  ws->deflate = NULL;
   if (ws->conn)
     lt_conn_ws_forget(ws->conn);
 }
 
-/* Writes one unmasked frame. */
-static int send_frame(lt_ws *ws, int opcode, const void *data, size_t len) {
+/* Writes one unmasked frame; rsv1 marks a compressed message. */
+static int send_frame_rsv(lt_ws *ws, int opcode, int rsv1, const void *data, size_t len) {
   if (!ws->conn)
     return LT_ECLOSED;
   uint8_t hdr[10];
   size_t hlen = 2;
-  hdr[0] = (uint8_t)(0x80 | opcode);
+  hdr[0] = (uint8_t)(0x80 | (rsv1 ? 0x40 : 0) | opcode);
   if (len < 126) {
     hdr[1] = (uint8_t)len;
   } else if (len <= 0xFFFF) {
@@ -55,6 +58,10 @@ static int send_frame(lt_ws *ws, int opcode, const void *data, size_t len) {
   uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, (unsigned)hlen),
                       uv_buf_init((char *)data, (unsigned)len)};
   return lt_conn_writev(ws->conn, bufs, len ? 2 : 1);
+}
+
+static int send_frame(lt_ws *ws, int opcode, const void *data, size_t len) {
+  return send_frame_rsv(ws, opcode, 0, data, len);
 }
 
 /* The connection is done with WebSocket frames: FIN once what we sent is
@@ -74,9 +81,18 @@ static void on_close_timeout(uv_timer_t *t) {
   finish(ws, 1006);
 }
 
-int lt_ws_server_send(lt_ws *ws, int type, const void *data, size_t len) {
+int lt_ws_server_send(lt_ws *ws, int type, const void *data, size_t len, int compress) {
   if (ws->state != LT_WS_OPEN)
     return LT_ECLOSED;
+  if (ws->deflate && compress && (type == OP_TEXT || type == OP_BINARY)) {
+    /* Control frames are never compressed (RFC 7692 section 6.1). */
+    lt_buf z = {0};
+    int r = lt_wsdeflate_message(ws->deflate, data, len, &z);
+    if (!r)
+      r = send_frame_rsv(ws, type, 1, z.data, z.len) ? LT_ECLOSED : 0;
+    lt_buf_free(&z);
+    return r;
+  }
   return send_frame(ws, type, data, len) ? LT_ECLOSED : 0;
 }
 
@@ -196,7 +212,7 @@ static int accept_value(const char *key, char out[29]) {
   return 0;
 }
 
-static int write_101(lt_conn *c, lt_request *req, const lt_ws_opts *opts) {
+static int write_101(lt_conn *c, lt_request *req, const lt_ws_opts *opts, const char *ext) {
   char accept[29];
   if (accept_value(lt_request_header(req, "Sec-WebSocket-Key"), accept))
     return LT_EPARSE;
@@ -206,6 +222,11 @@ static int write_101(lt_conn *c, lt_request *req, const lt_ws_opts *opts) {
                      "Connection: upgrade\r\nSec-WebSocket-Accept: ");
   lt_buf_puts(&head, accept);
   lt_buf_puts(&head, "\r\n");
+  if (ext) {
+    lt_buf_puts(&head, "Sec-WebSocket-Extensions: ");
+    lt_buf_puts(&head, ext);
+    lt_buf_puts(&head, "\r\n");
+  }
   if (opts && opts->protocol && *opts->protocol) {
     lt_buf_puts(&head, "Sec-WebSocket-Protocol: ");
     lt_buf_puts(&head, opts->protocol);
@@ -236,12 +257,28 @@ int lt_request_upgrade(lt_request *req, const lt_ws_opts *opts, lt_ws_event_cb c
   lt_wsdecoder_init(&ws->decoder, ws->max_msg_size);
   ws->decoder.on_message = on_message;
   ws->decoder.ud = ws;
+  /* permessage-deflate as aiohttp's server negotiates it. */
+  char ext[96];
+  int no_takeover = 0;
+  int bits =
+      opts && opts->compress
+          ? lt_wsdeflate_accept(lt_request_header(req, "Sec-WebSocket-Extensions"), &no_takeover)
+          : 0;
+  if (bits) {
+    if (lt_wsdecoder_enable_deflate(&ws->decoder) ||
+        !(ws->deflate = lt_wsdeflate_new(bits, no_takeover))) {
+      lt_ws_free(ws);
+      return LT_ENOMEM;
+    }
+    ws->compress_bits = bits;
+    lt_wsdeflate_answer(bits, no_takeover, ext, sizeof ext);
+  }
   int r = lt_request_hand_over(req, ws, &ws->conn);
   if (r) {
     lt_ws_free(ws);
     return r;
   }
-  if ((r = write_101(ws->conn, req, opts))) {
+  if ((r = write_101(ws->conn, req, opts, bits ? ext : NULL))) {
     lt_ws_release(ws);
     return r;
   }

@@ -2,9 +2,12 @@
  * byte stream. UTF-8 is checked across the frames of a text message, with
  * the byte ranges of RFC 3629 (no overlongs, surrogates or values past
  * U+10FFFF). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "wsframe.h"
+#include "coding.h"
+#include "luatest.h"
 
 enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
 
@@ -64,7 +67,8 @@ static int fail(lt_wsframe *f, int code, const char *reason) {
 static int check_first(lt_wsframe *f, uint8_t b) {
   f->fin = b >> 7;
   f->opcode = b & 0x0F;
-  if (b & 0x70)
+  /* RSV1 is permessage-deflate's, on the first frame of a data message. */
+  if ((b & 0x30) || ((b & 0x40) && (!f->rsv1_ok || f->opcode == OP_CONT || (f->opcode & 8))))
     return fail(f, 1002, "reserved bits set");
   switch (f->opcode) {
   case OP_CONT:
@@ -76,6 +80,7 @@ static int check_first(lt_wsframe *f, uint8_t b) {
     if (f->in_message)
       return fail(f, 1002, "new message inside a fragmented one");
     f->message_text = f->opcode == OP_TEXT;
+    f->message_compressed = (b & 0x40) != 0;
     f->utf8_need = 0;
     f->message_bytes = 0;
     return 0;
@@ -142,7 +147,7 @@ static int frame_end(lt_wsframe *f) {
     if (f->hold && f->on_control)
       f->on_control(f->ud, f->opcode, (const char *)payload, n, (const char *)f->ctl, f->ctl_len);
   } else {
-    if (f->fin && f->message_text && f->utf8_need)
+    if (f->fin && f->message_text && !f->message_compressed && f->utf8_need)
       return fail(f, 1007, "text message ends inside a UTF-8 sequence");
     f->in_message = !f->fin;
     if (f->fin && f->on_data)
@@ -213,7 +218,8 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
     if (f->opcode & 8) {
       memcpy(f->ctl + f->ctl_len, p + i, take);
       f->ctl_len += (unsigned)take;
-    } else if (f->message_text && utf8_scan(f, p + i, take, f->mask, f->mask_pos)) {
+    } else if (f->message_text && !f->message_compressed &&
+               utf8_scan(f, p + i, take, f->mask, f->mask_pos)) {
       r = fail(f, 1007, "invalid UTF-8 in a text message");
       break;
     } else if (f->on_data) {
@@ -261,29 +267,44 @@ static void decoder_fail(lt_wsdecoder *d, int code, const char *reason) {
     d->failed = code, d->reason = reason;
 }
 
+/* A compressed message's wire bytes (NULL at its end): inflated into msg,
+ * text checked as UTF-8 as it comes out. */
+static void inflated_data(lt_wsdecoder *d, const char *data, size_t n, int message_end) {
+  static const uint8_t no_mask[4];
+  size_t from = d->msg.len;
+  int r = lt_wsinflate_feed(d->inflate, data, n, message_end, &d->msg, d->max_msg_size);
+  /* What came out is checked first, so the verdict is the same however
+   * the bytes were cut. */
+  if (d->frames.message_text &&
+      utf8_scan(&d->frames, (const uint8_t *)d->msg.data + from, d->msg.len - from, no_mask, 0))
+    decoder_fail(d, 1007, "invalid UTF-8 in a text message");
+  else if (r == LT_ETOOLARGE)
+    decoder_fail(d, 1009, "message too big");
+  else if (r == LT_EENCODING)
+    decoder_fail(d, 1002, "invalid compressed data");
+  else if (r)
+    decoder_fail(d, 1011, "out of memory");
+  else if (message_end && d->frames.message_text && d->frames.utf8_need)
+    decoder_fail(d, 1007, "text message ends inside a UTF-8 sequence");
+}
+
 static void decoded_data(void *ud, const char *data, size_t n, int message_end) {
   lt_wsdecoder *d = ud;
   if (d->failed)
     return;
+  if (d->frames.message_compressed) {
+    inflated_data(d, data, n, message_end);
+    if (d->failed)
+      return;
+  }
   if (message_end) {
-    d->on_message(d->ud, d->frames.message_text ? OP_TEXT : OP_BINARY, d->msg ? d->msg : "",
-                  d->msg_len);
-    d->msg_len = 0;
+    d->on_message(d->ud, d->frames.message_text ? OP_TEXT : OP_BINARY,
+                  d->msg.data ? d->msg.data : "", d->msg.len);
+    d->msg.len = 0;
     return;
   }
-  if (d->msg_len + n > d->msg_cap) {
-    size_t cap = d->msg_cap ? d->msg_cap : 4096;
-    while (cap < d->msg_len + n)
-      cap *= 2;
-    char *p = realloc(d->msg, cap);
-    if (!p) {
-      decoder_fail(d, 1011, "out of memory");
-      return;
-    }
-    d->msg = p, d->msg_cap = cap;
-  }
-  memcpy(d->msg + d->msg_len, data, n);
-  d->msg_len += n;
+  if (!d->frames.message_compressed && lt_buf_append(&d->msg, data, n))
+    decoder_fail(d, 1011, "out of memory");
 }
 
 static void decoded_control(void *ud, int opcode, const char *payload, size_t n, const char *raw,
@@ -314,8 +335,97 @@ int lt_wsdecoder_feed(lt_wsdecoder *d, const char *p, size_t n) {
   return d->failed;
 }
 
+int lt_wsdecoder_enable_deflate(lt_wsdecoder *d) {
+  if (!d->inflate && !(d->inflate = lt_wsinflate_new()))
+    return LT_ENOMEM;
+  d->frames.rsv1_ok = 1;
+  return 0;
+}
+
 void lt_wsdecoder_free(lt_wsdecoder *d) {
-  free(d->msg);
-  d->msg = NULL;
-  d->msg_len = d->msg_cap = 0;
+  lt_buf_free(&d->msg);
+  lt_wsinflate_free(d->inflate);
+  d->inflate = NULL;
+}
+
+/* ---- permessage-deflate negotiation ------------------------------------------- */
+
+static int is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* aiohttp's _WS_EXT_RE on one offer's parameters p[0..n): "(; *param)*"
+ * with nothing else, each param one of server_no_context_takeover,
+ * client_no_context_takeover, server_max_window_bits[=digits],
+ * client_max_window_bits[=digits]; a repeated one counts with its last
+ * value, as Python's groups. Returns 0 when they do not match; *bits is
+ * server_max_window_bits' value (-1: none given; 99: out of range). */
+static int match_params(const char *p, size_t n, int *bits, int *server_no_takeover) {
+  static const char *const names[] = {"server_no_context_takeover", "client_no_context_takeover",
+                                      "server_max_window_bits", "client_max_window_bits"};
+  size_t i = 0;
+  *bits = -1;
+  *server_no_takeover = 0;
+  while (i < n) {
+    if (p[i++] != ';')
+      return 0;
+    while (i < n && is_space(p[i]))
+      i++;
+    int which = -1;
+    for (int k = 0; k < 4 && which < 0; k++) {
+      size_t len = strlen(names[k]);
+      if (n - i >= len && !memcmp(p + i, names[k], len))
+        which = k, i += len;
+    }
+    if (which < 0)
+      return 0;
+    if (which >= 2 && i < n && p[i] == '=') {
+      size_t j = i + 1;
+      long v = 0;
+      while (j < n && p[j] >= '0' && p[j] <= '9') {
+        if (v < 1000)
+          v = v * 10 + (p[j] - '0');
+        j++;
+      }
+      if (j == i + 1)
+        return 0; /* "=" with no digits matches nothing */
+      if (which == 2)
+        *bits = v > 99 ? 99 : (int)v;
+      i = j;
+    }
+    if (which == 0)
+      *server_no_takeover = 1;
+  }
+  return 1;
+}
+
+int lt_wsdeflate_accept(const char *offers, int *no_takeover) {
+  static const char name[] = "permessage-deflate";
+  *no_takeover = 0;
+  if (!offers)
+    return 0;
+  const char *at = offers;
+  while ((at = strstr(at, name))) {
+    const char *params = at + sizeof name - 1;
+    size_t n = strcspn(params, ",");
+    at = params + n;
+    if (!n)
+      return 15;
+    int bits, server_no_takeover;
+    if (!match_params(params, n, &bits, &server_no_takeover))
+      continue;
+    if (bits >= 0 && (bits < 9 || bits > 15))
+      continue; /* a window zlib cannot make: the next offer */
+    *no_takeover = server_no_takeover;
+    return bits >= 0 ? bits : 15;
+  }
+  return 0;
+}
+
+void lt_wsdeflate_answer(int window_bits, int no_takeover, char *out, size_t size) {
+  int n = snprintf(out, size, "permessage-deflate");
+  if (window_bits < 15 && n > 0 && (size_t)n < size)
+    n += snprintf(out + n, size - (size_t)n, "; server_max_window_bits=%d", window_bits);
+  if (no_takeover && n > 0 && (size_t)n < size)
+    snprintf(out + n, size - (size_t)n, "; server_no_context_takeover");
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "buf.h"
 
 typedef struct lt_wsframe {
   /* The owner's choices. */
@@ -25,6 +26,9 @@ typedef struct lt_wsframe {
   /* 0, or the size past which a text or binary message fails with 1009
    * (at the byte that passes it, so the verdict does not depend on cuts). */
   uint64_t max_message;
+  /* permessage-deflate was negotiated: RSV1 may mark a message's first
+   * frame as compressed (its payload is then not checked as UTF-8 here). */
+  int rsv1_ok;
   void *ud;
 
   /* Parser state. */
@@ -34,7 +38,7 @@ typedef struct lt_wsframe {
   uint8_t mask[4];
   unsigned mask_pos;
   int opcode, fin, hold;
-  int in_message, message_text;
+  int in_message, message_text, message_compressed;
   uint64_t message_bytes;
   unsigned utf8_need;
   uint8_t utf8_lo, utf8_hi;
@@ -56,14 +60,16 @@ int lt_wsframe_utf8_valid(const char *p, size_t n);
 
 /* The decoder a WebSocket server on its own connection needs, on top of
  * the checker: client bytes in, whole messages out (text and binary
- * reassembled from their fragments, unmasked; ping, pong and close as they
- * come), with the same verdict however the bytes are cut. A message past
- * max_msg_size (0: no limit) fails with 1009, as aiohttp. */
+ * reassembled from their fragments, unmasked, inflated when compressed;
+ * ping, pong and close as they come), with the same verdict however the
+ * bytes are cut. A message past max_msg_size (0: no limit), on the wire or
+ * inflated, fails with 1009, as aiohttp; data that does not inflate with
+ * 1002. */
 typedef struct lt_wsdecoder {
   lt_wsframe frames;
   size_t max_msg_size;
-  char *msg;
-  size_t msg_len, msg_cap;
+  lt_buf msg;
+  struct lt_wsinflate *inflate; /* permessage-deflate, once enabled */
   int msg_opcode;
   int failed;
   const char *reason;
@@ -73,10 +79,23 @@ typedef struct lt_wsdecoder {
 } lt_wsdecoder;
 
 void lt_wsdecoder_init(lt_wsdecoder *d, size_t max_msg_size);
+/* Accepts compressed messages (RSV1) from now on: 0, or LT_ENOMEM. */
+int lt_wsdecoder_enable_deflate(lt_wsdecoder *d);
 /* Decodes n more bytes. Returns 0, or the close code of the first failure
  * (1002, 1007, 1009); no message after it is reported, and every later call
  * returns the same code. */
 int lt_wsdecoder_feed(lt_wsdecoder *d, const char *p, size_t n);
 void lt_wsdecoder_free(lt_wsdecoder *d);
+
+/* permessage-deflate negotiation as aiohttp's server (ws_ext_parse): the
+ * offers of a Sec-WebSocket-Extensions value in order, the first
+ * acceptable one taken. Returns the window bits our compressor is to use
+ * (15, or the offer's server_max_window_bits, 9 to 15), or 0 when nothing
+ * is acceptable; *no_takeover is whether it asked for
+ * server_no_context_takeover. */
+int lt_wsdeflate_accept(const char *offers, int *no_takeover);
+/* The Sec-WebSocket-Extensions value that answers it (aiohttp's
+ * ws_ext_gen), in out (at least 80 bytes). */
+void lt_wsdeflate_answer(int window_bits, int no_takeover, char *out, size_t size);
 
 #endif

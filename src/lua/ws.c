@@ -72,7 +72,8 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
     o->close_timeout = lua_tonumber(L, -1);
   o->no_autoping = lua_getfield(L, idx, "autoping") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   o->no_autoclose = lua_getfield(L, idx, "autoclose") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-  lua_pop(L, 8); /* the strings stay alive in the options table */
+  o->compress = lua_getfield(L, idx, "compress") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 9); /* the strings stay alive in the options table */
 }
 
 /* request:_ws_refusal() -> nothing for a valid WebSocket handshake, else
@@ -92,7 +93,7 @@ static int l_ws_refusal(lua_State *L) {
 }
 
 /* request:_ws_upgrade{protocol=, max_msg_size=, heartbeat=, autoping=,
- * autoclose=} -> WebSocket, or nil and a message (lt_request_upgrade). */
+ * autoclose=, compress=} -> WebSocket, or nil and a message (lt_request_upgrade). */
 static int l_ws_upgrade(lua_State *L) {
   lt_request *req = ltl_check_request(L, 1);
   lt_ws_opts opts;
@@ -284,16 +285,18 @@ static void cancel_send_wait(ltl_task *t) {
     lt_ws_on_drain(box->ws, NULL, NULL);
 }
 
-/* ws:_send(type, data): in a task, waits while the client has more than
- * the high-water mark of our frames still to take. */
+/* ws:_send(type, data[, compress]): in a task, waits while the client has
+ * more than the high-water mark of our frames still to take. compress
+ * false sends the message uncompressed under permessage-deflate. */
 static int l_send(lua_State *L) {
   lws_box *box = check(L);
   int type = (int)luaL_checkinteger(L, 2);
   size_t len;
   const char *data = luaL_optlstring(L, 3, "", &len);
+  int compress = lua_isnoneornil(L, 4) || lua_toboolean(L, 4);
   if (!box->ws)
     return ltl_fail(L, LT_ECLOSED, "send");
-  int r = lt_ws_send(box->ws, type, data, len);
+  int r = lt_ws_send_message(box->ws, type, data, len, compress);
   if (r)
     return ltl_fail(L, r, "send");
   ltl_task *t = ltl_current(L);
@@ -375,6 +378,17 @@ static int l_state(lua_State *L) {
   return 3;
 }
 
+/* ws:_compress() -> the permessage-deflate window bits in use, or false. */
+static int l_compress(lua_State *L) {
+  lws_box *box = check(L);
+  int bits = box->ws ? lt_ws_compress(box->ws) : 0;
+  if (bits)
+    lua_pushinteger(L, bits);
+  else
+    lua_pushboolean(L, 0);
+  return 1;
+}
+
 /* ws:_release(): lets go of the connection (dropping it if still open). */
 static int l_release(lua_State *L) {
   lws_box *box = check(L);
@@ -391,6 +405,7 @@ static const luaL_Reg methods[] = {
     {"_send", l_send},
     {"_close", l_close},
     {"_state", l_state},
+    {"_compress", l_compress},
     {"_release", l_release},
     {"_interrupt", l_interrupt},
     {"_wait_closed", l_wait_closed},
