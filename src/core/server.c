@@ -48,6 +48,7 @@ enum { WAIT_NONE, WAIT_HEAD, WAIT_BODY, WAIT_IDLE, WAIT_LINGER };
 #define MAX_BUFFERED (1 << 20)
 
 void lt_server_default_opts(lt_server_opts *opts) {
+  memset(opts, 0, sizeof *opts); /* (fields added later start off) */
   opts->limits.max_line = 8190;
   opts->limits.max_field = 8190;
   opts->limits.max_headers = 128;
@@ -55,7 +56,6 @@ void lt_server_default_opts(lt_server_opts *opts) {
   opts->limits.max_body = 1024 * 1024;
   opts->header_timeout_ms = 60000;
   opts->keepalive_timeout_ms = 75000;
-  opts->lazy_body_limit = 0;
 }
 
 lt_server *lt_server_new(lt_loop *loop, const lt_server_opts *opts, lt_request_cb cb, void *ud) {
