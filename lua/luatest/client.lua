@@ -645,10 +645,24 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   end
 end
 
---- session:ws_connect(url, opts): a WebSocket to a ws:// or http:// URL
---- (or a path under base_url). opts: protocols, headers, receive_timeout,
---- max_msg_size, heartbeat, autoping, auth. The session's cookies go with
---- the upgrade request.
+-- ws_connect's compress: off by default, as aiohttp's client; true is 15.
+local function ws_compress(call, compress, level)
+  if compress == nil or compress == false or compress == 0 then
+    return nil
+  elseif compress == true then
+    return 15
+  elseif type(compress) == "number" and compress >= 9 and compress <= 15 and compress % 1 == 0 then
+    return compress
+  end
+  error(format("%s: compress must be a boolean or window bits from 9 to 15, got %s", call, tostring(compress)),
+    level + 1)
+end
+
+--- session:ws_connect(url, opts): a WebSocket to a ws://, wss://, http://
+--- or https:// URL (or a path under base_url). opts: protocols, headers,
+--- receive_timeout, max_msg_size, heartbeat, autoping, auth, ssl (as for
+--- requests), compress (true or window bits: offer permessage-deflate).
+--- The session's cookies go with the upgrade request.
 function ClientSession:ws_connect(url, opts)
   local call = "client:ws_connect"
   if self._closed then
@@ -656,10 +670,19 @@ function ClientSession:ws_connect(url, opts)
   end
   opts = opts or {}
   check_options(call, opts, ws_options, 2)
+  local compress = ws_compress(call, opts.compress, 2)
+  local trust = self._ssl
+  if opts.ssl ~= nil then
+    trust = tls_trust(call, opts.ssl, 2)
+  end
+  if trust == nil then
+    trust = true
+  end
   local scheme, host, port, target = self:_resolve(call, url, 2)
-  if scheme ~= "http" and scheme ~= "ws" then
-    error(errors.InvalidURL { text = format("%s: only http:// and ws:// URLs are supported, got '%s'", call, url),
-      url = url }, 2)
+  local secure = scheme == "https" or scheme == "wss"
+  if not secure and scheme ~= "http" and scheme ~= "ws" then
+    error(errors.InvalidURL { text = format("%s: only ws://, wss://, http:// and https:// URLs are supported, got '%s'",
+      call, url), url = url }, 2)
   end
   target = with_params(target, opts.params)
   local lines = {}
@@ -676,9 +699,14 @@ function ClientSession:ws_connect(url, opts)
   if auth then
     add("Authorization", auth:encode())
   end
-  local cookie = self.cookie_jar:cookie_header(format("http://%s:%d%s", host, port, target))
+  local cookie = self.cookie_jar:cookie_header(format("%s://%s:%d%s", secure and "https" or "http", host, port,
+    target))
   if cookie then
     add("Cookie", cookie)
+  end
+  local tls -- (false is a trust: no verification)
+  if secure then
+    tls = trust
   end
   local ws, err = core.ws_connect(host, port, target, {
     protocols = opts.protocols and concat(opts.protocols, ", ") or nil,
@@ -686,11 +714,17 @@ function ClientSession:ws_connect(url, opts)
     max_msg_size = opts.max_msg_size,
     heartbeat = opts.heartbeat,
     autoping = opts.autoping,
+    compress = compress,
+    tls = tls,
   })
   if not ws then
     local text = format("%s: %s (%s:%d%s)", call, err, host, port, target)
-    if err:find("^ECONNREFUSED") or err:find("refused") then
+    if err:find("^ECONNREFUSED") or err:find("^ECONNECT") or err:find("refused") then
       error(errors.ClientConnectorError { text = text, os_error = err }, 2)
+    elseif err:find("^ETLS") then
+      local cls = err:find("certificate verify failed", 1, true) and errors.ClientConnectorCertificateError
+        or errors.ClientConnectorSSLError
+      error(cls { text = text, os_error = err }, 2)
     end
     local status = tonumber(err:match("(%d%d%d)"))
     error(errors.WSServerHandshakeError { text = text, status = status or 0, message = err }, 2)

@@ -242,8 +242,8 @@ end
 
 function test_ws_connect_errors_name_the_call(aiohttp_peer)
   local client, base = aiohttp_peer.client, aiohttp_peer.base
-  local ok, err = pcall(client.ws_connect, client, "wss://127.0.0.1:1/ws/echo")
-  assert(not ok and err:find("client:ws_connect: only http:// and ws:// URLs", 1, true), err)
+  local ok, err = pcall(client.ws_connect, client, "ftp://127.0.0.1:1/ws/echo")
+  assert(not ok and err:find("client:ws_connect: only ws://, wss://, http:// and https:// URLs", 1, true), err)
   -- Without skip_url_asserts an absolute URL is refused, as by make_url.
   local strict = test_utils.TestClient(test_utils.RawTestServer(function() end))
   strict:start_server()

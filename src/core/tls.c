@@ -138,6 +138,7 @@ int lt_tls_spki_sha256(const char *cert_pem, char *out, size_t outlen) {
 struct lt_tls_ctx {
   SSL_CTX *ssl;
   int client;
+  int verify;
 };
 
 struct lt_tls {
@@ -205,6 +206,7 @@ lt_tls_ctx *lt_tls_client_ctx(const char *ca_pem, int verify, char *err, size_t 
   lt_tls_ctx *ctx = ctx_new(1, err, errlen);
   if (!ctx)
     return NULL;
+  ctx->verify = verify;
   if (!verify) {
     SSL_CTX_set_verify(ctx->ssl, SSL_VERIFY_NONE, NULL);
     return ctx;
@@ -235,6 +237,14 @@ lt_tls_ctx *lt_tls_client_ctx(const char *ca_pem, int verify, char *err, size_t 
     return NULL;
   }
   return ctx;
+}
+
+void *lt_tls_ctx_openssl(lt_tls_ctx *ctx) {
+  return ctx->ssl;
+}
+
+int lt_tls_ctx_verifies(const lt_tls_ctx *ctx) {
+  return ctx->verify;
 }
 
 void lt_tls_ctx_free(lt_tls_ctx *ctx) {
@@ -296,13 +306,17 @@ static int drain(lt_tls *t, lt_buf *out) {
   return 0;
 }
 
+int lt_tls_verify_failure(void *ssl, const char *what, char *out, size_t n) {
+  long v = SSL_get_verify_result(ssl);
+  if (v == X509_V_OK)
+    return 0;
+  snprintf(out, n, "%s: certificate verify failed (%s)", what, X509_verify_cert_error_string(v));
+  return 1;
+}
+
 static int fail(lt_tls *t, lt_buf *out, const char *what) {
   if (!t->failed) {
-    long v = SSL_get_verify_result(t->ssl);
-    if (v != X509_V_OK && !t->established)
-      snprintf(t->error, sizeof t->error, "%s: certificate verify failed (%s)", what,
-               X509_verify_cert_error_string(v));
-    else
+    if (t->established || !lt_tls_verify_failure(t->ssl, what, t->error, sizeof t->error))
       ssl_error(t->error, sizeof t->error, what);
     t->failed = 1;
   }

@@ -30,6 +30,13 @@ typedef struct lt_tls_ctx lt_tls_ctx;
 lt_tls_ctx *lt_tls_server_ctx(const char *cert_pem, const char *key_pem, char *err, size_t errlen);
 lt_tls_ctx *lt_tls_client_ctx(const char *ca_pem, int verify, char *err, size_t errlen);
 void lt_tls_ctx_free(lt_tls_ctx *ctx);
+/* The OpenSSL SSL_CTX under ctx, for libwebsockets (which takes one per
+ * vhost), and whether a client context verifies the server. */
+void *lt_tls_ctx_openssl(lt_tls_ctx *ctx);
+int lt_tls_ctx_verifies(const lt_tls_ctx *ctx);
+/* When the certificate check of ssl (an SSL *) failed: 1, with
+ * "what: certificate verify failed (why)" in out. */
+int lt_tls_verify_failure(void *ssl, const char *what, char *out, size_t n);
 
 /* One connection. host (clients) is sent as SNI, unless it is an IP
  * address, and is what the certificate must name. */

@@ -226,7 +226,7 @@ lt_ws_msg *lt_ws_pop(lt_ws *ws) {
 int lt_ws_send_message(lt_ws *ws, int type, const void *data, size_t len, int compress) {
   if (ws->want_close || ws->state == LT_WS_CLOSING || ws->state == LT_WS_CLOSED)
     return LT_ECLOSED;
-  return ws->client ? lt_ws_client_send(ws, type, data, len)
+  return ws->client ? lt_ws_client_send(ws, type, data, len, compress)
                     : lt_ws_server_send(ws, type, data, len, compress);
 }
 

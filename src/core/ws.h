@@ -22,7 +22,14 @@ typedef struct lt_ws_opts {
   double close_timeout;  /* server: how long our close waits for the answer (0: 10 s) */
   int no_autoping;       /* pings (server side) and pongs are delivered as messages */
   int no_autoclose;      /* server side: the peer's close is delivered, answered by lt_ws_close */
-  int compress;          /* server side: accept a permessage-deflate offer (RFC 7692) */
+  /* permessage-deflate (RFC 7692). Server: accept an offer (nonzero);
+   * client: offer it with these window bits (9 to 15), 0 offers none. */
+  int compress;
+  /* Client: wss, trusting tls_ca_pem (NULL: the system's CAs); without
+   * tls_verify, any certificate for any name. */
+  int tls;
+  int tls_verify;
+  const char *tls_ca_pem;
 } lt_ws_opts;
 
 /* Server side, from the connection that carries it (server.c). */

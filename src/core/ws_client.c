@@ -9,12 +9,16 @@
 #include <string.h>
 #include <uv.h>
 #include <libwebsockets.h>
+#include "tls.h"
 #include "ws_impl.h"
 
 /* The workarounds below (the private close opcode, the drop from a
- * writeable callback, the close reason before a kill timeout) were written
- * for, and measured on, Debian's 4.1 (../shared/notes/libwebsockets.md);
- * spec/websocket_spec.lua checks the version loaded at run time. */
+ * writeable callback, the close reason before a kill timeout, the
+ * permessage-deflate offer filled in per connection and the wrapper of
+ * lws's deflate with its private result codes) were written for, and
+ * measured on, Debian's 4.1 (../shared/notes/libwebsockets.md);
+ * spec/websocket_spec.lua checks the version loaded at run time, and
+ * spec/peers/ws_client_tls_deflate_spec.lua what each one fixes. */
 #ifndef LT_LWS_WRITTEN_FOR
 #define LT_LWS_WRITTEN_FOR 4001 /* major * 1000 + minor */
 #endif
@@ -22,9 +26,21 @@
 #error "ws_client.c: written for libwebsockets 4.1; check its workarounds against this version"
 #endif
 
+/* wss needs a vhost per trust: lws 4.1 keeps the client SSL_CTX on the
+ * vhost. Ours are made by tls.c (a CA bundle in memory, which lws's own
+ * loader cuts to its first certificate) and kept with the context. */
+#define MAX_TLS_VHOSTS 16
+
 typedef struct ws_ctx {
   struct lws_context *ctx;
   int destroying;
+  struct {
+    char *ca_pem; /* "" for the system's CAs */
+    int verify;
+    char name[16];
+    lt_tls_ctx *tls;
+    struct lws_vhost *vh;
+  } vhosts[MAX_TLS_VHOSTS];
 } ws_ctx;
 
 /* Ends the connection without a closing handshake. lws 4.1 does not wake
@@ -41,6 +57,7 @@ void lt_ws_client_free(lt_ws *ws) {
   lt_ws_msg *m;
   while ((m = lt_ws_msg_shift(&ws->out_head, &ws->out_tail)))
     free(m);
+  free(ws->written);
   free(ws->frag);
 }
 
@@ -104,6 +121,9 @@ static enum lws_write_protocol write_kind(int type) {
  * Debian's build). */
 #define CLOSE_FRAME ((enum lws_write_protocol)4)
 
+/* An outgoing message's code field: send it uncompressed. */
+#define NO_COMPRESS 1
+
 static int writeable(lt_ws *ws, struct lws *wsi) {
   if (ws->want_close) {
     /* The client sends its close frame itself and stays open for the
@@ -124,17 +144,42 @@ static int writeable(lt_ws *ws, struct lws *wsi) {
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
     return 0;
   }
+  /* permessage-deflate reads a message in pieces as its output buffer
+   * drains, from our memory, and lws calls back only once it is done. */
+  free(ws->written);
+  ws->written = NULL;
   lt_ws_msg *m = lt_ws_msg_shift(&ws->out_head, &ws->out_tail);
   if (!m)
     return ws->drop ? -1 : 0;
+  ws->send_plain = m->code == NO_COMPRESS;
   int n = lws_write(wsi, (unsigned char *)m->data, m->len, write_kind(m->type));
-  free(m);
+  ws->send_plain = 0;
+  ws->written = m;
   if (n < 0)
     return -1;
   if (ws->out_head || ws->drop)
     lws_callback_on_writable(wsi);
   return 0;
 }
+
+/* The Sec-WebSocket-Extensions the server answered: the window bits our
+ * messages are compressed with (its client_max_window_bits, else 15), as
+ * aiohttp's client reads them; 0 when it declined. */
+static int negotiated_bits(struct lws *wsi) {
+  char ext[256];
+  if (lws_hdr_copy(wsi, ext, sizeof ext, WSI_TOKEN_EXTENSIONS) <= 0 ||
+      !strstr(ext, "permessage-deflate"))
+    return 0;
+  const char *p = strstr(ext, "client_max_window_bits=");
+  int bits = p ? atoi(p + strlen("client_max_window_bits=")) : 15;
+  return bits >= 9 && bits <= 15 ? bits : 15;
+}
+
+/* lws offers a vhost's extensions to every client it connects; the offer
+ * is written from ext->client_offer right after the
+ * CLIENT_CONFIRM_EXTENSION_SUPPORTED callback that lets a connection
+ * decline it, so that callback fills in this connection's offer. */
+static char pmd_offer[96];
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len) {
@@ -143,6 +188,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   lt_ws *ws = lws_get_opaque_user_data(wsi);
   switch (reason) {
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+    if (ws)
+      ws->connected = 1;
     if (ws && ws->headers) {
       char **p = in;
       size_t n = strlen(ws->headers);
@@ -152,9 +199,28 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
       *p += n;
     }
     return 0;
+  case LWS_CALLBACK_CLIENT_CONFIRM_EXTENSION_SUPPORTED:
+    if (!ws || !ws->offer_bits || strcmp(in, "permessage-deflate"))
+      return 1;
+    if (ws->offer_bits < 15)
+      snprintf(pmd_offer, sizeof pmd_offer,
+               "permessage-deflate; client_max_window_bits; server_max_window_bits=%d",
+               ws->offer_bits);
+    else
+      snprintf(pmd_offer, sizeof pmd_offer, "permessage-deflate; client_max_window_bits");
+    return 0;
+  case LWS_CALLBACK_WS_EXT_DEFAULTS:
+    /* lws's default 1 KiB buffers cut a compressed message into a frame
+     * (and a writeable round trip) per KiB. */
+    if (len > 40)
+      snprintf(in, len, "rx_buf_size=14; tx_buf_size=14");
+    return 0;
   case LWS_CALLBACK_CLIENT_FILTER_PRE_ESTABLISH:
-    if (ws && lws_hdr_copy(wsi, ws->protocol, sizeof ws->protocol, WSI_TOKEN_PROTOCOL) < 0)
-      ws->protocol[0] = '\0';
+    if (ws) {
+      if (lws_hdr_copy(wsi, ws->protocol, sizeof ws->protocol, WSI_TOKEN_PROTOCOL) < 0)
+        ws->protocol[0] = '\0';
+      ws->compress_bits = ws->offer_bits ? negotiated_bits(wsi) : 0;
+    }
     return 0;
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
     if (ws) {
@@ -187,11 +253,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     if (ws) {
       unsigned status = lws_http_client_http_response(wsi);
+      const char *why = in ? (const char *)in : "connection failed";
+      char tls_why[112];
       if (status && status != 101)
         snprintf(ws->error, sizeof ws->error,
                  "the server answered %u instead of 101 Switching Protocols", status);
+      else if (lws_is_ssl(wsi) && lws_get_ssl(wsi) &&
+               lt_tls_verify_failure(lws_get_ssl(wsi), "handshake", tls_why, sizeof tls_why))
+        snprintf(ws->error, sizeof ws->error, "ETLS: %s", tls_why);
+      else if (lws_is_ssl(wsi) && (strstr(why, "SSL") || strstr(why, "tls")))
+        snprintf(ws->error, sizeof ws->error, "ETLS: %s", why);
+      else if (!ws->connected)
+        /* Before the upgrade request went out: no connection (lws 4.1
+         * says "closed before established" for a refused one). */
+        snprintf(ws->error, sizeof ws->error, "ECONNECT: cannot connect (%s)", why);
       else
-        snprintf(ws->error, sizeof ws->error, "%s", in ? (const char *)in : "connection failed");
+        snprintf(ws->error, sizeof ws->error, "%s", why);
       lt_ws_set_closed(ws, 1006);
     }
     return 0;
@@ -215,6 +292,35 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
   }
 }
+
+/* lws 4.1's private results of an extension's PAYLOAD_RX (enum pmd_return
+ * in lib/core-net/private-lib-core-net.h). */
+#define PMDR_UNKNOWN 0
+#define PMDR_NOTHING_WE_SHOULD_DO 5
+
+/* lws's permessage-deflate with two fixes for 4.1:
+ * - it compresses every data message once negotiated: a message sent with
+ *   compress false passes through (lws sends it as it is, without RSV1);
+ * - its client parser hands a frame that is not compressed (a control
+ *   frame, or a message without RSV1) to the application again and again,
+ *   for ever (fixed upstream by 9202017c2, in 4.3): reported as "unknown",
+ *   lws counts it consumed. */
+static int pm_deflate(struct lws_context *context, const struct lws_extension *ext,
+                      struct lws *wsi, enum lws_extension_callback_reasons reason, void *user,
+                      void *in, size_t len) {
+  lt_ws *ws = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+  if (reason == LWS_EXT_CB_PAYLOAD_TX && ws && ws->send_plain)
+    return 0;
+  int r = lws_extension_callback_pm_deflate(context, ext, wsi, reason, user, in, len);
+  if (reason == LWS_EXT_CB_PAYLOAD_RX && r == PMDR_NOTHING_WE_SHOULD_DO)
+    return PMDR_UNKNOWN;
+  return r;
+}
+
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", pm_deflate, pmd_offer},
+    {NULL, NULL, NULL},
+};
 
 static const struct lws_protocols protocols[] = {
     {"luatest", callback, 0, 65536, 0, NULL, 0},
@@ -258,6 +364,10 @@ static void ctx_free(lt_loop *loop) {
   if (wc->ctx)
     lws_context_destroy(wc->ctx);
   log_restore(host_log);
+  for (int i = 0; i < MAX_TLS_VHOSTS && wc->vhosts[i].ca_pem; i++) {
+    free(wc->vhosts[i].ca_pem);
+    lt_tls_ctx_free(wc->vhosts[i].tls);
+  }
   free(wc);
   loop->ws_ctx = NULL;
 }
@@ -275,6 +385,7 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   info.foreign_loops = foreign;
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = protocols;
+  info.extensions = extensions;
   info.pt_serv_buf_size = 32768;
   info.max_http_header_data = 16384;
   info.user = wc;
@@ -289,6 +400,54 @@ static ws_ctx *get_ctx(lt_loop *loop) {
   loop->ws_ctx = wc;
   loop->ws_free = ctx_free;
   return wc;
+}
+
+/* The vhost whose client SSL_CTX trusts ca_pem (NULL: the system's CAs),
+ * made on first use. NULL with why in err. */
+static struct lws_vhost *tls_vhost(ws_ctx *wc, const char *ca_pem, int verify, char *err,
+                                   size_t errlen) {
+  const char *trust = ca_pem ? ca_pem : "";
+  int i = 0;
+  for (; i < MAX_TLS_VHOSTS && wc->vhosts[i].ca_pem; i++)
+    if (wc->vhosts[i].verify == verify && !strcmp(wc->vhosts[i].ca_pem, trust))
+      return wc->vhosts[i].vh;
+  if (i == MAX_TLS_VHOSTS) {
+    snprintf(err, errlen, "more than %d different ssl settings", MAX_TLS_VHOSTS);
+    return NULL;
+  }
+  lt_tls_ctx *tls = lt_tls_client_ctx(ca_pem, verify, err, errlen);
+  char *copy = tls ? strdup(trust) : NULL;
+  if (!copy) {
+    if (tls)
+      snprintf(err, errlen, "out of memory");
+    lt_tls_ctx_free(tls);
+    return NULL;
+  }
+  snprintf(wc->vhosts[i].name, sizeof wc->vhosts[i].name, "tls%d", i);
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = protocols;
+  info.extensions = extensions;
+  info.pt_serv_buf_size = 32768;
+  info.max_http_header_data = 16384;
+  info.vhost_name = wc->vhosts[i].name;
+  info.provided_client_ssl_ctx = lt_tls_ctx_openssl(tls);
+  int host_log = log_quiet();
+  struct lws_vhost *vh = lws_create_vhost(wc->ctx, &info);
+  log_restore(host_log);
+  if (!vh) {
+    snprintf(err, errlen, "libwebsockets refused a TLS client vhost");
+    free(copy);
+    lt_tls_ctx_free(tls);
+    return NULL;
+  }
+  wc->vhosts[i].ca_pem = copy;
+  wc->vhosts[i].verify = verify;
+  wc->vhosts[i].tls = tls;
+  wc->vhosts[i].vh = vh;
+  return vh;
 }
 
 /* ---- connections ------------------------------------------------------------------------ */
@@ -314,6 +473,20 @@ lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path
   ci.protocol = opts && opts->protocols && *opts->protocols ? opts->protocols : NULL;
   ci.local_protocol_name = "luatest";
   ci.opaque_user_data = ws;
+  ws->offer_bits = opts && opts->compress >= 9 && opts->compress <= 15 ? opts->compress : 0;
+  if (opts && opts->tls) {
+    char err[96];
+    ci.vhost = tls_vhost(wc, opts->tls_ca_pem, opts->tls_verify, err, sizeof err);
+    if (!ci.vhost) {
+      snprintf(ws->error, sizeof ws->error, "ETLS: %s", err);
+      lt_ws_set_closed(ws, 1006);
+      return ws;
+    }
+    ci.ssl_connection = LCCSCF_USE_SSL;
+    if (!opts->tls_verify)
+      ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
+                           LCCSCF_ALLOW_EXPIRED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+  }
   ci.pwsi = &ws->wsi;
   int host_log = log_quiet();
   struct lws *wsi = lws_client_connect_via_info(&ci);
@@ -329,14 +502,18 @@ lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path
   return ws;
 }
 
-int lt_ws_client_send(lt_ws *ws, int type, const void *data, size_t len) {
+int lt_ws_client_send(lt_ws *ws, int type, const void *data, size_t len, int compress) {
   lt_ws_msg *m = lt_ws_msg_new(type, data, len, LWS_PRE);
   if (!m)
     return LT_ENOMEM;
+  m->code = compress ? 0 : NO_COMPRESS;
   /* With nothing queued and room in the socket, write now: waiting for a
    * writeable callback costs an epoll round trip per message. Sends come
-   * from tasks, never from inside an lws callback. */
-  if (ws->wsi && ws->state == LT_WS_OPEN && !ws->out_head && !lws_send_pipe_choked(ws->wsi)) {
+   * from tasks, never from inside an lws callback. Not under
+   * permessage-deflate, whose output lws may still be draining, which
+   * only a writeable callback continues. */
+  if (ws->wsi && ws->state == LT_WS_OPEN && !ws->out_head && !ws->compress_bits &&
+      !lws_send_pipe_choked(ws->wsi)) {
     int n = lws_write(ws->wsi, (unsigned char *)m->data, m->len, write_kind(type));
     free(m);
     return n < 0 ? LT_ECLOSED : 0;

@@ -50,6 +50,7 @@ struct lt_ws {
   /* Client side (ws_client.c). */
   struct lws *wsi;
   lt_ws_msg *out_head, *out_tail; /* data: the headroom libwebsockets needs first */
+  lt_ws_msg *written;             /* the last one written, which lws may still read */
   char *frag;
   size_t frag_len, frag_cap;
   int frag_type;
@@ -57,6 +58,9 @@ struct lt_ws {
   char error[128];
   int close_sent;
   int drop; /* released while open: drop once the queued frames are out */
+  int offer_bits; /* the permessage-deflate window bits offered, or 0 */
+  int send_plain; /* the message being written goes out uncompressed */
+  int connected;  /* the upgrade request is going out */
 };
 
 lt_ws *lt_ws_new(lt_loop *loop, const lt_ws_opts *opts, lt_ws_event_cb cb, void *ud);
@@ -87,7 +91,7 @@ void lt_ws_server_close(lt_ws *ws);
 void lt_ws_server_drop(lt_ws *ws);
 int lt_ws_server_blocked(lt_ws *ws);
 void lt_ws_server_free(lt_ws *ws);
-int lt_ws_client_send(lt_ws *ws, int type, const void *data, size_t len);
+int lt_ws_client_send(lt_ws *ws, int type, const void *data, size_t len, int compress);
 void lt_ws_client_close(lt_ws *ws);
 void lt_ws_client_drop(lt_ws *ws);
 /* Released while connected: let the connection end by itself. */

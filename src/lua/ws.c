@@ -72,8 +72,14 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
     o->close_timeout = lua_tonumber(L, -1);
   o->no_autoping = lua_getfield(L, idx, "autoping") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   o->no_autoclose = lua_getfield(L, idx, "autoclose") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-  o->compress = lua_getfield(L, idx, "compress") == LUA_TBOOLEAN && lua_toboolean(L, -1);
-  lua_pop(L, 9); /* the strings stay alive in the options table */
+  int t = lua_getfield(L, idx, "compress");
+  o->compress = t == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : t == LUA_TBOOLEAN && lua_toboolean(L, -1) ? 15 : 0;
+  /* tls: false (no verification), true (the system's CAs) or a CA PEM. */
+  t = lua_getfield(L, idx, "tls");
+  o->tls = t == LUA_TBOOLEAN || t == LUA_TSTRING;
+  o->tls_verify = t != LUA_TBOOLEAN || lua_toboolean(L, -1);
+  o->tls_ca_pem = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 10); /* the strings stay alive in the options table */
 }
 
 /* request:_ws_refusal() -> nothing for a valid WebSocket handshake, else
