@@ -58,7 +58,7 @@ BUILD_DEPS += $(RUNTIME_DEPS_$(LUA))
 TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) $(RUNTIME_DEPS_lua5.1) \
   neovim:/usr/bin/nvim love:/usr/bin/love xvfb:/usr/bin/xvfb-run xauth:/usr/bin/xauth \
   lua-luv:$(LIBDIR_MA)/lua/5.4/luv.so \
-  curl:/usr/bin/curl \
+  curl:/usr/bin/curl openssl:/usr/bin/openssl \
   python3-aiohttp:/usr/lib/python3/dist-packages/aiohttp/__init__.py \
   python3-websockets:/usr/lib/python3/dist-packages/websockets/__init__.py \
   lua-busted:/usr/bin/busted \

@@ -179,6 +179,39 @@ const char *lt_reply_header(const lt_reply *reply, const char *name);
 /* The response body (may contain NULs); never NULL. */
 const char *lt_reply_body(const lt_reply *reply, size_t *len);
 
+/* TLS (https) for C-only test servers and clients. For a server, cert_pem
+ * and key_pem are its certificate and key (PEM); both NULL gives the test
+ * certificate, an EC P-256 key and a self-signed certificate for
+ * 127.0.0.1, ::1 and localhost made once per process. For a client, ca_pem
+ * holds the CAs it trusts (PEM; NULL: the system's), and no_verify accepts
+ * any certificate for any name; otherwise the certificate must be valid
+ * for the host requested. */
+typedef struct lt_tls_opts {
+  const char *cert_pem;
+  const char *key_pem;
+  const char *ca_pem;
+  int no_verify;
+} lt_tls_opts;
+
+/* The test certificate and key (PEM, owned by the library until exit). */
+int lt_tls_test_certificate(const char **cert_pem, const char **key_pem);
+/* lt_test_server_start serving https. LT_ETLS for a bad certificate or
+ * key. */
+int lt_test_server_start_tls(lt_loop *loop, lt_app *app, int port, const lt_tls_opts *tls,
+                             lt_server **out);
+/* The certificate (PEM) of an https test server, to trust in its clients;
+ * NULL for a plain one. */
+const char *lt_server_certificate(const lt_server *srv);
+/* lt_client_request over https with the trust in tls. The callback gets
+ * LT_ETLS when the TLS session fails (an untrusted certificate, or one for
+ * another name); lt_client_tls_error says why. */
+int lt_client_request_tls(lt_client *cl, const lt_tls_opts *tls, const char *method,
+                          const char *host, int port, const char *target,
+                          const char *const *headers, const void *body, size_t len, lt_reply_cb cb,
+                          void *ud);
+/* Why the client's last TLS session failed ("" when none did). */
+const char *lt_client_tls_error(const lt_client *cl);
+
 /* Streaming from a C handler: lt_response_stream sends the status and the
  * headers set so far at once; each lt_response_write then sends a piece of
  * the body (chunked unless a Content-Length header was set), and the answer

@@ -603,6 +603,31 @@ void lt_creq_tls(lt_creq *cr, lt_tls_ctx *ctx) {
   cr->tls = ctx;
 }
 
+lt_tls_ctx *lt_client_tls_ctx(lt_client *cl, const char *ca_pem, int verify, char *err,
+                              size_t errlen) {
+  const char *trust = ca_pem ? ca_pem : "";
+  int i = 0;
+  for (; i < LT_CLIENT_TLS_CTX && cl->tls[i].ca_pem; i++)
+    if (cl->tls[i].verify == verify && !strcmp(cl->tls[i].ca_pem, trust))
+      return cl->tls[i].ctx;
+  if (i == LT_CLIENT_TLS_CTX) {
+    snprintf(err, errlen, "more than %d different ssl settings on one client", LT_CLIENT_TLS_CTX);
+    return NULL;
+  }
+  lt_tls_ctx *ctx = lt_tls_client_ctx(ca_pem, verify, err, errlen);
+  char *copy = ctx ? strdup(trust) : NULL;
+  if (!copy) {
+    if (ctx)
+      snprintf(err, errlen, "out of memory");
+    lt_tls_ctx_free(ctx);
+    return NULL;
+  }
+  cl->tls[i].ca_pem = copy;
+  cl->tls[i].verify = verify;
+  cl->tls[i].ctx = ctx;
+  return ctx;
+}
+
 void lt_creq_free(lt_creq *cr) {
   if (!cr)
     return;
@@ -621,6 +646,10 @@ static void on_closed_task(lt_task *t) {
   lt_client *cl = (lt_client *)((char *)t - offsetof(lt_client, closed_task));
   if (cl->on_closed)
     cl->on_closed(cl, cl->closed_ud);
+  for (int i = 0; i < LT_CLIENT_TLS_CTX; i++) {
+    free(cl->tls[i].ca_pem);
+    lt_tls_ctx_free(cl->tls[i].ctx);
+  }
   free(cl);
 }
 

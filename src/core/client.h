@@ -16,8 +16,17 @@ typedef struct lt_cconn lt_cconn;
 typedef void (*lt_creq_cb)(lt_creq *cr, int status, void *ud);
 typedef void (*lt_client_closed_cb)(lt_client *cl, void *ud);
 
+/* The TLS contexts a client's requests used, one per trust, kept until the
+ * client and its connections are gone. */
+#define LT_CLIENT_TLS_CTX 8
+
 struct lt_client {
   lt_loop *loop;
+  struct {
+    char *ca_pem; /* "" for the system's CAs, NULL unused */
+    int verify;
+    struct lt_tls_ctx *ctx;
+  } tls[LT_CLIENT_TLS_CTX];
   lt_cconn *conns; /* all connections, idle ones included */
   int open_handles;
   int closing;
@@ -25,7 +34,8 @@ struct lt_client {
   lt_client_closed_cb on_closed;
   void *closed_ud;
   lt_task closed_task;
-  uint64_t connects; /* connections opened so far */
+  uint64_t connects;   /* connections opened so far */
+  char tls_error[200]; /* why the last failed TLS session failed (lt_client_tls_error) */
 };
 
 struct lt_creq {
@@ -110,5 +120,10 @@ void lt_creq_free(lt_creq *cr);
  * connections), verifying the certificate for the request's host when ctx
  * verifies. Pooled connections are reused only with the same ctx. */
 void lt_creq_tls(lt_creq *cr, struct lt_tls_ctx *ctx);
+/* The client's context for a trust: ca_pem (NULL: the system's CAs), and
+ * whether to verify the server at all; made on first use. NULL with why in
+ * err. */
+struct lt_tls_ctx *lt_client_tls_ctx(lt_client *cl, const char *ca_pem, int verify, char *err,
+                                     size_t errlen);
 
 #endif

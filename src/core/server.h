@@ -53,6 +53,10 @@ struct lt_server {
   void *closed_ud;
   lt_task closed_task;
   uint64_t requests; /* served so far, for statistics and tests */
+  /* A C-only https test server's certificate (lt_server_certificate) and
+   * the context app.c made for it, freed once the server has closed. */
+  char *certificate;
+  struct lt_tls_ctx *owned_tls;
 };
 
 void lt_server_default_opts(lt_server_opts *opts);

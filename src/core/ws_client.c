@@ -305,9 +305,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  *   frame, or a message without RSV1) to the application again and again,
  *   for ever (fixed upstream by 9202017c2, in 4.3): reported as "unknown",
  *   lws counts it consumed. */
-static int pm_deflate(struct lws_context *context, const struct lws_extension *ext,
-                      struct lws *wsi, enum lws_extension_callback_reasons reason, void *user,
-                      void *in, size_t len) {
+static int pm_deflate(struct lws_context *context, const struct lws_extension *ext, struct lws *wsi,
+                      enum lws_extension_callback_reasons reason, void *user, void *in,
+                      size_t len) {
   lt_ws *ws = wsi ? lws_get_opaque_user_data(wsi) : NULL;
   if (reason == LWS_EXT_CB_PAYLOAD_TX && ws && ws->send_plain)
     return 0;
@@ -484,8 +484,8 @@ lt_ws *lt_ws_connect(lt_loop *loop, const char *host, int port, const char *path
     }
     ci.ssl_connection = LCCSCF_USE_SSL;
     if (!opts->tls_verify)
-      ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
-                           LCCSCF_ALLOW_EXPIRED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+      ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED |
+                           LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
   }
   ci.pwsi = &ws->wsi;
   int host_log = log_quiet();

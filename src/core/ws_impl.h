@@ -57,7 +57,7 @@ struct lt_ws {
   char *headers;
   char error[128];
   int close_sent;
-  int drop; /* released while open: drop once the queued frames are out */
+  int drop;       /* released while open: drop once the queued frames are out */
   int offer_bits; /* the permessage-deflate window bits offered, or 0 */
   int send_plain; /* the message being written goes out uncompressed */
   int connected;  /* the upgrade request is going out */

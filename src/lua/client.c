@@ -22,46 +22,17 @@ typedef struct cbody {
   char where[80];
 } cbody;
 
-/* The TLS contexts a client's requests used, one per trust (a CA PEM,
- * the system's, or none), kept until the client and its connections are
- * gone. */
-#define MAX_TLS_CTX 8
-
 typedef struct lclient {
   ltl_object o;
   lt_client *cl;
-  struct {
-    char *trust; /* the CA PEM, "" for the system's, NULL unused */
-    int verify;
-    lt_tls_ctx *ctx;
-  } tls[MAX_TLS_CTX];
 } lclient;
 
 /* The context for a trust: tls is false (no verification), true (the
  * system's CAs) or a CA PEM string. NULL with why in err. */
 static lt_tls_ctx *tls_ctx_for(lclient *lc, lua_State *L, int idx, char *err, size_t errlen) {
   int verify = lua_type(L, idx) != LUA_TBOOLEAN || lua_toboolean(L, idx);
-  const char *trust = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : "";
-  int i = 0;
-  for (; i < MAX_TLS_CTX && lc->tls[i].trust; i++)
-    if (lc->tls[i].verify == verify && !strcmp(lc->tls[i].trust, trust))
-      return lc->tls[i].ctx;
-  if (i == MAX_TLS_CTX) {
-    snprintf(err, errlen, "more than %d different ssl settings on one client", MAX_TLS_CTX);
-    return NULL;
-  }
-  lt_tls_ctx *ctx = lt_tls_client_ctx(*trust ? trust : NULL, verify, err, errlen);
-  char *copy = ctx ? strdup(trust) : NULL;
-  if (!copy) {
-    lt_tls_ctx_free(ctx);
-    if (ctx)
-      snprintf(err, errlen, "out of memory");
-    return NULL;
-  }
-  lc->tls[i].trust = copy;
-  lc->tls[i].verify = verify;
-  lc->tls[i].ctx = ctx;
-  return ctx;
+  const char *ca_pem = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+  return lt_client_tls_ctx(lc->cl, ca_pem, verify, err, errlen);
 }
 
 typedef struct op {
@@ -499,10 +470,6 @@ static void on_closed(lt_client *cl, void *ud) {
   lclient *lc = ud;
   (void)cl;
   ltl_object_closed(&lc->o);
-  for (int i = 0; i < MAX_TLS_CTX; i++) {
-    free(lc->tls[i].trust);
-    lt_tls_ctx_free(lc->tls[i].ctx);
-  }
   free(lc);
 }
 

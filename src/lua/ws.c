@@ -73,7 +73,9 @@ static void get_opts(lua_State *L, int idx, lt_ws_opts *o) {
   o->no_autoping = lua_getfield(L, idx, "autoping") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   o->no_autoclose = lua_getfield(L, idx, "autoclose") == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   int t = lua_getfield(L, idx, "compress");
-  o->compress = t == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : t == LUA_TBOOLEAN && lua_toboolean(L, -1) ? 15 : 0;
+  o->compress = t == LUA_TNUMBER                            ? (int)lua_tointeger(L, -1)
+                : t == LUA_TBOOLEAN && lua_toboolean(L, -1) ? 15
+                                                            : 0;
   /* tls: false (no verification), true (the system's CAs) or a CA PEM. */
   t = lua_getfield(L, idx, "tls");
   o->tls = t == LUA_TBOOLEAN || t == LUA_TSTRING;
