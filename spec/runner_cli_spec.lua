@@ -60,6 +60,13 @@ describe("the command line", function()
     end
   end)
 
+  it("says where it looked when no path is given and there is no spec/", function(tmpdir)
+    local r = run({}, nil, tmpdir)
+    eq(r.code, 2)
+    eq(r.out, "")
+    contains(r.err, "luatest: no spec/ directory in " .. tmpdir .. "; give files or directories to run")
+  end)
+
   it("skips a whole file that calls skip while loading", function()
     local r = run { "-v", DATA .. "sample_file_skip.lua" }
     eq(r.code, 0)

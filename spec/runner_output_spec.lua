@@ -8,7 +8,9 @@ local eq, contains, match = luatest.eq, luatest.contains, luatest.match
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local DATA = HERE .. "/data/runner/"
 local support = dofile(HERE .. "/support/runner.lua")
-local run = support.run
+local run, write_file = support.run, support.write_file
+
+luatest.fixture("tmpdir", support.tmpdir)
 
 describe("a run with passing, failing, erroring and skipped tests", function()
   local r
@@ -42,6 +44,11 @@ describe("a run with passing, failing, erroring and skipped tests", function()
     contains(r.out, "stack traceback:\n    " .. DATA .. "sample_mixed.lua:14: in function")
     assert(not r.out:find("luatest/runner.lua", 1, true), r.out)
     assert(not r.out:find("luatest/assert.lua", 1, true), r.out)
+  end)
+
+  it("counts the errors apart from the failures on the line before the closing one", function()
+    eq(r.out:sub(-#"\n4 failed: 3 failures, 1 error\n2 passed, 4 failed, 1 skipped\n" ),
+      "\n4 failed: 3 failures, 1 error\n2 passed, 4 failed, 1 skipped\n")
   end)
 
   it("uses no colour when stdout is not a terminal", function()
@@ -90,5 +97,40 @@ describe("the report of a failed plain assert", function()
     contains(r.out, '    resp.body = "oops"\n')
     assert(not r.out:find("\n    resp:text", 1, true), r.out)
     eq(r.last, "0 passed, 4 failed")
+  end)
+end)
+
+describe("errors apart from failures", function()
+  -- An assertion that fails in the test is a failure; anything else
+  -- raised by the test, a hook or a fixture is an error.
+  local SPEC = [[
+local luatest = require "luatest"
+luatest.fixture("broken", function() error("no setup today") end)
+function test_fails() assert(1 == 2, "nope") end
+function test_raises() error("boom") end
+function test_uses_broken(broken) end
+describe("hooks", function()
+  before_each(function() error("the hook broke") end)
+  it("x", function() end)
+end)
+function test_passes() end
+]]
+
+  it("are counted apart, serially and with -j, and the closing line stays as it was", function(tmpdir)
+    write_file(tmpdir .. "/e_spec.lua", SPEC)
+    for _, args in ipairs { { tmpdir }, { "-j", "2", tmpdir } } do
+      local r = run(args)
+      eq(r.code, 1)
+      eq(r.last, "1 passed, 4 failed")
+      contains(r.out, "\n4 failed: 1 failure, 3 errors\n1 passed, 4 failed\n")
+    end
+  end)
+
+  it("are not mentioned when there are none", function(tmpdir)
+    write_file(tmpdir .. "/f_spec.lua", "function test_fails() assert(false) end\nfunction test_ok() end\n")
+    local r = run { tmpdir }
+    eq(r.last, "1 passed, 1 failed")
+    assert(not r.out:find("failed:", 1, true), r.out)
+    assert(not r.out:find("error", 1, true), r.out)
   end)
 end)

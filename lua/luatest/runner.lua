@@ -86,6 +86,17 @@ local function worker_command()
     .. "none found beside %s or on PATH; set LUATEST_BIN", core.exepath() or "?", lib)
 end
 
+-- The current directory, for messages (the shell's pwd checks $PWD
+-- against "." before it trusts it).
+local function cwd()
+  local p = io.popen("pwd")
+  local dir = p and p:read("*l")
+  if p then
+    p:close()
+  end
+  return dir or "."
+end
+
 --- run(o, reporters): runs the collected files with the resolved options o,
 --- sending events to each reporter (a table of event handlers: run_start,
 --- file_start, test_start, test_end, scope_error, file_end, collect_error,
@@ -137,7 +148,14 @@ function M.run(o, reporters)
     return rc
   end
 
-  local paths = #o.paths > 0 and o.paths or { "spec/" }
+  local paths = o.paths
+  if #paths == 0 then
+    -- The default: spec/ of the current directory, which must be there.
+    if core.stat("spec") ~= "dir" then
+      return usage_error(format("no spec/ directory in %s; give files or directories to run", cwd()))
+    end
+    paths = { "spec/" }
+  end
   local files, derr = M.discover(paths)
   if not files then
     return usage_error(derr)

@@ -54,6 +54,20 @@ function M.summary(c)
   return s
 end
 
+--- errors_line(counts): the line before the closing one that tells errors
+--- (a test whose body, fixture or hook raised something other than an
+--- assertion failure; a failed fixture scope) apart from failures, as in
+--- `4 failed: 3 failures, 1 error`; nil when there is no error.
+function M.errors_line(c)
+  local errors = c.errors or 0
+  if errors == 0 then
+    return nil
+  end
+  local failures = c.failed - errors
+  return format("%d failed: %d failure%s, %d error%s", c.failed, failures, failures == 1 and "" or "s", errors,
+    errors == 1 and "" or "s")
+end
+
 --- scope_test(e): the pseudo test of a scope_error event (file or session
 --- fixtures), for reports that list results per test.
 function M.scope_test(e)

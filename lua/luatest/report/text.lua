@@ -202,6 +202,10 @@ function Text:run_end(c)
     self:write(format("ran in %s", format_time(c.duration)),
       c.deselected > 0 and format(", %d deselected", c.deselected) or "", "\n")
   end
+  local errors = base.errors_line(c)
+  if errors then
+    self:write(errors, "\n")
+  end
   self:write(summary(c), "\n")
 end
 
