@@ -1,6 +1,7 @@
 -- The assertion helpers and luatest's misuse errors, in this process.
 local luatest = require "luatest"
-local eq, contains, match, raises, same, near = luatest.eq, luatest.contains, luatest.match, luatest.raises, luatest.same, luatest.near
+local eq, contains, match, raises, same, near = luatest.eq, luatest.contains, luatest.match, luatest.raises,
+  luatest.same, luatest.near
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local support = dofile(HERE .. "/support/runner.lua")

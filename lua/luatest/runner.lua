@@ -18,7 +18,8 @@ local base = require "luatest.report.base"
 
 local compat = require "luatest.compat"
 
-local format, tostring, select, xpcall = string.format, tostring, select, compat.xpcall
+local format, tostring, select, xpcall, setmetatable = string.format, tostring, select, compat.xpcall, setmetatable
+local concat = table.concat
 local traceback = debug.traceback
 local hrtime, count = core.hrtime, base.count
 
@@ -29,7 +30,7 @@ M.CONFIG, M.HELP, M.FLAGS = cli.CONFIG, cli.HELP, cli.FLAGS
 M.parse_args, M.load_config, M.resolve, M.env_exports = cli.parse_args, cli.load_config, cli.resolve, cli.env_exports
 M.discover = discover.discover
 M.handler = failure.handler
-M.load_spec, M.select = collect.load_spec, collect.select
+M.load_spec, M.select, M.repeat_items = collect.load_spec, collect.select, collect.repeat_items
 M.NO_LIMIT, M.time_limit, M.run_plan = execute.NO_LIMIT, execute.time_limit, execute.run_plan
 
 -- ---- the run -----------------------------------------------------------------------------------
@@ -103,7 +104,8 @@ end
 --- list_end, run_end); returns the exit code. Records the failures for --lf.
 function M.run(o, reporters)
   local counts = base.new_counts()
-  counts.deselected, counts.files, counts.total = 0, 0, 0
+  counts.deselected, counts.files, counts.total, counts.ran = 0, 0, 0, 0
+  counts.exitfirst, counts.maxfail = o.exitfirst, o.maxfail
   local tracker = not o.list and require("luatest.cache").tracker() or nil
   -- In the luatest binary, a serial run that dies of a signal (a C handler)
   -- still prints the test it was in and the closing line; -j workers are
@@ -118,6 +120,9 @@ function M.run(o, reporters)
       counts.failed = counts.failed - 1
     else
       count(counts, name, data)
+      if name == "test_end" then
+        counts.ran = counts.ran + 1
+      end
     end
     if tracker then
       local f = tracker[name]
@@ -156,9 +161,28 @@ function M.run(o, reporters)
     end
     paths = { "spec/" }
   end
-  local files, derr = M.discover(paths)
+  local keep_ok, kerr = collect.keyword_test(o.keywords)
+  if not keep_ok then
+    return usage_error(kerr)
+  end
+  -- Node ids (FILE::NAME) name their file for discovery, and select in it,
+  -- unless a plain path names that file too.
+  local targets, ids = collect.split_ids(paths)
+  local files, derr = M.discover(targets)
   if not files then
     return usage_error(derr)
+  end
+  local whole = {}
+  if #ids > 0 then
+    local plain = {}
+    for i, p in ipairs(paths) do
+      if targets[i] == p then
+        plain[#plain + 1] = p
+      end
+    end
+    for _, f in ipairs(M.discover(plain) or {}) do
+      whole[f] = true
+    end
   end
 
   -- Collection: every file is loaded before any test runs.
@@ -169,13 +193,16 @@ function M.run(o, reporters)
       load_errors = load_errors + 1
       emit("collect_error", { file = path, message = lerr })
     else
-      specs[#specs + 1] = fstate
+      specs[#specs + 1] = M.repeat_items(fstate, o.count)
       if tracker then
         tracker:loaded(path)
       end
     end
   end
-  local plan, sel = M.select(specs, o)
+  local plan, sel = M.select(specs, setmetatable({ ids = ids, whole = whole }, { __index = o }))
+  if load_errors == 0 and #sel.unmatched > 0 then
+    return usage_error(format("no test matches %s", concat(sel.unmatched, ", ")))
+  end
 
   if o.list then
     if load_errors == 0 then
@@ -228,6 +255,9 @@ function M.run(o, reporters)
     counts.stopped = M.run_plan(plan, o, emit) or nil
   end
   counts.duration = hrtime() - t0
+  if counts.stopped then
+    counts.not_run = counts.total - counts.ran
+  end
   return finish(counts.failed > 0 and 1 or 0)
 end
 

@@ -68,6 +68,26 @@ function M.errors_line(c)
     errors == 1 and "" or "s")
 end
 
+--- stopped_lines(counts): when -x or --maxfail stopped the run, the lines
+--- that say so and how many tests did not run (a list); nil otherwise.
+function M.stopped_lines(c)
+  if not c.stopped then
+    return nil
+  end
+  local lines = {}
+  if c.exitfirst or not c.maxfail then
+    lines[1] = "stopped after the first failure (-x)"
+  else
+    lines[1] = format("stopped after %d failure%s (--maxfail %d)", c.maxfail, c.maxfail == 1 and "" or "s",
+      c.maxfail)
+  end
+  local not_run = c.not_run or 0
+  if not_run > 0 then
+    lines[2] = format("%d test%s not run", not_run, not_run == 1 and "" or "s")
+  end
+  return lines
+end
+
 --- scope_test(e): the pseudo test of a scope_error event (file or session
 --- fixtures), for reports that list results per test.
 function M.scope_test(e)

@@ -99,8 +99,8 @@ function Tap:run_end(c)
     out:flush()
     return
   end
-  if c.stopped then
-    out:write("# stopped after the first failure (-x)\n")
+  for _, line in ipairs(base.stopped_lines(c) or {}) do
+    out:write("# ", line, "\n")
   end
   if self.n == 0 then
     out:write("1..0 # SKIP no tests collected\n")

@@ -195,8 +195,8 @@ function Text:run_end(c)
   if self.timings and #self.timings > 0 then
     self:print_durations()
   end
-  if c.stopped then
-    self:write("stopped after the first failure (-x)\n")
+  for _, line in ipairs(base.stopped_lines(c) or {}) do
+    self:write(line, "\n")
   end
   if self.verbosity > 0 and c.duration then
     self:write(format("ran in %s", format_time(c.duration)),

@@ -21,10 +21,17 @@ Runs the tests of every *_spec.lua and test_*.lua file below the paths
 name. Tests are global test_* functions, it() blocks inside describe(), and
 the test_* methods of AioHTTPTestCase classes, in definition order.
 
+A path may be a test id, as the reports print them: FILE::test_x,
+"FILE::outer > inner" (every test of that describe block), FILE::Case
+(every method of an AioHTTPTestCase); an id that matches no test is bad
+usage.
+
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
                     PATTERN, ignoring case; repeat it to keep tests matching
-                    any pattern
+                    any pattern. A PATTERN may combine words with and, or,
+                    not and parentheses ("http and not slow"); each word (or
+                    run of words) is such a substring
   --lf, --last-failed
                     run only the tests that failed in the last run (all of
                     them when none did); the state is kept in .luatest_cache/
@@ -37,6 +44,9 @@ selection and order:
                     replayed
   --seed N          shuffle with this seed (implies --shuffle)
   -x, --exitfirst   stop after the first failed test
+  --maxfail N       stop after N failed tests (failures and errors); the
+                    rest are reported as not run
+  --count N         run each selected test N times (ids gain [1-N]...[N-N])
   --list            print the ids of the selected tests, one a line, and exit
 
 running:
@@ -70,7 +80,7 @@ other:
 
 Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), lf, shard,
-shuffle, seed, exitfirst, timeout, jobs, verbose, quiet, output, junit_xml,
+shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,
 durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
@@ -95,7 +105,7 @@ local function whole_at_least(min)
   end
 end
 
-local check_count, check_jobs = whole_at_least(0), whole_at_least(1)
+local check_count, check_jobs, check_positive = whole_at_least(0), whole_at_least(1), whole_at_least(1)
 
 local function check_seconds(v)
   local n = tonumber(v)
@@ -119,11 +129,145 @@ local function check_file(v)
   return v
 end
 
-local function check_pattern(v)
-  if type(v) ~= "string" or v == "" then
+-- ---- -k expressions ---------------------------------------------------------------------------
+
+local OPERATORS = { ["and"] = true, ["or"] = true, ["not"] = true }
+
+-- The tokens of a -k pattern: ( ) and or not, and words (anything else
+-- between spaces and parentheses), with their positions.
+local function tokens_of(text)
+  local list, i, n = {}, 1, #text
+  while i <= n do
+    local c = text:sub(i, i)
+    if c:find("^%s") then
+      i = i + 1
+    elseif c == "(" or c == ")" then
+      list[#list + 1] = { kind = c, s = i, e = i }
+      i = i + 1
+    else
+      local s, e = text:find("^[^%s()]+", i)
+      local w = text:sub(s, e)
+      list[#list + 1] = { kind = OPERATORS[w] and w or "word", s = s, e = e }
+      i = e + 1
+    end
+  end
+  return list
+end
+
+local function substring(needle)
+  return function(id)
+    return id:find(needle, 1, true) ~= nil
+  end
+end
+
+--- keyword_matcher(pattern): the test of a -k pattern, a function of a
+--- lower-case test id that says whether the id is kept; or nil and why
+--- not. A pattern without and, or, not and parentheses is one substring
+--- of the id, ignoring case; otherwise those combine runs of words (each
+--- run a substring, as one), with not binding tightest, then and, then or.
+function M.keyword_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
     return nil, "needs a non-empty pattern"
   end
-  return v:lower()
+  local toks = tokens_of(pattern)
+  local plain = true
+  for _, t in ipairs(toks) do
+    if t.kind ~= "word" then
+      plain = false
+      break
+    end
+  end
+  if plain then
+    return substring(pattern:lower())
+  end
+  local pos = 1
+  local function where()
+    local prev = toks[pos - 1]
+    return prev and format("after '%s'", pattern:sub(prev.s, prev.e)) or "at the start"
+  end
+  local expr
+  local function factor()
+    local t = toks[pos]
+    if t and t.kind == "not" then
+      pos = pos + 1
+      local f, err = factor()
+      if not f then
+        return nil, err
+      end
+      return function(id)
+        return not f(id)
+      end
+    elseif t and t.kind == "(" then
+      pos = pos + 1
+      local e, err = expr()
+      if not e then
+        return nil, err
+      end
+      if not toks[pos] or toks[pos].kind ~= ")" then
+        return nil, format("the '(' at column %d is not closed", t.s)
+      end
+      pos = pos + 1
+      return e
+    elseif t and t.kind == "word" then
+      local last = t
+      pos = pos + 1
+      while toks[pos] and toks[pos].kind == "word" do
+        last = toks[pos]
+        pos = pos + 1
+      end
+      return substring(pattern:sub(t.s, last.e):lower())
+    end
+    return nil, format("expected a word, 'not' or '(' %s", where())
+  end
+  local function term()
+    local left, err = factor()
+    while left and toks[pos] and toks[pos].kind == "and" do
+      pos = pos + 1
+      local right
+      right, err = factor()
+      if not right then
+        return nil, err
+      end
+      local a = left
+      left = function(id)
+        return a(id) and right(id)
+      end
+    end
+    return left, err
+  end
+  function expr()
+    local left, err = term()
+    while left and toks[pos] and toks[pos].kind == "or" do
+      pos = pos + 1
+      local right
+      right, err = term()
+      if not right then
+        return nil, err
+      end
+      local a = left
+      left = function(id)
+        return a(id) or right(id)
+      end
+    end
+    return left, err
+  end
+  local match, err = expr()
+  if not match then
+    return nil, err
+  end
+  if toks[pos] then
+    local t = toks[pos]
+    return nil, format("unexpected '%s' at column %d", pattern:sub(t.s, t.e), t.s)
+  end
+  return match
+end
+
+local function check_pattern(v)
+  local ok, why = M.keyword_matcher(v)
+  if not ok then
+    return nil, why
+  end
+  return v
 end
 
 local function check_shard(v)
@@ -147,6 +291,8 @@ local OPTIONS = {
   { key = "shuffle", flags = { "--shuffle" }, config = true },
   { key = "seed", flags = { "--seed" }, arg = "N", check = check_count, config = true },
   { key = "exitfirst", flags = { "-x", "--exitfirst" }, config = true },
+  { key = "maxfail", flags = { "--maxfail" }, arg = "N", check = check_positive, config = true },
+  { key = "count", flags = { "--count" }, arg = "N", check = check_positive, config = true },
   { key = "list", flags = { "--list" } },
   { key = "timeout", flags = { "--timeout" }, arg = "S", check = check_seconds, config = true },
   { key = "jobs", flags = { "-j", "--jobs" }, arg = "N", check = check_jobs, config = true },

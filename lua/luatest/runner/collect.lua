@@ -8,9 +8,10 @@ local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 local compat = require "luatest.compat"
 local failure = require "luatest.runner.failure"
+local cli = require "luatest.runner.cli"
 
-local type, error, format, pcall, xpcall, setmetatable, rawget, rawset =
-  type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset
+local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, pairs, assert =
+  type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
 local getinfo = debug.getinfo
 local is_skip, error_text = assertions.is_skip, assertions.error_text
 local load_handler = failure.load_handler
@@ -191,20 +192,112 @@ function M.load_spec(path)
   return fstate
 end
 
-
 -- ---- selection and order ------------------------------------------------------------------
 
-local function matches(id, keywords)
+--- keyword_test(keywords): the test of the -k patterns of a run (a list,
+--- OR'ed; none keeps everything): a function of an id; or nil and a
+--- message naming the bad pattern.
+function M.keyword_test(keywords)
+  keywords = keywords or {}
   if #keywords == 0 then
-    return true
-  end
-  id = id:lower()
-  for k = 1, #keywords do
-    if id:find(keywords[k], 1, true) then
+    return function()
       return true
     end
   end
-  return false
+  local tests = {}
+  for k = 1, #keywords do
+    local test, why = cli.keyword_matcher(keywords[k])
+    if not test then
+      return nil, format("-k '%s': %s", tostring(keywords[k]), why)
+    end
+    tests[k] = test
+  end
+  return function(id)
+    id = id:lower()
+    for k = 1, #tests do
+      if tests[k](id) then
+        return true
+      end
+    end
+    return false
+  end
+end
+
+--- split_ids(paths): the paths of a run with node ids (FILE::NAME) cut to
+--- their file, in order, and the ids: a list of { arg =, file =, name = }.
+function M.split_ids(paths)
+  local files, ids = {}, {}
+  for i, p in ipairs(paths) do
+    local file, name = p:match("^(.-)::(.*)$")
+    if file and file ~= "" and name ~= "" then
+      ids[#ids + 1] = { arg = p, file = file, name = name }
+      files[i] = file
+    else
+      files[i] = p
+    end
+  end
+  return files, ids
+end
+
+-- Whether a test named `name` is what the name of a node id selects: the
+-- test itself, the tests of a describe block (`outer > inner`), of a test
+-- case class (`Case`), or its repeats and parameters (`test_x[...]`).
+local function name_selects(want, name)
+  if name == want then
+    return true
+  end
+  local n = #want
+  if name:sub(1, n) ~= want then
+    return false
+  end
+  local rest = name:sub(n + 1)
+  return rest:sub(1, 3) == " > " or rest:sub(1, 1) == "[" or rest:sub(1, 1) == "."
+end
+
+-- The items of a file that its node ids select, marking each id that
+-- selected something.
+local function by_ids(items, ids)
+  local out = {}
+  for _, item in ipairs(items) do
+    for _, id in ipairs(ids) do
+      if name_selects(id.name, item.name) then
+        id.matched = true
+        out[#out + 1] = item
+        break
+      end
+    end
+  end
+  return out
+end
+
+--- repeat_items(fstate, n): --count: each of the file's tests n times in a
+--- row, as copies whose id and name gain [1-n] ... [n-n] (inside brackets
+--- already there: [200-1-n]), as pytest-repeat names them. Returns fstate.
+local function with_suffix(s, suffix)
+  if s:sub(-1) == "]" then
+    return s:sub(1, -2) .. "-" .. suffix .. "]"
+  end
+  return s .. "[" .. suffix .. "]"
+end
+
+function M.repeat_items(fstate, n)
+  if not n or n <= 1 then
+    return fstate
+  end
+  local out = {}
+  for _, item in ipairs(fstate.items) do
+    for k = 1, n do
+      local copy = {}
+      for key, v in pairs(item) do
+        copy[key] = v
+      end
+      local suffix = format("%d-%d", k, n)
+      copy.name, copy.id = with_suffix(item.name, suffix), with_suffix(item.id, suffix)
+      out[#out + 1] = copy
+    end
+  end
+  fstate.items = out
+  return fstate
 end
 
 -- A new list of the items whose id passes keep(id).
@@ -223,20 +316,47 @@ local function weight(entry)
 end
 
 --- select(specs, o): the plan of a run, a list of { fstate =, items =,
---- skip = } in the order to run, after -k, --lf, --shard and --shuffle;
---- and { total =, deselected =, notes = {lines for the report header} }.
+--- skip = } in the order to run, after the node ids (o.ids, from
+--- split_ids; o.whole: the set of files also named whole, by a path that
+--- is no id), -k, --lf, --shard and --shuffle; and { total =, deselected
+--- =, notes = {lines for the report header}, unmatched = {the node ids
+--- that selected nothing} }. A bad -k pattern raises.
 function M.select(specs, o)
   local entries, collected, notes = {}, 0, {}
-  local keywords = o.keywords or {}
+  local keep = assert(M.keyword_test(o.keywords))
+  local ids_of, whole = {}, o.whole or {}
+  for _, id in ipairs(o.ids or {}) do
+    local list = ids_of[id.file] or {}
+    ids_of[id.file] = list
+    list[#list + 1] = id
+  end
   for _, fstate in ipairs(specs) do
     collected = collected + #fstate.items + (fstate.skipped and 1 or 0)
+    local items, ids = fstate.items, ids_of[fstate.path]
+    if ids and whole[fstate.path] then
+      for _, id in ipairs(ids) do
+        id.matched = true
+      end
+    elseif ids then
+      items = by_ids(items, ids)
+      -- (A file that skipped itself while loading has its skip entry.)
+      if fstate.skipped ~= nil then
+        for _, id in ipairs(ids) do
+          id.matched = true
+        end
+      end
+    end
     entries[#entries + 1] = {
       fstate = fstate,
-      items = filter(fstate.items, function(id)
-        return matches(id, keywords)
-      end),
-      skip = fstate.skipped ~= nil and matches(fstate.path, keywords),
+      items = filter(items, keep),
+      skip = fstate.skipped ~= nil and keep(fstate.path),
     }
+  end
+  local unmatched = {}
+  for _, id in ipairs(o.ids or {}) do
+    if not id.matched then
+      unmatched[#unmatched + 1] = id.arg
+    end
   end
   if o.lf then
     local note
@@ -261,8 +381,7 @@ function M.select(specs, o)
   if o.shuffle then
     require("luatest.order").shuffle_plan(plan, o.seed)
   end
-  return plan, { total = total, deselected = collected - total, notes = notes }
+  return plan, { total = total, deselected = collected - total, notes = notes, unmatched = unmatched }
 end
-
 
 return M

@@ -350,12 +350,14 @@ end
 
 --- run_plan(plan, o, emit): runs a plan (a list of { fstate =, items =,
 --- skip = } in order) in this process with the options o (timeout,
---- exitfirst, seed), sending the events to emit(name, data). Returns true
---- when -x stopped it.
+--- exitfirst, maxfail, seed), sending the events to emit(name, data).
+--- Returns true when -x or --maxfail stopped it.
 function M.run_plan(plan, o, emit)
   load_plugins()
   local session = fixtures.new_scope("session")
   local stop = false
+  -- -x is --maxfail 1.
+  local limit, failed = o.exitfirst and 1 or o.maxfail, 0
   for _, entry in ipairs(plan) do
     local fstate, items = entry.fstate, entry.items
     emit("file_start", { file = fstate.path, count = #items })
@@ -367,13 +369,20 @@ function M.run_plan(plan, o, emit)
     local scope = fixtures.new_scope("file")
     for i = 1, #items do
       local res = run_test(items[i], scope, session, emit, o)
-      if o.exitfirst and (res.status == "fail" or res.status == "error") then
-        stop = true
-        break
+      if res.status == "fail" or res.status == "error" then
+        failed = failed + 1
+        if limit and failed >= limit then
+          stop = true
+          break
+        end
       end
     end
     for _, info in ipairs(close_scope(scope, "file", o)) do
+      failed = failed + 1
       emit("scope_error", { scope = "file", file = fstate.path, failure = info })
+    end
+    if limit and failed >= limit then
+      stop = true
     end
     emit("file_end", { file = fstate.path })
     if stop then
