@@ -1,10 +1,11 @@
 --- luatest.runner: the command line. Takes the options (.luatest.lua, then
 --- the arguments), finds the spec files, loads each in its own environment
---- collecting its tests in definition order, selects and orders them (-k,
---- --lf, --shard, --shuffle), runs every test in one task with its fixtures,
---- hooks, teardowns and time limit, checks that it left nothing open, and
---- emits events for the reports (report/*.lua). With -j N the files run in
---- worker processes (luatest.parallel) whose events are replayed here.
+--- collecting its tests in definition order, selects and orders them (node
+--- ids, -k, --lf, --shard, --shuffle, --count), runs every test in one task
+--- with its fixtures, hooks, teardowns and time limit (stopping at -x or
+--- --maxfail), checks that it left nothing open, and emits events for the
+--- reports (report/*.lua). With -j N the files run in worker processes
+--- (luatest.parallel) whose events are replayed here.
 --- The steps live in runner/: cli.lua (options), discover.lua (spec files),
 --- collect.lua (loading, the test tree, selection), execute.lua (running),
 --- failure.lua (failure records); this module composes them.
