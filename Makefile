@@ -418,7 +418,7 @@ INSTALLED  := $(BINDIR)/luatest $(LIBDIR)/$(REALNAME) $(LIBDIR)/$(SONAME) $(LIBD
               $(MANDIR)/man1/luatest.1 $(LUA_CMODDIR)/luatest/core.so \
               $(addprefix $(LUA_LMODDIR)/,$(LUA_FILES))
 # Directories of luatest's own, removed by uninstall once empty (deepest first).
-OWN_DIRS   := $(LUA_LMODDIR)/luatest/report $(LUA_LMODDIR)/luatest $(LUA_CMODDIR)/luatest
+OWN_DIRS   := $(LUA_LMODDIR)/luatest/report $(LUA_LMODDIR)/luatest/runner $(LUA_LMODDIR)/luatest $(LUA_CMODDIR)/luatest
 # core.so is a link to the library, relative so that a DESTDIR tree works.
 CORE_LINK   = $(shell realpath -m --relative-to=$(LUA_CMODDIR)/luatest $(LIBDIR))/$(SONAME)
 

@@ -32,8 +32,9 @@ local SIGNALS = {
 -- ---- the worker's side ---------------------------------------------------------------------
 
 --- decode_job(text): the job a worker reads on stdin, { files = {{path =,
---- items = {indexes in the file's definition order}, skip = bool}},
---- timeout =, exitfirst =, seed = }, or nil and a message.
+--- items = {indexes in the file's definition order, after --count}, skip =
+--- bool}}, timeout =, exitfirst =, maxfail =, count =, seed = }, or nil and a
+--- message.
 function M.decode_job(text)
   local ok, job = pcall(json.decode, text or "")
   if not ok or type(job) ~= "table" or type(job.files) ~= "table" then
@@ -49,6 +50,8 @@ function M.decode_job(text)
   end
   job.seed = job.seed and tointeger(tonumber(job.seed)) or nil
   job.exitfirst = job.exitfirst == true
+  job.maxfail = job.maxfail and tointeger(tonumber(job.maxfail)) or nil
+  job.count = job.count and tointeger(tonumber(job.count)) or nil
   return job
 end
 
@@ -149,6 +152,9 @@ function M.worker(runner)
   local plan = {}
   for fi, f in ipairs(job.files) do
     local fstate, lerr = runner.load_spec(f.path)
+    if fstate then
+      fstate = runner.repeat_items(fstate, job.count)
+    end
     if not fstate then
       stream:collect_error(fi, lerr)
     else
@@ -168,7 +174,7 @@ function M.worker(runner)
       plan[#plan + 1] = { fstate = fstate, items = items, skip = skip }
     end
   end
-  local o = { timeout = job.timeout, exitfirst = job.exitfirst, seed = job.seed }
+  local o = { timeout = job.timeout, exitfirst = job.exitfirst, maxfail = job.maxfail, seed = job.seed }
   local stopped = runner.run_plan(plan, o, function(name, data)
     stream:event(name, data)
   end)
@@ -234,7 +240,7 @@ local function job_text(unit, o, time_limit, no_limit)
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
-    seed = o.seed and tostring(o.seed) or nil })
+    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil })
 end
 
 -- The worker's stdout as a list of pieces: { text = s } (what the tests
@@ -299,10 +305,10 @@ end
 
 -- Turns what a worker wrote and how it ended into the events to replay,
 -- adding the failure of a crash. Returns the events (a list of { name,
--- data } or { text = s }), whether some test failed, and the unit of the
--- tests it did not get to (nil when none are left).
+-- data } or { text = s }), how many tests (and scopes) failed, and the
+-- unit of the tests it did not get to (nil when none are left).
 local function analyse(unit, res)
-  local events, failed = {}, false
+  local events, failed = {}, 0
   local started, finished = {}, 0
   local running, open_file, done = nil, nil, false
   local function add(name, data)
@@ -336,16 +342,16 @@ local function analyse(unit, res)
           running = nil
           finished = finished + 1
           if rec.status == "fail" or rec.status == "error" then
-            failed = true
+            failed = failed + 1
           end
           add("test_end", { test = item, status = rec.status, duration = rec.duration or 0, reason = rec.reason,
             failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors })
         end
       elseif e == "scope_error" then
-        failed = true
+        failed = failed + 1
         add("scope_error", { scope = rec.scope, file = part and part.fstate.path or nil, failure = rec.failure or {} })
       elseif e == "collect_error" and part then
-        failed = true
+        failed = failed + 1
         add("scope_error", { scope = "file", file = part.fstate.path, failure = {
           message = "the worker process could not load this file: " .. tostring(rec.message), phase = "setup" } })
       end
@@ -355,7 +361,7 @@ local function analyse(unit, res)
     return events, failed, nil
   end
   -- The worker died (or ended badly after its last test).
-  failed = true
+  failed = failed + 1
   local how, tail = exit_text(res, unit.budget), stderr_tail(res.stderr)
   if running then
     add("test_end", { test = running, status = "error", duration = 0, failure = {
@@ -426,15 +432,17 @@ end
 --- run(runner, plan, o, emit, command): runs the plan (see runner.select)
 --- in o.jobs worker processes started with `command` (a list: the binary
 --- and its arguments), sending the workers' events to emit(name, data).
---- Returns true and whether -x stopped the run, or nil and a message when
---- a worker could not be started.
+--- Returns true and whether -x or --maxfail stopped the run, or nil and a
+--- message when a worker could not be started.
 function M.run(runner, plan, o, emit, command)
   local units = make_units(plan, o.jobs)
   local queue, order = {}, {}
   for i, u in ipairs(units) do
     queue[i], order[i] = u, u
   end
-  local state = { stop = false, fatal = nil, next = 1 }
+  local state = { stop = false, fatal = nil, next = 1, failed = 0 }
+  -- -x is --maxfail 1; the workers already running finish their units.
+  local limit = o.exitfirst and 1 or o.maxfail
 
   -- Replays the finished units at the head of the order.
   local function report_ready()
@@ -462,7 +470,8 @@ function M.run(runner, plan, o, emit, command)
       end
       local events, failed, rest = analyse(unit, res)
       unit.events, unit.stderr = events, res.stderr
-      if failed and o.exitfirst then
+      state.failed = state.failed + failed
+      if limit and state.failed >= limit then
         state.stop = true
       end
       if rest then

@@ -13,42 +13,41 @@ local json = require "luatest.json"
 local function encode(v)
   return json.encode(v, { invalid_utf8 = "replace" })
 end
-local text = require "luatest.report.text"
+local base = require "luatest.report.base"
 
 local format, concat = string.format, table.concat
 
 local M = {}
 
-local Json = {}
-Json.__index = Json
+local Json = base.class()
 
-local STATUS = { pass = "passed", fail = "failed", error = "error", skip = "skipped" }
+local STATUS = base.NAME
 
 --- new(opts): a JSON reporter writing to opts.out (default io.stdout).
 function M.new(opts)
   opts = opts or {}
-  return setmetatable({ out = opts.out or io.stdout, tests = {}, errors = {}, seed = nil }, Json)
+  return base.init(setmetatable({ out = opts.out or io.stdout, tests = {}, errors = {}, seed = nil }, Json))
 end
 
 local function str(s)
   if s == nil then
     return json.null
   end
-  return text.utf8_clean(tostring(s))
+  return base.utf8_clean(tostring(s))
 end
 
 function Json:run_start(e)
   self.seed = e.seed
 end
 
-function Json:test_end(r)
+function Json:test_result(r)
   local t = r.test
   local message, details = json.null, json.null
   if r.status == "skip" then
     message = str(r.reason)
   elseif r.failure then
-    message = str(text.failure_message(r.failure))
-    details = str(text.failure_text(r))
+    message = str(base.failure_message(r.failure))
+    details = str(base.failure_text(r))
   end
   self.tests[#self.tests + 1] = encode({
     id = str(t.id),
@@ -63,10 +62,11 @@ function Json:test_end(r)
 end
 
 function Json:scope_error(e)
+  base.count(self.counts, "scope_error", e)
   self.errors[#self.errors + 1] = encode({
     file = str(e.file),
     scope = e.scope,
-    message = str(text.failure_text({ test = text.scope_test(e), failure = e.failure })),
+    message = str(base.failure_text({ test = base.scope_test(e), failure = e.failure })),
   })
 end
 
@@ -74,7 +74,7 @@ function Json:collect_error(e)
   self.errors[#self.errors + 1] = encode({
     file = str(e.file),
     scope = "load",
-    message = str(text.trim_traceback_text(tostring(e.message))),
+    message = str(base.trim_traceback_text(tostring(e.message))),
   })
 end
 

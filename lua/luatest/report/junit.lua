@@ -7,19 +7,19 @@
 --- <skipped>. Files that do not load and failed fixture teardowns are
 --- error test cases of their file's suite. All text is escaped and made
 --- valid UTF-8.
-local text = require "luatest.report.text"
+local base = require "luatest.report.base"
 
 local format, concat = string.format, table.concat
 
 local M = {}
 
-local Junit = {}
-Junit.__index = Junit
+local Junit = base.class()
 
 --- new(opts): a JUnit reporter writing to opts.out (default io.stdout).
 function M.new(opts)
   opts = opts or {}
-  return setmetatable({ out = opts.out or io.stdout, suites = {}, order = {}, started = os.time() }, Junit)
+  return base.init(setmetatable({ out = opts.out or io.stdout, suites = {}, order = {}, started = os.time() },
+    Junit))
 end
 
 local ENTITIES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&apos;" }
@@ -27,7 +27,7 @@ local ENTITIES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&qu
 --- escape(s): s as XML character data: valid UTF-8, the five special
 --- characters as entities, control characters XML cannot hold as \xNN.
 function M.escape(s)
-  s = text.utf8_clean(tostring(s))
+  s = base.utf8_clean(tostring(s))
   s = s:gsub("[%z\1-\8\11\12\14-\31\127]", function(c)
     return format("\\x%02X", c:byte())
   end)
@@ -69,21 +69,22 @@ function Junit:add(path, case)
   end
 end
 
-function Junit:test_end(r)
+function Junit:test_result(r)
   local t = r.test
   self:add(t.file.path, { result = r, name = t.name ~= "" and t.name or "(file)", file = t.file.path,
     line = t.line, status = r.status, duration = r.duration })
 end
 
 function Junit:scope_error(e)
-  local t = text.scope_test(e)
+  base.count(self.counts, "scope_error", e)
+  local t = base.scope_test(e)
   local r = { test = t, status = "error", failure = e.failure }
   self:add(e.file or "luatest", { result = r, name = t.name, file = e.file, status = "error", duration = 0 })
 end
 
 function Junit:collect_error(e)
   local r = { test = { id = e.file, file = { path = e.file }, line = 0 }, status = "error",
-    failure = { message = "cannot load the file: " .. text.trim_traceback_text(tostring(e.message)) } }
+    failure = { message = "cannot load the file: " .. base.trim_traceback_text(tostring(e.message)) } }
   self:add(e.file, { result = r, name = "(load)", file = e.file, status = "error", duration = 0 })
 end
 
@@ -112,8 +113,8 @@ local function case_xml(lines, path, case)
     local info = r.failure or {}
     local tag = case.status == "fail" and "failure" or "error"
     local kind = info.timeout and "timeout" or (case.status == "fail" and "assertion" or "error")
-    local body = r.test.id .. "\n" .. text.failure_text(r)
-    lines[#lines + 1] = format('      <%s message="%s" type="%s">%s</%s>', tag, M.attr(text.failure_message(info)),
+    local body = r.test.id .. "\n" .. base.failure_text(r)
+    lines[#lines + 1] = format('      <%s message="%s" type="%s">%s</%s>', tag, M.attr(base.failure_message(info)),
       kind, M.escape(body), tag)
   end
   lines[#lines + 1] = "    </testcase>"

@@ -5,19 +5,18 @@
 --- quoted one-line strings), skips
 --- as `# SKIP reason`, files that do not load as `Bail out!`, and the plan
 --- `1..N` at the end (TAP allows it last, which stays right under -x).
-local text = require "luatest.report.text"
+local base = require "luatest.report.base"
 
 local format, concat = string.format, table.concat
 
 local M = {}
 
-local Tap = {}
-Tap.__index = Tap
+local Tap = base.class()
 
 --- new(opts): a TAP reporter writing to opts.out (default io.stdout).
 function M.new(opts)
   opts = opts or {}
-  return setmetatable({ out = opts.out or io.stdout, n = 0, collect_errors = {} }, Tap)
+  return base.init(setmetatable({ out = opts.out or io.stdout, n = 0, collect_errors = {} }, Tap))
 end
 
 -- A description or directive on one line, with `#` escaped as TAP asks.
@@ -30,7 +29,7 @@ local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n", ["\r"] = "\\r"
 -- s as a double-quoted YAML scalar on one line, the form every YAML
 -- reader of TAP (TAP::Parser's YAMLish included) takes.
 local function quoted(s)
-  return '"' .. text.utf8_clean(tostring(s)):gsub('[%c\\"]', function(c)
+  return '"' .. base.utf8_clean(tostring(s)):gsub('[%c\\"]', function(c)
     return ESCAPES[c] or format("\\x%02X", c:byte())
   end) .. '"'
 end
@@ -62,7 +61,7 @@ function Tap:result(r, severity)
     out:write(format("not ok %d - %s\n", self.n, desc))
     local lines = { "  ---" }
     local info = r.failure or {}
-    field(lines, "message", text.failure_message(info))
+    field(lines, "message", base.failure_message(info))
     lines[#lines + 1] = "  severity: " .. (severity or (r.status == "fail" and "fail" or "error"))
     if info.where then
       local file, line = info.where:match("^(.*):(%d+)$")
@@ -75,18 +74,15 @@ function Tap:result(r, severity)
     if r.duration then
       lines[#lines + 1] = format("  duration_ms: %.3f", r.duration * 1000)
     end
-    field(lines, "details", text.failure_text(r))
+    field(lines, "details", base.failure_text(r))
     lines[#lines + 1] = "  ..."
     out:write(concat(lines, "\n"), "\n")
   end
 end
 
-function Tap:test_end(r)
+-- Each test, and each fixture scope whose teardown failed (base.lua).
+function Tap:test_result(r)
   self:result(r)
-end
-
-function Tap:scope_error(e)
-  self:result({ test = text.scope_test(e), status = "error", failure = e.failure }, "error")
 end
 
 function Tap:collect_error(e)
@@ -103,15 +99,15 @@ function Tap:run_end(c)
     out:flush()
     return
   end
-  if c.stopped then
-    out:write("# stopped after the first failure (-x)\n")
+  for _, line in ipairs(base.stopped_lines(c) or {}) do
+    out:write("# ", line, "\n")
   end
   if self.n == 0 then
     out:write("1..0 # SKIP no tests collected\n")
   else
     out:write(format("1..%d\n", self.n))
   end
-  out:write("# ", text.summary(c), "\n")
+  out:write("# ", base.summary(c), "\n")
   out:flush()
 end
 

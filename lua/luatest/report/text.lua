@@ -3,19 +3,25 @@
 --- test (`.` `F` `E` `s`), or one line per test under -v; then each failure
 --- with its id, position, message, source line, locals and traceback
 --- (luatest's own frames trimmed), the slowest tests (--durations); the
---- last line is always `N passed, N failed[, N skipped]`. The other reports
---- use its failure text (failure_lines) and summary.
-local format, concat, sort = string.format, table.concat, table.sort
-local utf8_len = require("luatest.compat").utf8_len
+--- last line is always `N passed, N failed[, N skipped]`. It composes
+--- report/base.lua, as the other reports do.
+local base = require "luatest.report.base"
+
+local format, sort = string.format, table.sort
 
 local M = {}
 
-local Text = {}
-Text.__index = Text
+-- What the other reports and the runner have always found here, now in
+-- report/base.lua.
+M.trim_traceback, M.trim_traceback_text, M.failure_lines, M.failure_text, M.failure_message =
+  base.trim_traceback, base.trim_traceback_text, base.failure_lines, base.failure_text, base.failure_message
+M.summary, M.scope_test, M.utf8_clean = base.summary, base.scope_test, base.utf8_clean
+local trim_traceback_text, summary = base.trim_traceback_text, base.summary
+
+local Text = base.class()
 
 local WIDTH = 72 -- progress characters per line
-local CHAR = { pass = ".", fail = "F", error = "E", skip = "s" }
-local WORD = { pass = "PASS", fail = "FAIL", error = "ERROR", skip = "SKIP" }
+local CHAR, WORD = base.CHAR, base.WORD
 local COLOR = { pass = "32", fail = "31", error = "31", skip = "33" }
 
 --- new(opts): a text reporter. opts.out (a file, default io.stdout),
@@ -24,7 +30,7 @@ local COLOR = { pass = "32", fail = "31", error = "31", skip = "33" }
 --- that many slowest tests at the end; 0 all, nil none).
 function M.new(opts)
   opts = opts or {}
-  return setmetatable({
+  return base.init(setmetatable({
     out = opts.out or io.stdout,
     verbosity = opts.verbosity or 0,
     color = opts.color and true or false,
@@ -34,7 +40,7 @@ function M.new(opts)
     failures = {},
     collect_errors = {},
     column = 0,
-  }, Text)
+  }, Text))
 end
 
 function Text:paint(status, s)
@@ -44,50 +50,6 @@ function Text:paint(status, s)
   return s
 end
 
-local function is_internal_frame(frame)
-  return frame:sub(1, 8) == "luatest/" or frame:find("/lua/luatest/", 1, true) ~= nil
-end
-
---- trim_traceback(tb): the frames of a `stack traceback:` string that are
---- not luatest's own (nor the C frames luatest's own code called), as a list.
-function M.trim_traceback(tb)
-  local frames = {}
-  for line in tb:gmatch("[^\n]+") do
-    if line ~= "stack traceback:" and not line:find("^%s*%(%.%.%.tail calls%.%.%.%)$") then
-      frames[#frames + 1] = (line:gsub("^%s+", ""))
-    end
-  end
-  local keep = {}
-  for i, frame in ipairs(frames) do
-    if not is_internal_frame(frame) then
-      if frame:sub(1, 3) == "[C]" then
-        local nxt = frames[i + 1]
-        if nxt and not is_internal_frame(nxt) then
-          keep[#keep + 1] = frame
-        end
-      else
-        keep[#keep + 1] = frame
-      end
-    end
-  end
-  return keep
-end
-
--- A traceback string (a message, then "stack traceback:" and frames) with
--- luatest's own frames trimmed.
-local function trim_traceback_text(s)
-  local head, frames = s:match("^(.-)\n?stack traceback:\n(.*)$")
-  if not head then
-    return s
-  end
-  local keep = M.trim_traceback(frames)
-  if #keep == 0 then
-    return head
-  end
-  return head .. "\nstack traceback:\n  " .. concat(keep, "\n  ")
-end
-M.trim_traceback_text = trim_traceback_text
-
 local function format_time(s)
   if s >= 1 then
     return format("%.2f s", s)
@@ -95,9 +57,7 @@ local function format_time(s)
   return format("%.2f ms", s * 1000)
 end
 
-local function indent(s, prefix)
-  return prefix .. s:gsub("\n", "\n" .. prefix)
-end
+local indent = base.indent
 
 function Text:write(...)
   self.out:write(...)
@@ -123,7 +83,7 @@ function Text:file_start(e)
   end
 end
 
-function Text:test_end(r)
+function Text:test_result(r)
   local status = r.status
   if self.verbosity > 0 then
     local line = format("%s %s (%s)", self:paint(status, WORD[status]), r.test.id, format_time(r.duration or 0))
@@ -164,10 +124,11 @@ function Text:file_end()
 end
 
 function Text:scope_error(e)
+  base.count(self.counts, "scope_error", e)
   self.failures[#self.failures + 1] = {
     status = "error",
     scope = e.scope,
-    test = M.scope_test(e),
+    test = base.scope_test(e),
     failure = e.failure,
   }
 end
@@ -182,129 +143,9 @@ function Text:list_end()
   end
 end
 
---- failure_lines(info, test, lines): appends to `lines` the plain lines
---- describing one failure (an info table from the runner): the phase, the
---- position and message, the source line and the values it names, the
---- traceback without luatest's own frames. `test` (or nil) is its test.
--- Appends a traceback's frames (luatest's own trimmed) under a heading.
-local function add_frames(lines, heading, tb)
-  local frames = tb and M.trim_traceback(tb) or {}
-  if #frames > 0 then
-    lines[#lines + 1] = heading
-    for _, f in ipairs(frames) do
-      lines[#lines + 1] = "    " .. f
-    end
-  end
-end
-
-local function failure_lines(info, test, lines)
-  local message = info.message or "?"
-  if info.phase == "setup" then
-    lines[#lines + 1] = "error in fixture setup:"
-  elseif info.phase == "teardown" then
-    lines[#lines + 1] = info.fixture and format("error in the teardown of fixture '%s':", info.fixture)
-      or "error in teardown:"
-  end
-  local where = info.where
-  if where and not message:find("^[^\n:]+:%d+: ") then
-    message = where .. ": " .. message
-  elseif not where and test and test.line and test.line > 0 then
-    lines[#lines + 1] = format("(test defined at %s:%d)", test.file.path, test.line)
-  end
-  lines[#lines + 1] = message
-  if info.source then
-    lines[#lines + 1] = info.source
-    if info.locals then
-      for _, l in ipairs(info.locals) do
-        lines[#lines + 1] = "    " .. l
-      end
-    end
-  end
-  add_frames(lines, "stack traceback:", info.traceback)
-  add_frames(lines, "raised in a spawned task, at:", info.task_traceback)
-end
-
-M.failure_lines = failure_lines
-
---- failure_text(r): the plain text of a failed result (a test_end or
---- scope_error event): its failure, what failed after it, and the
---- tracebacks of handler errors; without the header line.
-function M.failure_text(r)
-  local lines = {}
-  failure_lines(r.failure, r.test, lines)
-  if r.extra then
-    for _, info in ipairs(r.extra) do
-      lines[#lines + 1] = "then:"
-      failure_lines(info, nil, lines)
-    end
-  end
-  if r.handler_errors then
-    lines[#lines + 1] = "handler errors:"
-    for _, tb in ipairs(r.handler_errors) do
-      lines[#lines + 1] = indent(trim_traceback_text(tb), "    ")
-    end
-  end
-  return concat(lines, "\n")
-end
-
---- failure_message(info): the message of a failure, with its position
---- (file:line) in front when it has one.
-function M.failure_message(info)
-  local message = info.message or "?"
-  if info.where and not message:find("^[^\n:]+:%d+: ") then
-    message = info.where .. ": " .. message
-  end
-  return message
-end
-
 function Text:print_failure(r)
   local header = format("%s %s", WORD[r.status], r.test.id)
-  self:write(self:paint(r.status, header), "\n", M.failure_text(r), "\n\n")
-end
-
---- summary(counts): `N passed, N failed[, N skipped]`.
-local function summary(c)
-  local s = format("%d passed, %d failed", c.passed, c.failed)
-  if c.skipped > 0 then
-    s = s .. format(", %d skipped", c.skipped)
-  end
-  return s
-end
-M.summary = summary
-
---- scope_test(e): the pseudo test of a scope_error event (file or session
---- fixtures), for reports that list results per test.
-function M.scope_test(e)
-  if e.file then
-    return { id = e.file .. " (file fixtures)", name = "(file fixtures)", file = { path = e.file }, line = 0 }
-  end
-  return { id = "session fixtures", name = "(session fixtures)", file = { path = "" }, line = 0 }
-end
--- U+FFFD, and the UTF-8 of U+FFFE and U+FFFF, in decimal escapes (5.1 has
--- neither \u{} nor \x).
-local REPLACEMENT, NONCHAR = "\239\191\189", "\239\191[\190\191]"
-
---- utf8_clean(s): s with each byte that is not part of valid UTF-8 (and
---- U+FFFE, U+FFFF) replaced by U+FFFD, for formats that require UTF-8.
-function M.utf8_clean(s)
-  if not utf8_len(s) then
-    local out, i, n = {}, 1, #s
-    while i <= n do
-      local len, bad = utf8_len(s, i)
-      if len then
-        out[#out + 1] = s:sub(i)
-        break
-      end
-      out[#out + 1] = s:sub(i, bad - 1)
-      out[#out + 1] = REPLACEMENT
-      i = bad + 1
-    end
-    s = concat(out)
-  end
-  if s:find(NONCHAR) then
-    s = s:gsub(NONCHAR, REPLACEMENT)
-  end
-  return s
+  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n\n")
 end
 
 function Text:print_durations()
@@ -354,12 +195,16 @@ function Text:run_end(c)
   if self.timings and #self.timings > 0 then
     self:print_durations()
   end
-  if c.stopped then
-    self:write("stopped after the first failure (-x)\n")
+  for _, line in ipairs(base.stopped_lines(c) or {}) do
+    self:write(line, "\n")
   end
   if self.verbosity > 0 and c.duration then
     self:write(format("ran in %s", format_time(c.duration)),
       c.deselected > 0 and format(", %d deselected", c.deselected) or "", "\n")
+  end
+  local errors = base.errors_line(c)
+  if errors then
+    self:write(errors, "\n")
   end
   self:write(summary(c), "\n")
 end

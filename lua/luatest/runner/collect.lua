@@ -1,0 +1,387 @@
+--- luatest.runner.collect: loading the spec files, each in its own
+--- environment, into the tree of their tests (global test_* functions,
+--- describe/it blocks with their hooks, AioHTTPTestCase classes) in
+--- definition order; and the selection and order of a run's plan (-k, --lf,
+--- --shard, --shuffle).
+local luatest = require "luatest"
+local fixtures = require "luatest.fixtures"
+local assertions = require "luatest.assert"
+local compat = require "luatest.compat"
+local failure = require "luatest.runner.failure"
+local cli = require "luatest.runner.cli"
+
+local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, pairs, assert =
+  type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
+local getinfo = debug.getinfo
+local is_skip, error_text = assertions.is_skip, assertions.error_text
+local load_handler = failure.load_handler
+
+local rt = luatest._runtime
+
+local M = {}
+
+local function index(t, k)
+  return t[k]
+end
+
+local Collector = {}
+Collector.__index = Collector
+
+function Collector:describe(name, fn)
+  local parent = self.block
+  local block = {
+    name = name,
+    parent = parent,
+    prefix = parent.prefix and (parent.prefix .. " > " .. name) or name,
+    before = {},
+    after = {},
+  }
+  self.block = block
+  fn()
+  self.block = parent
+end
+
+function Collector:it(name, fn, level, timeout)
+  local block = self.block
+  local full = block.prefix and (block.prefix .. " > " .. name) or name
+  local ar = getinfo(level, "l")
+  local order = self.order
+  order[#order + 1] = {
+    kind = "it",
+    name = full,
+    id = self.file.path .. "::" .. full,
+    fn = fn,
+    block = block,
+    file = self.file,
+    line = ar and ar.currentline or getinfo(fn, "S").linedefined,
+    timeout = timeout,
+  }
+end
+
+function Collector:set_timeout(seconds)
+  self.file.timeout = seconds
+end
+
+function Collector:hook(kind, fn)
+  local list = self.block[kind]
+  list[#list + 1] = fn
+end
+
+-- AioHTTPTestCase classes: a global table whose `__luatest_case` field is
+-- true (subclasses inherit it) is a test case class. Its tests are
+-- `class:test_names()` (definition order; the base class has none); each
+-- runs as `inst = class:_case_setup()` (fresh instance, app, server, started
+-- client, setup()), `inst:test_x()`, `class._case_teardown(inst)`
+-- (teardown(), client closed), all inside the test's task. The id of each
+-- is `path::Global.test_x`.
+local function collect_case(fstate, gname, class, items)
+  if type(class.test_names) ~= "function" or type(class._case_setup) ~= "function"
+    or type(class._case_teardown) ~= "function" then
+    error(format("%s: a test case class (it has __luatest_case) must provide test_names, _case_setup and "
+      .. "_case_teardown, as luatest.test_utils.AioHTTPTestCase does", gname), 0)
+  end
+  local names = class:test_names()
+  if type(names) ~= "table" then
+    error(format("%s:test_names() returned %s, not a list of method names", gname, type(names)), 0)
+  end
+  for _, method in ipairs(names) do
+    local fn = class[method]
+    local name = gname .. "." .. method
+    items[#items + 1] = {
+      kind = "case",
+      name = name,
+      id = fstate.path .. "::" .. name,
+      case = class,
+      method = method,
+      file = fstate,
+      line = type(fn) == "function" and getinfo(fn, "S").linedefined or 0,
+    }
+  end
+end
+
+local function finalize(fstate, env, order)
+  local items = {}
+  for _, e in ipairs(order) do
+    if type(e) == "string" then
+      local v = rawget(env, e)
+      if type(v) == "function" then
+        if e:sub(1, 5) == "test_" then
+          items[#items + 1] = {
+            kind = "function",
+            name = e,
+            id = fstate.path .. "::" .. e,
+            fn = v,
+            file = fstate,
+            line = getinfo(v, "S").linedefined,
+          }
+        end
+      elseif type(v) == "table" then
+        local ok, marker = pcall(index, v, "__luatest_case")
+        if ok and marker then
+          collect_case(fstate, e, v, items)
+        end
+      end
+    else
+      items[#items + 1] = e
+    end
+  end
+  return items
+end
+
+--- load_spec(path): loads a spec file in its own environment and returns
+--- its state { path, layer (fixtures), items (tests in definition order),
+--- skipped (reason, when the file called skip) and skip_item (the entry
+--- that reports it), timeout (set by luatest.timeout) }, or nil and a
+--- message.
+function M.load_spec(path)
+  local fstate = { path = path, layer = {}, items = nil, skipped = nil, skip_item = nil, timeout = nil }
+  local order, seen = {}, {}
+  -- busted's names are globals of every spec file, as in busted.
+  local env = setmetatable({
+    describe = luatest.describe,
+    it = luatest.it,
+    before_each = luatest.before_each,
+    after_each = luatest.after_each,
+  }, {
+    __index = _G,
+    __newindex = function(t, k, v)
+      rawset(t, k, v)
+      if type(k) == "string" and not seen[k] then
+        local tv = type(v)
+        if tv == "table" or (tv == "function" and k:sub(1, 5) == "test_") then
+          seen[k] = true
+          order[#order + 1] = k
+        end
+      end
+    end,
+  })
+  -- LuaJIT and 5.1 have no _ENV: a spec that names tests through it
+  -- (_ENV["test_" .. name] = fn) finds its environment under that name.
+  if _VERSION == "Lua 5.1" then
+    rawset(env, "_ENV", env)
+  end
+  -- 5.1 cannot yield across the native pcall: the spec's own pcalls are
+  -- ones its tests may wait in, as they may everywhere else.
+  if compat.puc51 then
+    rawset(env, "pcall", compat.pcall)
+    rawset(env, "xpcall", compat.xpcall)
+    rawset(env, "coroutine", setmetatable({ running = compat.running }, { __index = coroutine }))
+  end
+  local chunk, err = compat.loadfile(path, "t", env)
+  if not chunk then
+    return nil, err
+  end
+  local root = { before = {}, after = {} }
+  rt.collector = setmetatable({ file = fstate, order = order, block = root }, Collector)
+  fixtures.loading = { source = "@" .. path, layer = fstate.layer }
+  local ok, lerr = xpcall(chunk, load_handler)
+  rt.collector = nil
+  fixtures.loading = nil
+  if not ok then
+    if not is_skip(lerr) then
+      return nil, lerr
+    end
+    fstate.skipped = lerr.reason
+    fstate.skip_item = { kind = "file", name = "", id = path, file = fstate, line = 0 }
+  end
+  local fok, items = pcall(finalize, fstate, env, order)
+  if not fok then
+    return nil, path .. ": " .. error_text(items)
+  end
+  fstate.items = items
+  return fstate
+end
+
+-- ---- selection and order ------------------------------------------------------------------
+
+--- keyword_test(keywords): the test of the -k patterns of a run (a list,
+--- OR'ed; none keeps everything): a function of an id; or nil and a
+--- message naming the bad pattern.
+function M.keyword_test(keywords)
+  keywords = keywords or {}
+  if #keywords == 0 then
+    return function()
+      return true
+    end
+  end
+  local tests = {}
+  for k = 1, #keywords do
+    local test, why = cli.keyword_matcher(keywords[k])
+    if not test then
+      return nil, format("-k '%s': %s", tostring(keywords[k]), why)
+    end
+    tests[k] = test
+  end
+  return function(id)
+    id = id:lower()
+    for k = 1, #tests do
+      if tests[k](id) then
+        return true
+      end
+    end
+    return false
+  end
+end
+
+--- split_ids(paths): the paths of a run with node ids (FILE::NAME) cut to
+--- their file, in order, and the ids: a list of { arg =, file =, name = }.
+function M.split_ids(paths)
+  local files, ids = {}, {}
+  for i, p in ipairs(paths) do
+    local file, name = p:match("^(.-)::(.*)$")
+    if file and file ~= "" and name ~= "" then
+      ids[#ids + 1] = { arg = p, file = file, name = name }
+      files[i] = file
+    else
+      files[i] = p
+    end
+  end
+  return files, ids
+end
+
+-- Whether a test named `name` is what the name of a node id selects: the
+-- test itself, the tests of a describe block (`outer > inner`), of a test
+-- case class (`Case`), or its repeats and parameters (`test_x[...]`).
+local function name_selects(want, name)
+  if name == want then
+    return true
+  end
+  local n = #want
+  if name:sub(1, n) ~= want then
+    return false
+  end
+  local rest = name:sub(n + 1)
+  return rest:sub(1, 3) == " > " or rest:sub(1, 1) == "[" or rest:sub(1, 1) == "."
+end
+
+-- The items of a file that its node ids select, marking each id that
+-- selected something.
+local function by_ids(items, ids)
+  local out = {}
+  for _, item in ipairs(items) do
+    for _, id in ipairs(ids) do
+      if name_selects(id.name, item.name) then
+        id.matched = true
+        out[#out + 1] = item
+        break
+      end
+    end
+  end
+  return out
+end
+
+--- repeat_items(fstate, n): --count: each of the file's tests n times in a
+--- row, as copies whose id and name gain [1-n] ... [n-n] (inside brackets
+--- already there: [200-1-n]), as pytest-repeat names them. Returns fstate.
+local function with_suffix(s, suffix)
+  if s:sub(-1) == "]" then
+    return s:sub(1, -2) .. "-" .. suffix .. "]"
+  end
+  return s .. "[" .. suffix .. "]"
+end
+
+function M.repeat_items(fstate, n)
+  if not n or n <= 1 then
+    return fstate
+  end
+  local out = {}
+  for _, item in ipairs(fstate.items) do
+    for k = 1, n do
+      local copy = {}
+      for key, v in pairs(item) do
+        copy[key] = v
+      end
+      local suffix = format("%d-%d", k, n)
+      copy.name, copy.id = with_suffix(item.name, suffix), with_suffix(item.id, suffix)
+      out[#out + 1] = copy
+    end
+  end
+  fstate.items = out
+  return fstate
+end
+
+-- A new list of the items whose id passes keep(id).
+local function filter(items, keep)
+  local out = {}
+  for _, item in ipairs(items) do
+    if keep(item.id) then
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
+local function weight(entry)
+  return #entry.items + (entry.skip and 1 or 0)
+end
+
+--- select(specs, o): the plan of a run, a list of { fstate =, items =,
+--- skip = } in the order to run, after the node ids (o.ids, from
+--- split_ids; o.whole: the set of files also named whole, by a path that
+--- is no id), -k, --lf, --shard and --shuffle; and { total =, deselected
+--- =, notes = {lines for the report header}, unmatched = {the node ids
+--- that selected nothing} }. A bad -k pattern raises.
+function M.select(specs, o)
+  local entries, collected, notes = {}, 0, {}
+  local keep = assert(M.keyword_test(o.keywords))
+  local ids_of, whole = {}, o.whole or {}
+  for _, id in ipairs(o.ids or {}) do
+    local list = ids_of[id.file] or {}
+    ids_of[id.file] = list
+    list[#list + 1] = id
+  end
+  for _, fstate in ipairs(specs) do
+    collected = collected + #fstate.items + (fstate.skipped and 1 or 0)
+    local items, ids = fstate.items, ids_of[fstate.path]
+    if ids and whole[fstate.path] then
+      for _, id in ipairs(ids) do
+        id.matched = true
+      end
+    elseif ids then
+      items = by_ids(items, ids)
+      -- (A file that skipped itself while loading has its skip entry.)
+      if fstate.skipped ~= nil then
+        for _, id in ipairs(ids) do
+          id.matched = true
+        end
+      end
+    end
+    entries[#entries + 1] = {
+      fstate = fstate,
+      items = filter(items, keep),
+      skip = fstate.skipped ~= nil and keep(fstate.path),
+    }
+  end
+  local unmatched = {}
+  for _, id in ipairs(o.ids or {}) do
+    if not id.matched then
+      unmatched[#unmatched + 1] = id.arg
+    end
+  end
+  if o.lf then
+    local note
+    entries, note = require("luatest.cache").keep_failed(entries, weight, filter)
+    notes[#notes + 1] = note
+  end
+  if o.shard then
+    entries = require("luatest.order").shard(entries, o.shard[1], o.shard[2], weight)
+  end
+  local plan, total = {}, 0
+  for _, e in ipairs(entries) do
+    local w = weight(e)
+    if w > 0 then
+      plan[#plan + 1] = e
+      total = total + w
+    end
+  end
+  if o.shard then
+    notes[#notes + 1] = format("shard %d/%d: %d test%s in %d file%s", o.shard[1], o.shard[2], total,
+      total == 1 and "" or "s", #plan, #plan == 1 and "" or "s")
+  end
+  if o.shuffle then
+    require("luatest.order").shuffle_plan(plan, o.seed)
+  end
+  return plan, { total = total, deselected = collected - total, notes = notes, unmatched = unmatched }
+end
+
+return M

@@ -1,0 +1,151 @@
+-- What the runner specs share: running the luatest binary (LUATEST_BIN,
+-- default ./luatest) and reading what it printed, writing files, and the
+-- makers of the temporary directories their fixtures hand out. (Sample
+-- spec files are under spec/data/runner/, whose names the discovery
+-- patterns do not match; generated ones go to a temporary directory.)
+local core = require "luatest.core"
+local unpack = table.unpack or unpack
+
+local M = {}
+
+M.BIN = os.getenv("LUATEST_BIN") or "./luatest"
+
+function M.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+local quote = M.quote
+
+function M.last_line(s)
+  return s:match("([^\n]*)\n?$")
+end
+
+--- run(args, env_prefix, dir): runs the binary with the given arguments (a
+--- list), in the directory `dir` if given; returns a table with out, err,
+--- code and last (the last line of stdout).
+function M.run(args, env_prefix, dir)
+  local parts = {}
+  for i, a in ipairs(args) do
+    parts[i] = quote(a)
+  end
+  local bin = M.BIN
+  if dir and bin:sub(1, 1) ~= "/" then
+    local p = assert(io.popen("pwd"))
+    bin = p:read("*l") .. "/" .. bin
+    p:close()
+  end
+  local cmd = (dir and ("cd " .. quote(dir) .. " && ") or "") .. (env_prefix or "") .. quote(bin) .. " "
+    .. table.concat(parts, " ")
+  -- (core.exec, not io.popen: a popen's close gives no exit code before 5.2.)
+  local r = assert(core.exec({ "sh", "-c", cmd }, { timeout = 120 }))
+  return { out = r.stdout, err = r.stderr, code = r.status, last = M.last_line(r.stdout) }
+end
+
+function M.write_file(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+local write_file = M.write_file
+
+-- A fresh directory named after a temporary file name, and its removal.
+local function fresh_dir(suffix)
+  local base = os.tmpname()
+  os.remove(base)
+  local dir = base .. suffix
+  assert(os.execute("mkdir -p " .. quote(dir)))
+  return dir, function()
+    os.execute("rm -rf " .. quote(dir))
+  end
+end
+
+--- tree(): a directory of spec files for discovery (under spec/ their
+--- names would be collected by the main suite), and its removal; a fixture
+--- function.
+function M.tree()
+  local dir, remove = fresh_dir(".tree")
+  assert(os.execute("mkdir -p " .. quote(dir .. "/sub") .. " " .. quote(dir .. "/.hidden")))
+  write_file(dir .. "/b_spec.lua", "function test_one() end\n")
+  write_file(dir .. "/a_spec.lua", "function test_x() end\n")
+  write_file(dir .. "/sub/test_a.lua", "function test_two() end\n")
+  write_file(dir .. "/helper.lua", "function test_no() error('not collected') end\n")
+  write_file(dir .. "/.hidden/x_spec.lua", "function test_hidden() end\n")
+  return dir, remove
+end
+
+--- tmpdir(): an empty temporary directory, and its removal.
+function M.tmpdir()
+  return fresh_dir(".dir")
+end
+
+--- many(): six spec files holding 1 to 6 tests (for --shard and
+--- --shuffle), and their removal.
+function M.many()
+  local dir, remove = fresh_dir(".many")
+  for i = 1, 6 do
+    local lines = {}
+    for j = 1, i do
+      lines[j] = string.format("function test_%d_%d() end", i, j)
+    end
+    write_file(string.format("%s/m%d_spec.lua", dir, i), table.concat(lines, "\n") .. "\n")
+  end
+  return dir, remove
+end
+
+function M.lines_of(s)
+  local out = {}
+  for line in s:gmatch("[^\n]+") do
+    out[#out + 1] = line
+  end
+  return out
+end
+
+function M.sorted(list)
+  local copy = { unpack(list) }
+  table.sort(copy)
+  return copy
+end
+
+--- failure_ids(out): the ids of the failures a text report lists, sorted.
+function M.failure_ids(out)
+  local ids = {}
+  for line in out:gmatch("[^\n]+") do
+    local id = line:match("^FAIL (.+)$") or line:match("^ERROR (.+)$")
+    if id then
+      ids[#ids + 1] = id
+    end
+  end
+  return M.sorted(ids)
+end
+
+--- before(s, a, b): whether a occurs before b in s (both must occur).
+function M.before(s, a, b)
+  local i, j = s:find(a, 1, true), s:find(b, 1, true)
+  assert(i, "missing: " .. a)
+  assert(j, "missing: " .. b)
+  return i < j
+end
+
+--- read_junit(path): what python3's ElementTree reads in a JUnit file, as
+--- a Lua table.
+function M.read_junit(path)
+  local script = [[
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+def counts(e):
+    return [e.tag] + [int(e.get(k)) for k in ("tests", "failures", "errors", "skipped")] + [float(e.get("time"))]
+suites = []
+for s in root:
+    cases = []
+    for c in s:
+        kids = [{"tag": k.tag, "message": k.get("message"), "type": k.get("type"), "text": k.text} for k in c]
+        cases.append({"classname": c.get("classname"), "name": c.get("name"), "file": c.get("file"),
+                      "line": c.get("line"), "time": float(c.get("time")), "kids": kids})
+    suites.append({"name": s.get("name"), "counts": counts(s), "cases": cases})
+print(json.dumps({"counts": counts(root), "suites": suites}))
+]]
+  local r = assert(core.exec({ "python3", "-c", script, path }, { timeout = 60 }))
+  assert(r.status == 0, "python3 could not read the JUnit XML: " .. r.stdout .. r.stderr)
+  return require("luatest.json").decode(r.stdout)
+end
+
+return M
