@@ -144,6 +144,13 @@ end
 
 -- ---- errors -------------------------------------------------------------------------------
 
+-- The class of a TLS failure ("ETLS: ..."): a refused certificate, or
+-- another failure of the session.
+local function tls_error_class(err)
+  return err:find("certificate verify failed", 1, true) and errors.ClientConnectorCertificateError
+    or errors.ClientConnectorSSLError
+end
+
 -- The error class for a core client message ("ECONNREFUSED: ...").
 local function connection_error(call, err, url, timeout)
   if err:find("^ETIMEDOUT") then
@@ -157,9 +164,7 @@ local function connection_error(call, err, url, timeout)
   elseif err:find("^ECONNRESET") or err:find("^EOF") or err:find("^EPIPE") or err:find("^ECLOSED") then
     return errors.ServerDisconnectedError { text = text, url = url, message = "Server disconnected" }
   elseif err:find("^ETLS") then
-    local cls = err:find("certificate verify failed", 1, true) and errors.ClientConnectorCertificateError
-      or errors.ClientConnectorSSLError
-    return cls { text = text, url = url, os_error = err }
+    return tls_error_class(err) { text = text, url = url, os_error = err }
   elseif err:find("^EENCODING") or err:find("^ETOOLARGE") then
     return errors.ClientPayloadError { text = text, url = url, message = err }
   elseif err:find("^EPARSE") then
@@ -463,6 +468,18 @@ function ClientSession:request(method, url, opts)
   return self:_request(M._call_name(method, 3), method, url, opts, 2)
 end
 
+-- What a request or WebSocket trusts: its own ssl option, else the
+-- session's, else the system's CAs (true).
+function ClientSession:_trust(call, ssl, level)
+  if ssl ~= nil then
+    return tls_trust(call, ssl, level + 1)
+  end
+  if self._ssl == nil then
+    return true
+  end
+  return self._ssl
+end
+
 -- The request with its call name for messages; level is the caller's.
 function ClientSession:_request(call, method, url, opts, level)
   level = level + 1
@@ -471,13 +488,7 @@ function ClientSession:_request(call, method, url, opts, level)
   end
   opts = opts or no_options
   check_options(call, opts, request_options, level)
-  local trust = self._ssl
-  if opts.ssl ~= nil then
-    trust = tls_trust(call, opts.ssl, level)
-  end
-  if trust == nil then
-    trust = true
-  end
+  local trust = self:_trust(call, opts.ssl, level)
   local scheme, host, port, target = self:_resolve(call, url, level)
   if scheme ~= "http" and scheme ~= "https" then
     error(errors.InvalidURL { text = format("%s: only http:// and https:// URLs are supported, got '%s'", call,
@@ -671,13 +682,7 @@ function ClientSession:ws_connect(url, opts)
   opts = opts or {}
   check_options(call, opts, ws_options, 2)
   local compress = ws_compress(call, opts.compress, 2)
-  local trust = self._ssl
-  if opts.ssl ~= nil then
-    trust = tls_trust(call, opts.ssl, 2)
-  end
-  if trust == nil then
-    trust = true
-  end
+  local trust = self:_trust(call, opts.ssl, 2)
   local scheme, host, port, target = self:_resolve(call, url, 2)
   local secure = scheme == "https" or scheme == "wss"
   if not secure and scheme ~= "http" and scheme ~= "ws" then
@@ -722,9 +727,7 @@ function ClientSession:ws_connect(url, opts)
     if err:find("^ECONNREFUSED") or err:find("^ECONNECT") or err:find("refused") then
       error(errors.ClientConnectorError { text = text, os_error = err }, 2)
     elseif err:find("^ETLS") then
-      local cls = err:find("certificate verify failed", 1, true) and errors.ClientConnectorCertificateError
-        or errors.ClientConnectorSSLError
-      error(cls { text = text, os_error = err }, 2)
+      error(tls_error_class(err) { text = text, os_error = err }, 2)
     end
     local status = tonumber(err:match("(%d%d%d)"))
     error(errors.WSServerHandshakeError { text = text, status = status or 0, message = err }, 2)
