@@ -10,10 +10,12 @@ local cookiejar = require "luatest.cookiejar"
 local formdata = require "luatest.formdata"
 local reqrep = require "luatest.client_reqrep"
 local errors = require "luatest.client_exceptions"
+local exchanges = require "luatest.exchanges"
 
 local format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs, next =
   string.format, type, error, setmetatable, getmetatable, rawget, tostring, tonumber, pairs, ipairs, next
 local concat, move, pcall = table.concat, compat.move or table.move, compat.pcall or pcall
+local record_exchange, record_ws = exchanges.record, exchanges.record_ws
 
 local M = {
   errors = errors,
@@ -547,7 +549,9 @@ function ClientSession:_request(call, method, url, opts, level)
   local first_origin
   while true do
     if deadline and deadline - core.time() <= 0 then
-      error(connection_error(call, "ETIMEDOUT: timed out", url_of(scheme, host, port, target), timeout), level)
+      local cerr = connection_error(call, "ETIMEDOUT: timed out", url_of(scheme, host, port, target), timeout)
+      record_exchange(method, scheme, host, port, target, headers, body).error = cerr
+      error(cerr, level)
     end
     local send_headers = headers
     if not user_cookie and (next(jar._cookies) or request_cookies) then
@@ -558,6 +562,8 @@ function ClientSession:_request(call, method, url, opts, level)
         send_headers[#send_headers + 1] = cookie
       end
     end
+    -- (For the report of a failing test: references only, see luatest.exchanges.)
+    local exchange = record_exchange(method, scheme, host, port, target, send_headers, body)
     local server_errors = self._server_errors
     local errors_before = server_errors and #server_errors
     local raw, err
@@ -573,13 +579,16 @@ function ClientSession:_request(call, method, url, opts, level)
       raw, err = self._client:request(method, host, port, target, send_headers, body, left, true, decompress, tls)
     end
     if not raw then
-      error(connection_error(call, err, url_of(scheme, host, port, target), timeout), level)
-    end
-    if self._raise_server and #server_errors > errors_before then
-      error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), level)
+      local cerr = connection_error(call, err, url_of(scheme, host, port, target), timeout)
+      exchange.error = cerr
+      error(cerr, level)
     end
     local resp = reqrep.new_response(raw, method, { scheme, host, port, target }, history, deadline, timeout,
       send_headers)
+    exchange.resp = resp
+    if self._raise_server and #server_errors > errors_before then
+      error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), level)
+    end
     local flat = raw.headers
     for i = 1, #flat, 2 do
       local name = flat[i]
@@ -615,9 +624,8 @@ function ClientSession:_request(call, method, url, opts, level)
         resp.url), level)
     end
     first_origin = first_origin or origin(scheme, host, port)
-    if headers == self._plain then
-      headers = move(headers, 1, #headers, 1, {}) -- (changed below: not the shared list)
-    end
+    -- (changed below: not the shared list, nor the one recorded for this hop)
+    headers = move(headers, 1, #headers, 1, {})
     if (resp.status == 303 and method ~= "HEAD") or ((resp.status == 301 or resp.status == 302) and method == "POST") then
       method = "GET"
       body = nil
@@ -713,6 +721,7 @@ function ClientSession:ws_connect(url, opts)
   if secure then
     tls = trust
   end
+  local exchange = record_ws(secure and "wss" or "ws", host, port, target, lines)
   local ws, err = core.ws_connect(host, port, target, {
     protocols = opts.protocols and concat(opts.protocols, ", ") or nil,
     headers = concat(lines),
@@ -724,14 +733,17 @@ function ClientSession:ws_connect(url, opts)
   })
   if not ws then
     local text = format("%s: %s (%s:%d%s)", call, err, host, port, target)
+    exchange.error = text
     if err:find("^ECONNREFUSED") or err:find("^ECONNECT") or err:find("refused") then
       error(errors.ClientConnectorError { text = text, os_error = err }, 2)
     elseif err:find("^ETLS") then
       error(tls_error_class(err) { text = text, os_error = err }, 2)
     end
     local status = tonumber(err:match("(%d%d%d)"))
+    exchange.status = status
     error(errors.WSServerHandshakeError { text = text, status = status or 0, message = err }, 2)
   end
+  exchange.ws = true
   local wrapped = require("luatest.websocket").wrap(ws, opts)
   self._websockets = self._websockets or {}
   self._websockets[#self._websockets + 1] = wrapped

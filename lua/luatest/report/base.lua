@@ -228,8 +228,9 @@ end
 M.failure_lines = failure_lines
 
 --- failure_text(r): the plain text of a failed result (a test_end or
---- scope_error event): its failure, what failed after it, and the
---- tracebacks of handler errors; without the header line.
+--- scope_error event): its failure, what failed after it, the
+--- tracebacks of handler errors and the test's last HTTP exchanges
+--- (r.http, see luatest.exchanges); without the header line.
 function M.failure_text(r)
   local lines = {}
   failure_lines(r.failure, r.test, lines)
@@ -244,6 +245,9 @@ function M.failure_text(r)
     for _, tb in ipairs(r.handler_errors) do
       lines[#lines + 1] = indent(trim_traceback_text(tb), "    ")
     end
+  end
+  if r.http then
+    require("luatest.exchanges").text_lines(r.http, r.http_total, lines)
   end
   return concat(lines, "\n")
 end

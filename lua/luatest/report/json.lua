@@ -4,7 +4,9 @@
 ---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
 ---      error, skipped), "duration" (seconds), "message" (the failure's
 ---      message with its position, the skip reason, or null), "details"
----      (the full failure report)}, ...],
+---      (the full failure report), "http" (a failed test's last HTTP
+---      exchanges, when it made any: luatest.exchanges.report's tables)},
+---      ...],
 ---    "errors": [{"file", "scope" (load, file, session), "message"}],
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
@@ -58,6 +60,7 @@ function Json:test_result(r)
     duration = r.duration or 0,
     message = message,
     details = details,
+    http = r.http,
   })
 end
 

@@ -78,6 +78,10 @@ other:
   --worker          internal: the worker process of -j (reads its job on
                     stdin)
 
+A failing test's report lists the last ten HTTP exchanges it made (through
+TestClient, ClientSession and ws_connect): method, URL, status, headers
+with credentials redacted, the first 200 bytes of both bodies.
+
 Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), lf, shard,
 shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,

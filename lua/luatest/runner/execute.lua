@@ -249,9 +249,26 @@ local function check_leaks(res, before)
   pcall(run_task, close_objects, objs)
 end
 
+-- The HTTP exchanges of the test that just ran, for its report when it
+-- failed (built only then); forgotten either way.
+local function take_exchanges(res)
+  local ex = package.loaded["luatest.exchanges"]
+  if not ex then
+    return
+  end
+  if res.status == "fail" or res.status == "error" then
+    res.http, res.http_total = ex.report()
+  end
+  ex.reset()
+end
+
 local function run_test(item, ctx_file, session, emit, o)
   emit("test_start", item)
   take_handler_errors()
+  local ex = package.loaded["luatest.exchanges"]
+  if ex then
+    ex.reset()
+  end
   local before = open_objects()
   local res = { test = item, status = "pass" }
   local ctx = fixtures.new_context(ctx_file, session, item.file.layer)
@@ -282,6 +299,7 @@ local function run_test(item, ctx_file, session, emit, o)
     rt.tracebacks = {}
   end
   res.handler_errors = take_handler_errors()
+  take_exchanges(res)
   res.duration = hrtime() - t0
   emit("test_end", res)
   return res
