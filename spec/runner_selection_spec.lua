@@ -99,11 +99,12 @@ describe("--lf", function()
 end)
 
 describe("--shard", function()
+  -- (run in `many`, whose .luatest_cache/ holds no durations: by test count)
   it("splits the suite into even parts by file, whose union is the whole", function(many)
     local all = lines_of(run({ "--list", many }).out)
     local seen, counts = {}, {}
     for k = 1, 3 do
-      local r = run { "--list", "--shard", k .. "/3", many }
+      local r = run({ "--list", "--shard", k .. "/3", many }, nil, many)
       eq(r.code, 0)
       local files = {}
       for _, id in ipairs(lines_of(r.out)) do
@@ -127,13 +128,13 @@ describe("--shard", function()
   end)
 
   it("runs one part, and refuses bad values", function(many)
-    local r = run { "--shard", "2/3", many }
+    local r = run({ "--shard", "2/3", many }, nil, many)
     contains(r.out, "shard 2/3: 7 tests in 2 files\n")
     eq(r.last, "7 passed, 0 failed")
     for _, v in ipairs { "0/3", "4/3", "1/0", "x", "1/2/3", "" } do
       local bad = run { "--shard", v, many }
       eq(bad.code, 2)
-      contains(bad.err, "option --shard: expected K/N with 1 <= K <= N")
+      contains(bad.err, "option --shard: expected K/N with 1 <= K <= N, or auto")
     end
   end)
 end)

@@ -1,7 +1,9 @@
 --- luatest.cache: what a run leaves for the next one in .luatest_cache/ of
 --- the current directory, as pytest's .pytest_cache: `lastfailed`, the ids
 --- of the tests (and the paths of the files that did not load) that failed
---- when they last ran, which --lf runs again.
+--- when they last ran, which --lf runs again; `durations`, the seconds each
+--- test took when it last ran (luatest.durations' format), which --shard
+--- balances by; and, with --store-durations, the same in that file.
 local type, pairs, pcall, setmetatable = type, pairs, pcall, setmetatable
 local format, concat, sort = string.format, table.concat, table.sort
 
@@ -9,6 +11,9 @@ local M = {}
 
 --- The directory, relative to the current one.
 M.DIR = ".luatest_cache"
+
+--- The file of test durations in it.
+M.DURATIONS = "durations"
 
 local FILE = "lastfailed"
 
@@ -88,20 +93,25 @@ local function encode(set)
   return "{\n" .. concat(ids, ",\n") .. "\n}\n"
 end
 
--- Writes the file through a temporary one, making the directory (with a
--- .gitignore that ignores it) when needed. true, or nil and a message.
+-- Makes the directory, with a .gitignore that ignores it.
+local function make_dir(dir)
+  local q = "'" .. dir:gsub("'", "'\\''") .. "'"
+  os.execute("mkdir -p " .. q .. " 2>/dev/null")
+  local g = io.open(dir .. "/.gitignore", "w")
+  if g then
+    g:write("# created by luatest\n*\n")
+    g:close()
+  end
+end
+
+-- Writes the file through a temporary one, making the directory when
+-- needed. true, or nil and a message.
 local function write(dir, text)
   local path = dir .. "/" .. FILE
   local tmp = path .. ".tmp"
   local f = io.open(tmp, "w")
   if not f then
-    local q = "'" .. dir:gsub("'", "'\\''") .. "'"
-    os.execute("mkdir -p " .. q .. " 2>/dev/null")
-    local g = io.open(dir .. "/.gitignore", "w")
-    if g then
-      g:write("# created by luatest\n*\n")
-      g:close()
-    end
+    make_dir(dir)
     local err
     f, err = io.open(tmp, "w")
     if not f then
@@ -130,11 +140,16 @@ function M.tracker(dir)
   if f then
     f:close()
   end
-  return setmetatable({ dir = dir, failed = {}, passed = f and {} or nil, any_failed = false }, Tracker)
+  return setmetatable({ dir = dir, failed = {}, passed = f and {} or nil, any_failed = false, durations = {},
+    timed = false }, Tracker)
 end
 
 function Tracker:test_end(r)
   local id, passed = r.test.id, self.passed
+  if r.duration and r.test.kind ~= "file" then
+    self.durations[id] = r.duration
+    self.timed = true
+  end
   if r.status == "fail" or r.status == "error" then
     self.failed[id] = true
     self.any_failed = true
@@ -160,9 +175,40 @@ function Tracker:loaded(path)
   end
 end
 
---- tracker:save(): merges this run into the record (tests that did not run
---- keep their state). true, or nil and a message.
-function Tracker:save()
+-- The durations of this run merged into the cache's (a cache that cannot
+-- be written only loses the balance of the next --shard, so quietly),
+-- unless tracker.shard_run; and into tracker.store_durations (a file
+-- name) when that is set.
+function Tracker:save_durations()
+  if not self.timed then
+    return true
+  end
+  local durations = require "luatest.durations"
+  -- A shard's run leaves the cache alone: the next shard run here must
+  -- split by the same durations, or tests would be run twice or never.
+  if not self.shard_run then
+    local path = self.dir .. "/" .. M.DURATIONS
+    if not durations.merge(path, self.durations) then
+      make_dir(self.dir)
+      durations.merge(path, self.durations)
+    end
+  end
+  if self.store_durations then
+    local ok, err = durations.merge(self.store_durations, self.durations)
+    if not ok then
+      return nil, "--store-durations: " .. err
+    end
+  end
+  return true
+end
+
+--- read_durations(dir): the durations the last runs stored in the cache
+--- (id -> seconds); empty when there are none or they are unreadable.
+function M.read_durations(dir)
+  return require("luatest.durations").read((dir or M.DIR) .. "/" .. M.DURATIONS) or {}
+end
+
+local function save_lastfailed(self)
   if not self.any_failed and not self.passed then
     return true
   end
@@ -184,6 +230,17 @@ function Tracker:save()
     return true
   end
   return write(self.dir, encode(set))
+end
+
+--- tracker:save(): merges this run into the record (tests that did not run
+--- keep their state) and the durations. true, or nil and a message.
+function Tracker:save()
+  local ok, err = save_lastfailed(self)
+  local dok, derr = self:save_durations()
+  if not ok or not dok then
+    return nil, err or derr
+  end
+  return true
 end
 
 return M

@@ -38,7 +38,8 @@ local function hash(s)
 end
 
 --- shard(entries, k, n, weight): the entries (files) of shard k of n, in
---- their order: the heaviest first (weight(entry): its test count), each
+--- their order: the heaviest first (weight(entry): its test count, or the
+--- sum of its tests' durations, see luatest.durations), each
 --- to the least loaded shard (ties to the lowest number), so that the
 --- shards are even, the same on every machine, and their union is the whole.
 function M.shard(entries, k, n, weight)

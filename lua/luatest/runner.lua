@@ -1,7 +1,7 @@
 --- luatest.runner: the command line. Takes the options (.luatest.lua, then
 --- the arguments), finds the spec files, loads each in its own environment
 --- collecting its tests in definition order, selects and orders them (node
---- ids, -k, --lf, --shard, --shuffle, --count), runs every test in one task
+--- ids, -k, --lf, --shard (by durations), --shuffle, --count), runs every test in one task
 --- with its fixtures, hooks, teardowns and time limit (stopping at -x or
 --- --maxfail), checks that it left nothing open, and emits events for the
 --- reports (report/*.lua). With -j N the files run in worker processes
@@ -50,6 +50,32 @@ end
 local function usage_error(msg)
   io.stderr:write("luatest: ", msg, " (see luatest --help)\n")
   return 2
+end
+
+-- --shard's part (K/N, or auto: from the CI's variables) and the durations
+-- it balances by: { k, n, source = }, the durations (or nil: by test
+-- count) and where they come from; or nil and a message.
+local function shard_of(o)
+  local durations = require "luatest.durations"
+  local shard, err = o.shard, nil
+  if shard.auto then
+    shard, err = durations.from_env()
+    if not shard then
+      return nil, err
+    end
+  end
+  local set, from
+  if o.durations_file then
+    set, err = durations.read(o.durations_file)
+    if set == nil then
+      return nil, "--durations-file: " .. err
+    end
+    from = o.durations_file
+  else
+    set = require("luatest.cache").read_durations()
+    from = ".luatest_cache/durations"
+  end
+  return shard, set or nil, from
 end
 
 -- The command that starts a worker: LUATEST_BIN if set; this binary when
@@ -108,6 +134,12 @@ function M.run(o, reporters)
   counts.deselected, counts.files, counts.total, counts.ran = 0, 0, 0, 0
   counts.exitfirst, counts.maxfail = o.exitfirst, o.maxfail
   local tracker = not o.list and require("luatest.cache").tracker() or nil
+  if tracker then
+    tracker.shard_run = o.shard and true or nil
+    if o.store_durations then
+      tracker.store_durations = o.durations_file or require("luatest.durations").DEFAULT_FILE
+    end
+  end
   -- In the luatest binary, a serial run that dies of a signal (a C handler)
   -- still prints the test it was in and the closing line; -j workers are
   -- reported by the parent instead.
@@ -166,6 +198,19 @@ function M.run(o, reporters)
   if not keep_ok then
     return usage_error(kerr)
   end
+  local shard, shard_durations, durations_from
+  if o.shard then
+    shard, shard_durations, durations_from = shard_of(o)
+    if not shard then
+      return usage_error(shard_durations)
+    end
+  elseif o.store_durations and o.durations_file then
+    -- (a file that is not durations is not overwritten)
+    local set, derr = require("luatest.durations").read(o.durations_file)
+    if set == nil then
+      return usage_error("--durations-file: " .. derr)
+    end
+  end
   -- Node ids (FILE::NAME) name their file for discovery, and select in it,
   -- unless a plain path names that file too.
   local targets, ids = collect.split_ids(paths)
@@ -200,7 +245,8 @@ function M.run(o, reporters)
       end
     end
   end
-  local plan, sel = M.select(specs, setmetatable({ ids = ids, whole = whole }, { __index = o }))
+  local plan, sel = M.select(specs, setmetatable({ ids = ids, whole = whole, shard = shard,
+    shard_durations = shard_durations, durations_from = durations_from }, { __index = o }))
   if load_errors == 0 and #sel.unmatched > 0 then
     return usage_error(format("no test matches %s", concat(sel.unmatched, ", ")))
   end
@@ -324,6 +370,7 @@ function M.main(args)
   if given.worker then
     return require("luatest.parallel").worker(M)
   end
+
   local config, cerr = M.load_config(M.CONFIG)
   if not config then
     io.stderr:write("luatest: ", cerr, "\n")

@@ -37,8 +37,26 @@ selection and order:
                     them when none did); the state is kept in .luatest_cache/
                     of the current directory
   --shard K/N       run the K-th of N parts of the suite (1-based): whole
-                    files, balanced by test count, the same split on every
-                    machine
+                    files, the same split on every machine given the same
+                    durations: balanced by the test durations of
+                    --durations-file, or else of the last runs without
+                    --shard (kept in .luatest_cache/durations); a test
+                    without one weighs the average; with none at all, by
+                    test count
+  --shard auto      take K/N from the CI's parallel-job variables, the
+                    first pair set of CI_NODE_INDEX/CI_NODE_TOTAL (GitLab,
+                    1-based), CIRCLE_NODE_INDEX/CIRCLE_NODE_TOTAL (CircleCI)
+                    and BUILDKITE_PARALLEL_JOB/BUILDKITE_PARALLEL_JOB_COUNT
+                    (Buildkite, both 0-based); none set is bad usage
+  --durations-file F
+                    the test durations --shard balances by (a JSON object
+                    mapping test id to seconds, pytest-split's format); a
+                    missing file is no durations. Give every CI job the
+                    same file, so that they all split alike
+  --store-durations after the run, merge the durations of the tests that
+                    ran into --durations-file F, or .test_durations (best
+                    from a run of the whole suite: the shards of one split
+                    must all read the same durations)
   --shuffle         run the files, and the tests of each file, in a random
                     order; the seed is printed so that the order can be
                     replayed
@@ -84,8 +102,8 @@ with credentials redacted, the first 200 bytes of both bodies.
 
 Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), lf, shard,
-shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,
-durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+durations_file, store_durations, shuffle, seed, exitfirst, maxfail, count,
+timeout, jobs, verbose, quiet, output, junit_xml, durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
 exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or
@@ -275,13 +293,16 @@ local function check_pattern(v)
 end
 
 local function check_shard(v)
+  if v == "auto" then
+    return { auto = true }
+  end
   local k, n
   if type(v) == "string" then
     k, n = v:match("^(%d+)/(%d+)$")
     k, n = to_integer(k), to_integer(n)
   end
   if not k or not n or n < 1 or k < 1 or k > n then
-    return nil, "expected K/N with 1 <= K <= N"
+    return nil, "expected K/N with 1 <= K <= N, or auto"
   end
   return { k, n }
 end
@@ -292,6 +313,8 @@ local OPTIONS = {
   { key = "keywords", flags = { "-k" }, arg = "PATTERN", check = check_pattern, list = true, config = true },
   { key = "lf", flags = { "--lf", "--last-failed" }, config = true },
   { key = "shard", flags = { "--shard" }, arg = "K/N", check = check_shard, config = true },
+  { key = "durations_file", flags = { "--durations-file" }, arg = "F", check = check_file, config = true },
+  { key = "store_durations", flags = { "--store-durations" }, config = true },
   { key = "shuffle", flags = { "--shuffle" }, config = true },
   { key = "seed", flags = { "--seed" }, arg = "N", check = check_count, config = true },
   { key = "exitfirst", flags = { "-x", "--exitfirst" }, config = true },

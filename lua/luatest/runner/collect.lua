@@ -363,8 +363,11 @@ function M.select(specs, o)
     entries, note = require("luatest.cache").keep_failed(entries, weight, filter)
     notes[#notes + 1] = note
   end
+  local by_durations
   if o.shard then
-    entries = require("luatest.order").shard(entries, o.shard[1], o.shard[2], weight)
+    -- (o.shard_durations: id -> seconds, see luatest.durations)
+    by_durations = require("luatest.durations").weigher(entries, o.shard_durations)
+    entries = require("luatest.order").shard(entries, o.shard[1], o.shard[2], by_durations or weight)
   end
   local plan, total = {}, 0
   for _, e in ipairs(entries) do
@@ -375,8 +378,12 @@ function M.select(specs, o)
     end
   end
   if o.shard then
-    notes[#notes + 1] = format("shard %d/%d: %d test%s in %d file%s", o.shard[1], o.shard[2], total,
-      total == 1 and "" or "s", #plan, #plan == 1 and "" or "s")
+    local how = {}
+    how[#how + 1] = o.shard.source
+    how[#how + 1] = by_durations and ("balanced by the durations in " .. tostring(o.durations_from)) or nil
+    notes[#notes + 1] = format("shard %d/%d: %d test%s in %d file%s%s", o.shard[1], o.shard[2], total,
+      total == 1 and "" or "s", #plan, #plan == 1 and "" or "s", #how > 0 and (" (" .. table.concat(how, "; ")
+      .. ")") or "")
   end
   if o.shuffle then
     require("luatest.order").shuffle_plan(plan, o.seed)
