@@ -1,12 +1,13 @@
 -- CI fleets (API.md section 12): --shard auto from the CI's parallel-job
 -- variables, shards balanced by test durations (.luatest_cache/, or
--- --durations-file, written by --store-durations).
+-- --durations-file, written by --store-durations), and --merge-junit.
 local luatest = require "luatest"
 local eq, contains, same = luatest.eq, luatest.contains, luatest.same
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local support = dofile(HERE .. "/support/runner.lua")
-local run, write_file, lines_of, quote = support.run, support.write_file, support.lines_of, support.quote
+local run, write_file, lines_of, read_junit, quote = support.run, support.write_file, support.lines_of,
+  support.read_junit, support.quote
 
 luatest.fixture("tmpdir", support.tmpdir)
 
@@ -263,5 +264,68 @@ describe("--store-durations", function()
     eq(r.code, 2)
     contains(r.err, "--durations-file: notes.txt: ")
     eq(io.open(tmpdir .. "/notes.txt"):read("*a"), "my notes\n")
+  end)
+end)
+
+describe("--merge-junit", function()
+  it("writes one <testsuites> with the totals of its inputs, silently", function(tmpdir)
+    six_files(tmpdir)
+    write_file(tmpdir .. "/z_spec.lua", 'local luatest = require "luatest"\n'
+      .. 'function test_fail() luatest.eq(1, 2) end\nfunction test_err() error("x > y") end\n'
+      .. 'function test_skip() luatest.skip("later") end\n')
+    for k = 1, 2 do
+      run({ "--shard", k .. "/2", "--junit-xml", "j" .. k .. ".xml", "." }, ci_env(), tmpdir)
+    end
+    local r = run({ "--merge-junit", "all.xml", "j1.xml", "j2.xml" }, ci_env(), tmpdir)
+    eq(r.code, 0)
+    eq(r.out, "")
+    eq(r.err, "")
+    local one, two, all = read_junit(tmpdir .. "/j1.xml"), read_junit(tmpdir .. "/j2.xml"),
+      read_junit(tmpdir .. "/all.xml")
+    eq(all.counts[1], "testsuites")
+    same({ all.counts[2], all.counts[3], all.counts[4], all.counts[5] }, { 24, 1, 1, 1 })
+    for i = 2, 5 do
+      eq(all.counts[i], one.counts[i] + two.counts[i])
+    end
+    eq(#all.suites, 7)
+    eq(#all.suites, #one.suites + #two.suites)
+    local names = {}
+    for _, s in ipairs(all.suites) do
+      names[#names + 1] = s.name
+    end
+    table.sort(names)
+    same(names, { "m1_spec.lua", "m2_spec.lua", "m3_spec.lua", "m4_spec.lua", "m5_spec.lua", "m6_spec.lua",
+      "z_spec.lua" })
+  end)
+
+  it("takes <testsuite> documents and counts what their attributes leave out", function(tmpdir)
+    write_file(tmpdir .. "/py.xml", '<?xml version="1.0"?>\n<!-- from elsewhere -->\n'
+      .. '<testsuite name="pytest" time="1.5"><testcase name="a" time="0.5"/>'
+      .. '<testcase name="b" time="0.5"><failure message="1 &gt; 0">x</failure></testcase>'
+      .. '<testcase name="c" time="0"><skipped/></testcase></testsuite>\n')
+    write_file(tmpdir .. "/other.xml", '<testsuites><testsuite name="s" tests="2" failures="0" errors="1" '
+      .. 'skipped="0" time="0.25"><testcase name="d" time="0.25"/><testcase name="e" time="0"><error message="no"/></testcase>'
+      .. '</testsuite></testsuites>\n')
+    local r = run({ "--merge-junit", "out.xml", "py.xml", "other.xml" }, nil, tmpdir)
+    eq(r.code, 0)
+    local all = read_junit(tmpdir .. "/out.xml")
+    same(all.counts, { "testsuites", 5, 1, 1, 1, 1.75 })
+    eq(#all.suites, 2)
+  end)
+
+  it("is bad usage for an input that is missing or not JUnit XML, naming it", function(tmpdir)
+    write_file(tmpdir .. "/good.xml", '<testsuites><testsuite name="s" tests="0"/></testsuites>\n')
+    write_file(tmpdir .. "/cut.xml", "<testsuites><testsuite name='s'>\n")
+    write_file(tmpdir .. "/html.xml", "<html><body/></html>\n")
+    for _, name in ipairs { "cut.xml", "html.xml", "missing.xml" } do
+      local r = run({ "--merge-junit", "out.xml", "good.xml", name }, nil, tmpdir)
+      eq(r.code, 2)
+      contains(r.err, "--merge-junit: ")
+      contains(r.err, name)
+      eq(io.open(tmpdir .. "/out.xml"), nil)
+    end
+    local r = run({ "--merge-junit", "out.xml" }, nil, tmpdir)
+    eq(r.code, 2)
+    contains(r.err, "--merge-junit: no input files")
   end)
 end)

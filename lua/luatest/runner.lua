@@ -370,7 +370,13 @@ function M.main(args)
   if given.worker then
     return require("luatest.parallel").worker(M)
   end
-
+  if given.merge_junit then
+    local ok, err = require("luatest.report.junit").merge(given.merge_junit, given.paths)
+    if not ok then
+      return usage_error("--merge-junit: " .. err)
+    end
+    return 0
+  end
   local config, cerr = M.load_config(M.CONFIG)
   if not config then
     io.stderr:write("luatest: ", cerr, "\n")

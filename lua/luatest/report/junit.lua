@@ -6,10 +6,10 @@
 --- attribute is the message and whose body is the full report, or a
 --- <skipped>. Files that do not load and failed fixture teardowns are
 --- error test cases of their file's suite. All text is escaped and made
---- valid UTF-8.
+--- valid UTF-8. merge() is `luatest --merge-junit`, which joins such files.
 local base = require "luatest.report.base"
 
-local format, concat = string.format, table.concat
+local format, concat, tonumber, tostring, pairs = string.format, table.concat, tonumber, tostring, pairs
 
 local M = {}
 
@@ -141,6 +141,222 @@ function Junit:run_end(c)
   lines[#lines + 1] = "</testsuites>"
   self.out:write(concat(lines, "\n"), "\n")
   self.out:flush()
+end
+
+-- ---- --merge-junit ------------------------------------------------------------------------
+
+local ATTR_ENTITIES = { amp = "&", lt = "<", gt = ">", quot = '"', apos = "'" }
+
+local function unescape(s)
+  return (s:gsub("&(#?x?)(%w+);", function(kind, name)
+    if kind == "" then
+      return ATTR_ENTITIES[name]
+    end
+    local code = tonumber(name, kind == "#x" and 16 or 10)
+    return code and code < 128 and string.char(code) or nil
+  end))
+end
+
+local function attributes(text)
+  local out = {}
+  for name, _, value in text:gmatch("([%w_:%-%.]+)%s*=%s*([\"'])(.-)%2") do
+    out[name] = unescape(value)
+  end
+  return out
+end
+
+-- The elements of an XML document, as { name, attrs, s, e (the first and
+-- last byte of the element), kids }; the root, or nil and why not. Enough
+-- of XML for JUnit files: comments, processing instructions, CDATA and a
+-- DOCTYPE are passed over, and the tags must nest.
+local function parse_xml(text)
+  local pos, n = 1, #text
+  local root
+  local stack = {}
+  while true do
+    local lt = text:find("<", pos, true)
+    if not lt then
+      break
+    end
+    if text:sub(lt, lt + 3) == "<!--" then
+      local e = text:find("-->", lt + 4, true)
+      if not e then
+        return nil, "a comment is not closed"
+      end
+      pos = e + 3
+    elseif text:sub(lt, lt + 8) == "<![CDATA[" then
+      local e = text:find("]]>", lt + 9, true)
+      if not e then
+        return nil, "a CDATA section is not closed"
+      end
+      pos = e + 3
+    elseif text:sub(lt, lt + 1) == "<?" then
+      local e = text:find("?>", lt + 2, true)
+      if not e then
+        return nil, "a processing instruction is not closed"
+      end
+      pos = e + 2
+    elseif text:sub(lt, lt + 1) == "<!" then
+      local e = text:find(">", lt + 2, true)
+      if not e then
+        return nil, "a declaration is not closed"
+      end
+      pos = e + 1
+    else
+      -- (a ">" may stand in a quoted attribute value)
+      local gt, at = nil, lt + 1
+      while true do
+        local c = text:find("[>\"']", at)
+        if not c then
+          return nil, "a tag is not closed"
+        end
+        local ch = text:sub(c, c)
+        if ch == ">" then
+          gt = c
+          break
+        end
+        local close = text:find(ch, c + 1, true)
+        if not close then
+          return nil, "an attribute value is not closed"
+        end
+        at = close + 1
+      end
+      local tag = text:sub(lt + 1, gt - 1)
+      local closing = tag:match("^/%s*([^%s]+)%s*$")
+      if closing then
+        local top = stack[#stack]
+        if not top or top.name ~= closing then
+          return nil, format("</%s> closes %s", closing, top and ("<" .. top.name .. ">") or "nothing")
+        end
+        top.e = gt
+        stack[#stack] = nil
+      else
+        local name, rest = tag:match("^([%w_:%-%.]+)(.-)$")
+        if not name then
+          return nil, format("a bad tag at byte %d", lt)
+        end
+        local empty = rest:sub(-1) == "/"
+        local el = { name = name, attrs = attributes(rest), s = lt, e = gt, tag_end = gt, empty = empty, kids = {} }
+        local parent = stack[#stack]
+        if parent then
+          parent.kids[#parent.kids + 1] = el
+        elseif root then
+          return nil, "more than one root element"
+        else
+          root = el
+        end
+        if not empty then
+          stack[#stack + 1] = el
+        end
+      end
+      pos = gt + 1
+    end
+  end
+  if #stack > 0 then
+    return nil, format("<%s> is not closed", stack[#stack].name)
+  end
+  if not root then
+    return nil, "no XML element"
+  end
+  return root
+end
+
+local COUNTS = { "tests", "failures", "errors", "skipped" }
+
+-- A testsuite's counts and time: its attributes, or what its test cases say.
+local function suite_totals(suite)
+  local t = { tests = 0, failures = 0, errors = 0, skipped = 0, time = 0 }
+  for _, case in ipairs(suite.kids) do
+    if case.name == "testcase" then
+      t.tests = t.tests + 1
+      t.time = t.time + (tonumber(case.attrs.time) or 0)
+      for _, k in ipairs(case.kids) do
+        if k.name == "failure" then
+          t.failures = t.failures + 1
+        elseif k.name == "error" then
+          t.errors = t.errors + 1
+        elseif k.name == "skipped" then
+          t.skipped = t.skipped + 1
+        end
+      end
+    end
+  end
+  for _, key in ipairs(COUNTS) do
+    local v = tonumber(suite.attrs[key])
+    if v then
+      t[key] = v
+    end
+  end
+  t.time = tonumber(suite.attrs.time) or t.time
+  return t
+end
+
+--- merge(out, inputs): `luatest --merge-junit OUT IN...`: writes to `out`
+--- one <testsuites> document holding the <testsuite> elements of the JUnit
+--- files `inputs` (each a <testsuites> or a <testsuite> document) as they
+--- are, with the totals of their counts (tests, failures, errors, skipped)
+--- and times. true, or nil and a message naming the file at fault.
+function M.merge(out, inputs)
+  if #inputs == 0 then
+    return nil, "no input files (luatest --merge-junit OUT IN...)"
+  end
+  local parts = {}
+  local totals = { tests = 0, failures = 0, errors = 0, skipped = 0, time = 0 }
+  for _, path in ipairs(inputs) do
+    local f, ferr = io.open(path, "rb")
+    if not f then
+      return nil, format("cannot read %s", tostring(ferr))
+    end
+    local text = f:read("*a")
+    f:close()
+    local root, why = parse_xml(text)
+    local suites
+    if root and root.name == "testsuites" then
+      suites = root.kids
+    elseif root and root.name == "testsuite" then
+      suites = { root }
+    elseif root then
+      why = format("the root element is <%s>, not <testsuites> or <testsuite>", root.name)
+    end
+    if not suites then
+      return nil, format("%s is not a JUnit XML file: %s", path, why)
+    end
+    for _, suite in ipairs(suites) do
+      if suite.name == "testsuite" then
+        local t = suite_totals(suite)
+        for key, v in pairs(t) do
+          totals[key] = totals[key] + v
+        end
+        -- (the counts its attributes left out are added, so that every
+        -- suite of the merged document has them all)
+        local missing = {}
+        for _, key in ipairs(COUNTS) do
+          if not tonumber(suite.attrs[key]) then
+            missing[#missing + 1] = format(' %s="%d"', key, t[key])
+          end
+        end
+        if not tonumber(suite.attrs.time) then
+          missing[#missing + 1] = format(' time="%s"', seconds(t.time))
+        end
+        local head_end = suite.tag_end - (suite.empty and 2 or 1)
+        parts[#parts + 1] = "  " .. text:sub(suite.s, head_end) .. concat(missing)
+          .. text:sub(head_end + 1, suite.e)
+      end
+    end
+  end
+  local f, ferr = io.open(out, "w")
+  if not f then
+    return nil, format("cannot write %s", tostring(ferr))
+  end
+  f:write('<?xml version="1.0" encoding="UTF-8"?>\n')
+  f:write(format('<testsuites name="luatest" tests="%d" failures="%d" errors="%d" skipped="%d" time="%s">\n',
+    totals.tests, totals.failures, totals.errors, totals.skipped, seconds(totals.time)))
+  for _, p in ipairs(parts) do
+    f:write(p, "\n")
+  end
+  f:write("</testsuites>\n")
+  f:close()
+  return true
 end
 
 return M

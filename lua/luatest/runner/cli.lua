@@ -15,6 +15,7 @@ M.CONFIG = ".luatest.lua"
 
 M.HELP = [[
 usage: luatest [options] [paths...]
+       luatest --merge-junit OUT IN...
 
 Runs the tests of every *_spec.lua and test_*.lua file below the paths
 (default: spec/). A file named on the command line is loaded whatever its
@@ -90,6 +91,10 @@ other:
   --env             print the LUA_PATH_5_4 and LUA_CPATH_5_4 exports that let
                     a stock lua5.4 load the luatest modules: their
                     directories in front of the paths already set
+  --merge-junit OUT IN...
+                    write one JUnit XML document to OUT holding the test
+                    suites of the JUnit files IN (the reports of shards),
+                    with their totals; nothing is run
   --version         print the versions of luatest, its Lua, libuv, llhttp and
                     libwebsockets
   -h, --help        print this help
@@ -330,6 +335,7 @@ local OPTIONS = {
   { key = "durations", flags = { "--durations" }, arg = "N", check = check_count, config = true },
   { key = "no_color", flags = { "--no-color" }, config = true },
   { key = "env", flags = { "--env" } },
+  { key = "merge_junit", flags = { "--merge-junit" }, arg = "OUT", check = check_file },
   { key = "version", flags = { "--version" } },
   { key = "help", flags = { "-h", "--help" } },
   { key = "worker", flags = { "--worker" } },
