@@ -284,7 +284,7 @@ local function suite_totals(suite)
   for _, key in ipairs(COUNTS) do
     local v = tonumber(suite.attrs[key])
     if v then
-      t[key] = v
+      t[key] = math.floor(v) -- (a count written "3.0" is still 3)
     end
   end
   t.time = tonumber(suite.attrs.time) or t.time
