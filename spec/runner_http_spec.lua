@@ -147,6 +147,23 @@ end
       .. "ECONNREFUSED")
   end)
 
+  it("show a request still waiting when the test timed out", function(tmpdir)
+    local r = run { "--timeout", "0.3", spec_file(tmpdir, [[
+function test_slow(aiohttp_client)
+  local a = app()
+  a.router:add_get("/slow", function()
+    require("luatest").sleep(5)
+    return web.Response { text = "late" }
+  end)
+  local client = aiohttp_client(a)
+  client:get("/slow")
+end
+]]) }
+    eq(r.code, 1)
+    assert(r.out:find("\n  GET http://127%.0%.0%.1:%d+/slow %-> no response %(still waiting when "
+      .. "the test ended, or interrupted%)\n"), r.out)
+  end)
+
   it("are shown for failures in -j workers", function(tmpdir)
     local path = spec_file(tmpdir, FAILING)
     write_file(tmpdir .. "/other_spec.lua", "function test_ok() end\n")

@@ -146,7 +146,7 @@ local function entry_report(e)
   end
   local resp = e.resp
   if not resp then
-    r.error = "no response (still waiting when the test ended, or interrupted)"
+    r.no_response = "still waiting when the test ended, or interrupted"
     return r
   end
   r.status, r.reason = resp.status, resp.reason
@@ -163,7 +163,8 @@ end
 --- report(): the exchanges noted since the last reset, oldest first, at
 --- most SIZE of them, as plain tables (strings and numbers only, so that a
 --- -j worker can send them): { method, url, status, reason, error (a
---- connection error's message), websocket (true for a handshake),
+--- connection error's message), no_response (why there is neither),
+--- websocket (true for a handshake),
 --- request_headers, response_headers (lists of "Name: value", credentials
 --- redacted), request_body, response_body (their first BODY bytes),
 --- request_body_size, response_body_size, request_body_note,
@@ -207,6 +208,8 @@ function M.text_lines(list, total_n, lines)
       lines[#lines + 1] = format("  %s%s %s -> %d: %s", what, r.method, r.url, r.status, r.error)
     elseif r.error then
       lines[#lines + 1] = format("  %s%s %s -> connection error: %s", what, r.method, r.url, r.error)
+    elseif r.no_response then
+      lines[#lines + 1] = format("  %s%s %s -> no response (%s)", what, r.method, r.url, r.no_response)
     else
       lines[#lines + 1] = format("  %s%s %s -> %s %s", what, r.method, r.url, tostring(r.status),
         tostring(r.reason or ""))
