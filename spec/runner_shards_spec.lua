@@ -304,7 +304,8 @@ describe("--merge-junit", function()
       .. '<testcase name="b" time="0.5"><failure message="1 &gt; 0">x</failure></testcase>'
       .. '<testcase name="c" time="0"><skipped/></testcase></testsuite>\n')
     write_file(tmpdir .. "/other.xml", '<testsuites><testsuite name="s" tests="2" failures="0" errors="1" '
-      .. 'skipped="0" time="0.25"><testcase name="d" time="0.25"/><testcase name="e" time="0"><error message="no"/></testcase>'
+      .. 'skipped="0" time="0.25"><testcase name="d" time="0.25"/><testcase name="e" time="0">'
+      .. '<error message="no"/></testcase>'
       .. '</testsuite></testsuites>\n')
     local r = run({ "--merge-junit", "out.xml", "py.xml", "other.xml" }, nil, tmpdir)
     eq(r.code, 0)
