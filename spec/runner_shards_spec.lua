@@ -217,6 +217,13 @@ describe("--shard balanced by durations", function()
     end
     same(list_shard(tmpdir, "1/3", { "--durations-file", "missing.json" }), { 1, 6 })
   end)
+
+  it("reads pytest-split's older list of [id, seconds] pairs too", function(tmpdir)
+    six_files(tmpdir)
+    write_file(tmpdir .. "/old.json", '[["m1_spec.lua::test_1_1", 10], ["m2_spec.lua::test_2_1", 4], '
+      .. '["m2_spec.lua::test_2_2", 4]]\n')
+    same(list_shard(tmpdir, "1/3", { "--durations-file", "old.json" }), { 2, 6 })
+  end)
 end)
 
 describe("--store-durations", function()

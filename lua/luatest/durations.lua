@@ -32,10 +32,24 @@ function M.read(path)
   if not ok then
     return nil, format("%s: not JSON (%s)", path, tostring(t))
   end
-  if type(t) ~= "table" or require("luatest.json").is_array(t) then
+  if type(t) ~= "table" then
     return nil, format("%s: expected a JSON object mapping test ids to seconds", path)
   end
   local out = {}
+  if require("luatest.json").is_array(t) then
+    -- (pytest-split before 0.3 wrote a list of [id, seconds] pairs)
+    for _, pair in ipairs(t) do
+      if type(pair) ~= "table" or type(pair[1]) ~= "string" or type(pair[2]) ~= "number" then
+        return nil, format("%s: expected a JSON object mapping test ids to seconds", path)
+      end
+    end
+    for _, pair in ipairs(t) do
+      t[pair[1]] = pair[2]
+    end
+    for i = #t, 1, -1 do
+      t[i] = nil
+    end
+  end
   for k, v in pairs(t) do
     if type(k) == "string" and type(v) == "number" and v >= 0 and v == v and v < math.huge then
       out[k] = v
