@@ -94,6 +94,12 @@ static void conn_close(lt_cconn *conn) {
     uv_cancel((uv_req_t *)&conn->resolving->req);
     conn->resolving = NULL;
   }
+  /* close_notify, as the server sends it (server.c): best effort. */
+  if (conn->tls && lt_tls_shutdown(conn->tls, &conn->tls_out) == 0 && conn->tls_out.len) {
+    uv_buf_t b = uv_buf_init(conn->tls_out.data, (unsigned)conn->tls_out.len);
+    (void)uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+    lt_buf_clear(&conn->tls_out);
+  }
   uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
