@@ -160,26 +160,11 @@ local function substring(needle)
   end
 end
 
---- keyword_matcher(pattern): the test of a -k pattern, a function of a
---- lower-case test id that says whether the id is kept; or nil and why
---- not. A pattern without and, or, not and parentheses is one substring
---- of the id, ignoring case; otherwise those combine runs of words (each
---- run a substring, as one), with not binding tightest, then and, then or.
-function M.keyword_matcher(pattern)
-  if type(pattern) ~= "string" or pattern == "" then
-    return nil, "needs a non-empty pattern"
-  end
+-- The test of an expression of words combined with and, or, not and
+-- parentheses (not binding tightest, then and, then or): leaf(text) makes
+-- the test of a word, or of a run of words when `runs` is true.
+local function compile(pattern, leaf, runs)
   local toks = tokens_of(pattern)
-  local plain = true
-  for _, t in ipairs(toks) do
-    if t.kind ~= "word" then
-      plain = false
-      break
-    end
-  end
-  if plain then
-    return substring(pattern:lower())
-  end
   local pos = 1
   local function where()
     local prev = toks[pos - 1]
@@ -211,11 +196,11 @@ function M.keyword_matcher(pattern)
     elseif t and t.kind == "word" then
       local last = t
       pos = pos + 1
-      while toks[pos] and toks[pos].kind == "word" do
+      while runs and toks[pos] and toks[pos].kind == "word" do
         last = toks[pos]
         pos = pos + 1
       end
-      return substring(pattern:sub(t.s, last.e):lower())
+      return leaf(pattern:sub(t.s, last.e))
     end
     return nil, format("expected a word, 'not' or '(' %s", where())
   end
@@ -262,6 +247,48 @@ function M.keyword_matcher(pattern)
   return match
 end
 
+--- keyword_matcher(pattern): the test of a -k pattern, a function of a
+--- lower-case test id that says whether the id is kept; or nil and why
+--- not. A pattern without and, or, not and parentheses is one substring
+--- of the id, ignoring case; otherwise those combine runs of words (each
+--- run a substring, as one), with not binding tightest, then and, then or.
+function M.keyword_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty pattern"
+  end
+  for _, t in ipairs(tokens_of(pattern)) do
+    if t.kind ~= "word" then
+      return compile(pattern, function(text)
+        return substring(text:lower())
+      end, true)
+    end
+  end
+  return substring(pattern:lower())
+end
+
+--- mark_matcher(pattern): the test of a -m expression, a function of a
+--- test's set of marks (name -> true); or nil and why not. Mark names
+--- combine with and, or, not and parentheses as -k's words do, each one
+--- matching a mark exactly.
+function M.mark_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty expression"
+  end
+  return compile(pattern, function(name)
+    return function(marks)
+      return marks[name] == true
+    end
+  end, false)
+end
+
+local function check_markexpr(v)
+  local ok, why = M.mark_matcher(v)
+  if not ok then
+    return nil, why
+  end
+  return v
+end
+
 local function check_pattern(v)
   local ok, why = M.keyword_matcher(v)
   if not ok then
@@ -286,6 +313,7 @@ end
 -- one follows, its check, and whether .luatest.lua may set it.
 local OPTIONS = {
   { key = "keywords", flags = { "-k" }, arg = "PATTERN", check = check_pattern, list = true, config = true },
+  { key = "markexpr", flags = { "-m" }, arg = "MARKEXPR", check = check_markexpr, config = true },
   { key = "lf", flags = { "--lf", "--last-failed" }, config = true },
   { key = "shard", flags = { "--shard" }, arg = "K/N", check = check_shard, config = true },
   { key = "shuffle", flags = { "--shuffle" }, config = true },
