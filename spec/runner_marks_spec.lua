@@ -79,6 +79,14 @@ describe("-m", function()
     eq(r.last, "3 passed, 0 failed")
   end)
 
+  it("may be a default in .luatest.lua (markexpr); the last -m given counts", function(tmpdir)
+    spec_file(tmpdir, "m_spec.lua", MARKED)
+    write_file(tmpdir .. "/.luatest.lua", "return { markexpr = 'db' }\n")
+    eq(run({ "--list", "." }, nil, tmpdir).out, "m_spec.lua::test_slow\n")
+    eq(run({ "--list", "-m", "fast", "." }, nil, tmpdir).out, "m_spec.lua::net > fast get\n")
+    eq(run({ "--list", "-m", "db", "-m", "deep", "." }, nil, tmpdir).out, "m_spec.lua::net > deep > plain\n")
+  end)
+
   it("selecting nothing exits 5; an unknown mark is no error", function(tmpdir)
     local path = spec_file(tmpdir, "m_spec.lua", MARKED)
     local r = run { "-m", "nosuchmark", path }
@@ -129,13 +137,14 @@ end })
 it("skipif false", function() LOG("ran skipif false") end, { skipif = function() return false end })
 luatest.pending("top level")
 test_g = luatest.test(function() LOG("ran global") end, { skip = "global reason" })
+it("pending inside", function() LOG("started") pending("not finished") LOG("went on") end)
 ]]
 
   it("skip without setting up fixtures or running hooks, and count as skipped with their reasons", function(tmpdir)
     local path = spec_file(tmpdir, "s_spec.lua", BODY)
     local r = run { "-v", path }
     eq(r.code, 0)
-    eq(r.last, "2 passed, 0 failed, 8 skipped")
+    eq(r.last, "2 passed, 0 failed, 9 skipped")
     local p = path .. "::"
     for _, line in ipairs {
       "SKIP " .. p .. "outer > skipped (0.00 ms): not today\n",
@@ -148,12 +157,15 @@ test_g = luatest.test(function() LOG("ran global") end, { skip = "global reason"
       "PASS " .. p .. "skipif false (",
       "SKIP " .. p .. "top level (0.00 ms): pending\n",
       "SKIP " .. p .. "test_g (0.00 ms): global reason\n",
+      -- busted's pending inside a test stops it
+      "SKIP " .. p .. "pending inside (",
+      "): pending: not finished\n",
     } do
       contains(r.out, line)
     end
     -- The condition was called at collection; no skipped test set a
     -- fixture up or ran a hook.
-    same(log_of(tmpdir), { "condition called", "hook ran", "ran inner", "ran skipif false" })
+    same(log_of(tmpdir), { "condition called", "hook ran", "ran inner", "ran skipif false", "started" })
   end)
 
   it("skipif: a boolean or a function called at collection, its string the reason", function(tmpdir)

@@ -17,8 +17,9 @@ local M = {}
 --- task to the traceback where it was raised. (A task still running when
 --- its test ends is an open object: the runner's leak check reports it.)
 --- `decorated` maps the functions parametrize and test return to what
---- they wrap: { inner = fn, kind = "parametrize" | "test", ... }.
-local rt = { collector = nil, tracebacks = {}, decorated = setmetatable({}, { __mode = "k" }) }
+--- they wrap: { inner = fn, kind = "parametrize" | "test", ... };
+--- `running` is the test the runner is running.
+local rt = { collector = nil, tracebacks = {}, decorated = setmetatable({}, { __mode = "k" }), running = nil }
 M._runtime = rt
 
 for _, name in ipairs { "eq", "same", "match", "contains", "raises", "near", "fail", "repr", "skip" } do
@@ -74,8 +75,12 @@ function M.it(name, fn, opts)
 end
 
 --- pending(name): a test still to be written, reported as skipped
---- ("pending"); busted's `pending`.
+--- ("pending"); busted's `pending`. Called while a test runs, as busted
+--- allows, it stops that test, skipped ("pending: name").
 function M.pending(name)
+  if not rt.collector and rt.running then
+    assertions.skip(name ~= nil and ("pending: " .. tostring(name)) or "pending")
+  end
   if type(name) ~= "string" then
     error("pending: expected a name string as argument 1, got " .. type(name), 2)
   end

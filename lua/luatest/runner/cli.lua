@@ -23,8 +23,15 @@ the test_* methods of AioHTTPTestCase classes, in definition order.
 
 A path may be a test id, as the reports print them: FILE::test_x,
 "FILE::outer > inner" (every test of that describe block), FILE::Case
-(every method of an AioHTTPTestCase); an id that matches no test is bad
-usage.
+(every method of an AioHTTPTestCase), "FILE::test_x[200-OK]" (one row of
+a parametrized test; FILE::test_x is every row); an id that matches no
+test is bad usage.
+
+A test may be parametrized (test_x = luatest.parametrize("code, text",
+rows, fn)), use fixtures with params, and take options (it(name, fn,
+opts), describe(name, fn, opts), test_x = luatest.test(fn, opts)): marks
+= {...} for -m, skip = reason, skipif = a boolean or a function called at
+collection, xfail = reason or {reason =, strict =}, timeout = S.
 
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
@@ -32,6 +39,10 @@ selection and order:
                     any pattern. A PATTERN may combine words with and, or,
                     not and parentheses ("http and not slow"); each word (or
                     run of words) is such a substring
+  -m MARKEXPR       run only the tests whose marks match MARKEXPR: mark
+                    names combined with and, or, not and parentheses
+                    ("slow and not net"), each matching a mark exactly;
+                    the last -m given counts
   --lf, --last-failed
                     run only the tests that failed in the last run (all of
                     them when none did); the state is kept in .luatest_cache/
@@ -58,8 +69,10 @@ running:
                     fails the test it was running and the others go on
 
 output:
-  -v, --verbose     one line per test with its time, skip reasons and the
-                    tracebacks of handler errors
+  -v, --verbose     one line per test with its time, skip and xfail reasons
+                    (XFAIL: an xfail test that failed, counted as skipped;
+                    XPASS: one that passed) and the tracebacks of handler
+                    errors
   -q, --quiet       progress characters and failures only
   --output FORMAT   the report on stdout: text (default), tap (TAP 13),
                     junit (JUnit XML) or json (one JSON document)
@@ -79,9 +92,10 @@ other:
                     stdin)
 
 Defaults may be set in .luatest.lua in the current directory, a Lua file
-returning a table with any of the keys paths, keywords (or k), lf, shard,
-shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,
-durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+returning a table with any of the keys paths, keywords (or k), markexpr,
+lf, shard, shuffle, seed, exitfirst, maxfail, count, timeout, jobs,
+verbose, quiet, output, junit_xml, durations, no_color, e.g.
+return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
 exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or

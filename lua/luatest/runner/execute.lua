@@ -291,6 +291,7 @@ local function run_test(item, ctx_file, session, emit, o)
   -- run_with_timeout counts the limit from now, even after a test blocked
   -- outside the loop (io.popen).
   local t0 = hrtime()
+  rt.running = item
   local ok, done, info = pcall(run_with_timeout, limit, test_task, item, ctx, res, progress)
   if not ok or not done then
     if not ok then
@@ -305,6 +306,7 @@ local function run_test(item, ctx_file, session, emit, o)
       record(res, stopped_info(info2, limit, "its teardown"), "teardown")
     end
   end
+  rt.running = nil
   check_leaks(res, before)
   if next(rt.tracebacks) then
     rt.tracebacks = {}
