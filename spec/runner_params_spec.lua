@@ -155,6 +155,9 @@ end)
       ["test_x = luatest.parametrize('a', {1}, function(a) end, {ids = {'x', 'y'}})"] = "parametrize: 2 ids for 1 rows",
       ["test_x = luatest.parametrize('a', {1}, luatest.parametrize('a', {2}, function(a) end))"] =
         "test_x: the parameter 'a' is parametrized twice",
+      ["Case = require('luatest.test_utils').AioHTTPTestCase:extend('Case') "
+        .. "Case.test_x = luatest.parametrize('a', {1}, function(self, a, b) end)"] =
+        "Case.test_x: its parameter 'b' is not parametrized (test case methods take no fixtures)",
       ["luatest.fixture('f', function(param) end)"] =
         "fixture 'f': its parameter 'param' receives each of opts.params, and it has none",
     } do

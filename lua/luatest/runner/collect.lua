@@ -192,7 +192,8 @@ local function expand(fstate, item, out)
   local argset = combos[1].set
   local defs = {}
   if item.kind == "case" then
-    local p = fixtures.params(base)
+    -- (A plain method is called with self alone, whatever it declares.)
+    local p = #specs > 0 and fixtures.params(base) or {}
     for i = 2, #p do
       if not argset[p[i]] then
         error(format("%s: its parameter '%s' is not parametrized (test case methods take no fixtures)", item.name,
