@@ -172,7 +172,8 @@ end)
 describe("fixture params", function()
   it("run each test that uses the fixture, directly or not, once per param, ids after the rows'", function(tmpdir)
     local path = spec_file(tmpdir, "fp_spec.lua", [[
-luatest.fixture("backend", function(param) LOG("setup", param) return param .. "!" end,
+luatest.fixture("bang", function() return "!" end)
+luatest.fixture("backend", function(bang, param) LOG("setup", param) return param .. bang end,
   { params = {"mem", "disk"} })
 luatest.fixture("store", function(backend) return "store:" .. backend end)
 luatest.fixture("conf", function(param) return param end, { params = { {a = 1}, 42 } })

@@ -70,7 +70,8 @@ local NO_LIMIT = 1e9
 M.NO_LIMIT = NO_LIMIT
 
 --- time_limit(item, o): a test's time limit in seconds: its own (the
---- timeout option of it()), its file's (luatest.timeout), or o.timeout; NO_LIMIT
+--- nearest timeout option of it(), describe() or luatest.test), its file's
+--- (luatest.timeout), or o.timeout; NO_LIMIT
 --- for none. A test that waits longer is stopped. (A test busy in Lua code
 --- that never waits cannot be interrupted; with -j its worker is stopped
 --- once the limits of its tests have all passed.)
