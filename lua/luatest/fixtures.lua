@@ -57,6 +57,15 @@ function M.define(name, fn, opts, level)
     rank = RANK[scope],
     where = ar and ar.currentline > 0 and (ar.short_src .. ":" .. ar.currentline) or "?",
   }
+  if opts and opts.params ~= nil then
+    def.params, def.param_ids = require("luatest.runner.params").fixture_params(name, opts.params, opts.ids, level)
+  else
+    for _, p in ipairs(M.params(fn)) do
+      if p == "param" then
+        error(format("fixture '%s': its parameter 'param' receives each of opts.params, and it has none", name), level)
+      end
+    end
+  end
   local loading = M.loading
   if loading and ar and ar.source == loading.source then
     loading.layer[name] = def
@@ -119,6 +128,9 @@ end
 local function lookup(layer, name)
   return (layer and layer[name]) or M.global[name] or M.builtin[name]
 end
+--- lookup(layer, name): the definition of the fixture `name` a file with
+--- that layer sees, or nil.
+M.lookup = lookup
 
 --- available(layer): the sorted names of the fixtures a file can use.
 function M.available(layer)
@@ -145,10 +157,21 @@ end
 
 local resolve
 
---- args(fn, ctx, rank, who): the fixture values for fn's parameters, as a
+-- The index in def.params of the value the test of ctx runs with.
+local function param_index(ctx, def)
+  local j = ctx.fparams and ctx.fparams[def]
+  if not j then
+    error(format("fixture '%s' has params, and this test was not collected with one of them", def.name), 0)
+  end
+  return j
+end
+
+--- args(fn, ctx, rank, who, owner): the fixture values for fn's parameters, as a
 --- list and its length. `rank` is the scope of the requester (a fixture may
---- use only fixtures of the same or a wider scope); `who` names it in errors.
-function M.args(fn, ctx, rank, who)
+--- use only fixtures of the same or a wider scope); `who` names it in errors;
+--- `owner`, the fixture whose function fn is: with params, its parameter
+--- `param` is the value of the test's param.
+function M.args(fn, ctx, rank, who, owner)
   local p = M.params(fn)
   local n = #p
   if n == 0 then
@@ -156,12 +179,21 @@ function M.args(fn, ctx, rank, who)
   end
   local args = {}
   for i = 1, n do
-    args[i] = resolve(ctx, p[i], rank, who)
+    if owner and owner.params and p[i] == "param" then
+      args[i] = owner.params[param_index(ctx, owner)]
+    else
+      args[i] = resolve(ctx, p[i], rank, who)
+    end
   end
   return args, n
 end
 
 function resolve(ctx, name, rank, who)
+  -- A parametrized name is the row's value, for fixtures that ask too.
+  local call_args = ctx.args
+  if call_args and call_args.set[name] then
+    return call_args.values[name]
+  end
   local def = lookup(ctx.layer, name)
   if not def then
     error(format("unknown fixture '%s' requested by %s; available fixtures: %s", name, who,
@@ -172,7 +204,15 @@ function resolve(ctx, name, rank, who)
       def.scope, who, SCOPE_NAME[rank]), 0)
   end
   local scope = scope_of(ctx, def.rank)
-  local v = scope.values[def]
+  -- A fixture with params has a value per param (wider scopes keep each).
+  local key = def
+  if def.params then
+    local j = param_index(ctx, def)
+    def.keys = def.keys or {}
+    key = def.keys[j] or {}
+    def.keys[j] = key
+  end
+  local v = scope.values[key]
   if v ~= nil then
     if v == NIL then
       return nil
@@ -188,7 +228,7 @@ function resolve(ctx, name, rank, who)
     error(format("fixture '%s' depends on itself (requested by %s)", name, who), 0)
   end
   resolving[def] = true
-  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'")
+  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'", def)
   local value, teardown
   if def.rank == 1 then
     value, teardown = def.fn(unpack(args, 1, n))
@@ -214,9 +254,9 @@ function resolve(ctx, name, rank, who)
     list[#list + 1] = { fn = teardown, name = name }
   end
   if value == nil then
-    scope.values[def] = NIL
+    scope.values[key] = NIL
   else
-    scope.values[def] = value
+    scope.values[key] = value
   end
   return value
 end

@@ -112,7 +112,7 @@ function Stream:event(name, data)
   elseif name == "test_end" then
     local ref = self.refs[data.test]
     local rec = { e = name, f = ref[1], i = ref[2], status = data.status, duration = data.duration,
-      reason = data.reason, handler_errors = data.handler_errors }
+      reason = data.reason, outcome = data.outcome, handler_errors = data.handler_errors }
     if data.failure then
       rec.failure = plain_info(data.failure)
     end
@@ -345,7 +345,7 @@ local function analyse(unit, res)
             failed = failed + 1
           end
           add("test_end", { test = item, status = rec.status, duration = rec.duration or 0, reason = rec.reason,
-            failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors })
+            outcome = rec.outcome, failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors })
         end
       elseif e == "scope_error" then
         failed = failed + 1

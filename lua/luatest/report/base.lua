@@ -15,6 +15,20 @@ local M = {}
 M.CHAR = { pass = ".", fail = "F", error = "E", skip = "s" }
 M.WORD = { pass = "PASS", fail = "FAIL", error = "ERROR", skip = "SKIP" }
 M.NAME = { pass = "passed", fail = "failed", error = "error", skip = "skipped" }
+--- The same for the outcomes of xfail tests: one that failed (counted as
+--- skipped), one that passed (counted as passed), as pytest shows them.
+M.OUTCOME_CHAR = { xfail = "x", xpass = "X" }
+M.OUTCOME_WORD = { xfail = "XFAIL", xpass = "XPASS" }
+M.OUTCOME_NAME = { xfail = "xfailed", xpass = "xpassed" }
+
+--- char(r), word(r): the progress character and the word of a result.
+function M.char(r)
+  return M.OUTCOME_CHAR[r.outcome] or M.CHAR[r.status]
+end
+
+function M.word(r)
+  return M.OUTCOME_WORD[r.outcome] or M.WORD[r.status]
+end
 
 -- ---- counting ------------------------------------------------------------------------------
 

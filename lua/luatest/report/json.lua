@@ -2,9 +2,10 @@
 --- when the run ends, as an event subscriber:
 ---   {"tool": "luatest", "version": ..., "seed": N or null,
 ---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
----      error, skipped), "duration" (seconds), "message" (the failure's
----      message with its position, the skip reason, or null), "details"
----      (the full failure report)}, ...],
+---      error, skipped), "outcome" (the status, or xfailed and xpassed
+---      for xfail tests), "marks" (a list), "duration" (seconds),
+---      "message" (the failure's message with its position, the skip or
+---      xfail reason, or null), "details" (the full failure report)}, ...],
 ---    "errors": [{"file", "scope" (load, file, session), "message"}],
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
@@ -40,10 +41,18 @@ function Json:run_start(e)
   self.seed = e.seed
 end
 
+local function copy_list(list)
+  local out = {}
+  for i, v in ipairs(list or {}) do
+    out[i] = v
+  end
+  return out
+end
+
 function Json:test_result(r)
   local t = r.test
   local message, details = json.null, json.null
-  if r.status == "skip" then
+  if r.status == "skip" or r.outcome then
     message = str(r.reason)
   elseif r.failure then
     message = str(base.failure_message(r.failure))
@@ -55,6 +64,8 @@ function Json:test_result(r)
     name = str(t.name),
     line = t.line or 0,
     status = STATUS[r.status] or r.status,
+    outcome = base.OUTCOME_NAME[r.outcome] or STATUS[r.status] or r.status,
+    marks = json.array(copy_list(t.marks)),
     duration = r.duration or 0,
     message = message,
     details = details,

@@ -4,7 +4,8 @@
 --- file's path, name, file, line, time in seconds) with a <failure>
 --- (assertion, timeout) or an <error> (anything else) whose message
 --- attribute is the message and whose body is the full report, or a
---- <skipped>. Files that do not load and failed fixture teardowns are
+--- <skipped> with the reason (type="xfail" for an xfail test that failed;
+--- one that passed is a passing test case, as in pytest's). Files that do not load and failed fixture teardowns are
 --- error test cases of their file's suite. All text is escaped and made
 --- valid UTF-8.
 local base = require "luatest.report.base"
@@ -108,7 +109,9 @@ local function case_xml(lines, path, case)
   end
   lines[#lines + 1] = format("    <testcase %s>", attrs)
   if case.status == "skip" then
-    lines[#lines + 1] = format('      <skipped message="%s"/>', M.attr(r.reason or ""))
+    -- (pytest's type for an xfail test that failed)
+    local kind = r.outcome == "xfail" and ' type="xfail"' or ""
+    lines[#lines + 1] = format('      <skipped%s message="%s"/>', kind, M.attr(r.reason or ""))
   else
     local info = r.failure or {}
     local tag = case.status == "fail" and "failure" or "error"

@@ -23,8 +23,15 @@ the test_* methods of AioHTTPTestCase classes, in definition order.
 
 A path may be a test id, as the reports print them: FILE::test_x,
 "FILE::outer > inner" (every test of that describe block), FILE::Case
-(every method of an AioHTTPTestCase); an id that matches no test is bad
-usage.
+(every method of an AioHTTPTestCase), "FILE::test_x[200-OK]" (one row of
+a parametrized test; FILE::test_x is every row); an id that matches no
+test is bad usage.
+
+A test may be parametrized (test_x = luatest.parametrize("code, text",
+rows, fn)), use fixtures with params, and take options (it(name, fn,
+opts), describe(name, fn, opts), test_x = luatest.test(fn, opts)): marks
+= {...} for -m, skip = reason, skipif = a boolean or a function called at
+collection, xfail = reason or {reason =, strict =}, timeout = S.
 
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
@@ -32,6 +39,10 @@ selection and order:
                     any pattern. A PATTERN may combine words with and, or,
                     not and parentheses ("http and not slow"); each word (or
                     run of words) is such a substring
+  -m MARKEXPR       run only the tests whose marks match MARKEXPR: mark
+                    names combined with and, or, not and parentheses
+                    ("slow and not net"), each matching a mark exactly;
+                    the last -m given counts
   --lf, --last-failed
                     run only the tests that failed in the last run (all of
                     them when none did); the state is kept in .luatest_cache/
@@ -58,8 +69,10 @@ running:
                     fails the test it was running and the others go on
 
 output:
-  -v, --verbose     one line per test with its time, skip reasons and the
-                    tracebacks of handler errors
+  -v, --verbose     one line per test with its time, skip and xfail reasons
+                    (XFAIL: an xfail test that failed, counted as skipped;
+                    XPASS: one that passed) and the tracebacks of handler
+                    errors
   -q, --quiet       progress characters and failures only
   --output FORMAT   the report on stdout: text (default), tap (TAP 13),
                     junit (JUnit XML) or json (one JSON document)
@@ -79,9 +92,10 @@ other:
                     stdin)
 
 Defaults may be set in .luatest.lua in the current directory, a Lua file
-returning a table with any of the keys paths, keywords (or k), lf, shard,
-shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,
-durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+returning a table with any of the keys paths, keywords (or k), markexpr,
+lf, shard, shuffle, seed, exitfirst, maxfail, count, timeout, jobs,
+verbose, quiet, output, junit_xml, durations, no_color, e.g.
+return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
 exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or
@@ -160,26 +174,11 @@ local function substring(needle)
   end
 end
 
---- keyword_matcher(pattern): the test of a -k pattern, a function of a
---- lower-case test id that says whether the id is kept; or nil and why
---- not. A pattern without and, or, not and parentheses is one substring
---- of the id, ignoring case; otherwise those combine runs of words (each
---- run a substring, as one), with not binding tightest, then and, then or.
-function M.keyword_matcher(pattern)
-  if type(pattern) ~= "string" or pattern == "" then
-    return nil, "needs a non-empty pattern"
-  end
+-- The test of an expression of words combined with and, or, not and
+-- parentheses (not binding tightest, then and, then or): leaf(text) makes
+-- the test of a word, or of a run of words when `runs` is true.
+local function compile(pattern, leaf, runs)
   local toks = tokens_of(pattern)
-  local plain = true
-  for _, t in ipairs(toks) do
-    if t.kind ~= "word" then
-      plain = false
-      break
-    end
-  end
-  if plain then
-    return substring(pattern:lower())
-  end
   local pos = 1
   local function where()
     local prev = toks[pos - 1]
@@ -211,11 +210,11 @@ function M.keyword_matcher(pattern)
     elseif t and t.kind == "word" then
       local last = t
       pos = pos + 1
-      while toks[pos] and toks[pos].kind == "word" do
+      while runs and toks[pos] and toks[pos].kind == "word" do
         last = toks[pos]
         pos = pos + 1
       end
-      return substring(pattern:sub(t.s, last.e):lower())
+      return leaf(pattern:sub(t.s, last.e))
     end
     return nil, format("expected a word, 'not' or '(' %s", where())
   end
@@ -262,6 +261,48 @@ function M.keyword_matcher(pattern)
   return match
 end
 
+--- keyword_matcher(pattern): the test of a -k pattern, a function of a
+--- lower-case test id that says whether the id is kept; or nil and why
+--- not. A pattern without and, or, not and parentheses is one substring
+--- of the id, ignoring case; otherwise those combine runs of words (each
+--- run a substring, as one), with not binding tightest, then and, then or.
+function M.keyword_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty pattern"
+  end
+  for _, t in ipairs(tokens_of(pattern)) do
+    if t.kind ~= "word" then
+      return compile(pattern, function(text)
+        return substring(text:lower())
+      end, true)
+    end
+  end
+  return substring(pattern:lower())
+end
+
+--- mark_matcher(pattern): the test of a -m expression, a function of a
+--- test's set of marks (name -> true); or nil and why not. Mark names
+--- combine with and, or, not and parentheses as -k's words do, each one
+--- matching a mark exactly.
+function M.mark_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty expression"
+  end
+  return compile(pattern, function(name)
+    return function(marks)
+      return marks[name] == true
+    end
+  end, false)
+end
+
+local function check_markexpr(v)
+  local ok, why = M.mark_matcher(v)
+  if not ok then
+    return nil, why
+  end
+  return v
+end
+
 local function check_pattern(v)
   local ok, why = M.keyword_matcher(v)
   if not ok then
@@ -286,6 +327,7 @@ end
 -- one follows, its check, and whether .luatest.lua may set it.
 local OPTIONS = {
   { key = "keywords", flags = { "-k" }, arg = "PATTERN", check = check_pattern, list = true, config = true },
+  { key = "markexpr", flags = { "-m" }, arg = "MARKEXPR", check = check_markexpr, config = true },
   { key = "lf", flags = { "--lf", "--last-failed" }, config = true },
   { key = "shard", flags = { "--shard" }, arg = "K/N", check = check_shard, config = true },
   { key = "shuffle", flags = { "--shuffle" }, config = true },

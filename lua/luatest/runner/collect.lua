@@ -9,10 +9,12 @@ local assertions = require "luatest.assert"
 local compat = require "luatest.compat"
 local failure = require "luatest.runner.failure"
 local cli = require "luatest.runner.cli"
+local marks = require "luatest.runner.marks"
+local params = require "luatest.runner.params"
 
 local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, pairs, assert =
   type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
-local getinfo = debug.getinfo
+local getinfo, concat = debug.getinfo, table.concat
 local is_skip, error_text = assertions.is_skip, assertions.error_text
 local load_handler = failure.load_handler
 
@@ -27,7 +29,7 @@ end
 local Collector = {}
 Collector.__index = Collector
 
-function Collector:describe(name, fn)
+function Collector:describe(name, fn, opts)
   local parent = self.block
   local block = {
     name = name,
@@ -35,13 +37,14 @@ function Collector:describe(name, fn)
     prefix = parent.prefix and (parent.prefix .. " > " .. name) or name,
     before = {},
     after = {},
+    opts = opts,
   }
   self.block = block
   fn()
   self.block = parent
 end
 
-function Collector:it(name, fn, level, timeout)
+function Collector:it(name, fn, level, opts)
   local block = self.block
   local full = block.prefix and (block.prefix .. " > " .. name) or name
   local ar = getinfo(level, "l")
@@ -54,7 +57,24 @@ function Collector:it(name, fn, level, timeout)
     block = block,
     file = self.file,
     line = ar and ar.currentline or getinfo(fn, "S").linedefined,
-    timeout = timeout,
+    opts = opts,
+  }
+end
+
+-- A pending test (busted's pending): a test without a body, skipped.
+function Collector:pending(name, level)
+  local block = self.block
+  local full = block.prefix and (block.prefix .. " > " .. name) or name
+  local ar = getinfo(level, "l")
+  local order = self.order
+  order[#order + 1] = {
+    kind = "it",
+    name = full,
+    id = self.file.path .. "::" .. full,
+    block = block,
+    file = self.file,
+    line = ar and ar.currentline or 0,
+    pending = true,
   }
 end
 
@@ -99,6 +119,178 @@ local function collect_case(fstate, gname, class, items)
   end
 end
 
+-- ---- parameters and marks ----------------------------------------------------------------
+
+-- The options of the describe blocks around `block`, outermost first.
+local function block_opts(block, out)
+  if block.parent then
+    block_opts(block.parent, out)
+  end
+  if block.opts then
+    out[#out + 1] = block.opts
+  end
+  return out
+end
+
+-- The hooks of the blocks around `block`, whose fixtures the test uses too.
+local function hooks_of(block, out)
+  while block do
+    for _, list in ipairs { block.before, block.after } do
+      for _, fn in ipairs(list) do
+        out[#out + 1] = fn
+      end
+    end
+    block = block.parent
+  end
+  return out
+end
+
+local function copy(item)
+  local c = {}
+  for k, v in pairs(item) do
+    c[k] = v
+  end
+  return c
+end
+
+-- The tests a collected item stands for: one per combination of its
+-- parametrize rows and of the params of the fixtures it uses, each with
+-- its marks, skip reason, xfail and timeout resolved.
+local function expand(fstate, item, out)
+  local layers = item.block and block_opts(item.block, {}) or {}
+  layers[#layers + 1] = item.opts
+  if item.pending then
+    local r = marks.resolve(layers)
+    item.marks, item.markset, item.skip_reason = r.marks, r.markset, "pending"
+    out[#out + 1] = item
+    return
+  end
+  local fn = item.fn
+  if item.kind == "case" then
+    fn = item.case[item.method]
+    if type(fn) ~= "function" then
+      local r = marks.resolve(layers)
+      item.marks, item.markset = r.marks, r.markset
+      out[#out + 1] = item
+      return
+    end
+  end
+  local base, specs, test_opts = params.unwrap(fn, rt.decorated)
+  for _, o in ipairs(test_opts) do
+    layers[#layers + 1] = o
+  end
+  local r = marks.resolve(layers)
+  local skip_reason = marks.skip_reason(r, item.name)
+  local xfail = r.xfail or nil
+  if item.kind ~= "case" or #specs > 0 then
+    item.fn = base
+  end
+  if item.kind ~= "it" then
+    item.line = getinfo(base, "S").linedefined
+  end
+  local combos = params.combos(specs, item.name)
+  local argset = combos[1].set
+  local defs = {}
+  if item.kind == "case" then
+    -- (A plain method is called with self alone, whatever it declares.)
+    local p = #specs > 0 and fixtures.params(base) or {}
+    for i = 2, #p do
+      if not argset[p[i]] then
+        error(format("%s: its parameter '%s' is not parametrized (test case methods take no fixtures)", item.name,
+          p[i]), 0)
+      end
+    end
+    for name in pairs(argset) do
+      local found = false
+      for i = 2, #p do
+        found = found or p[i] == name
+      end
+      if not found then
+        error(format("%s: parametrize: the method takes no parameter '%s'", item.name, name), 0)
+      end
+    end
+  else
+    local fns = { base }
+    if item.block then
+      hooks_of(item.block, fns)
+    end
+    local layer = fstate.layer
+    local all, requested = params.closure(fns, argset, function(name)
+      return fixtures.lookup(layer, name)
+    end)
+    for name in pairs(argset) do
+      if not requested[name] then
+        error(format("%s: parametrize: neither the test nor a fixture it uses takes a parameter '%s'", item.name,
+          name), 0)
+      end
+    end
+    for _, def in ipairs(all) do
+      if def.params then
+        defs[#defs + 1] = def
+      end
+    end
+  end
+  -- The fixtures' params vary fastest, after the parametrize rows.
+  local variants = {}
+  for _, c in ipairs(combos) do
+    variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+  end
+  for _, def in ipairs(defs) do
+    local nxt = {}
+    for _, v in ipairs(variants) do
+      for j = 1, #def.params do
+        local fp = {}
+        for k, x in pairs(v.fparams or {}) do
+          fp[k] = x
+        end
+        fp[def] = j
+        local ids = {}
+        for i, id in ipairs(v.ids) do
+          ids[i] = id
+        end
+        ids[#ids + 1] = def.param_ids[j]
+        nxt[#nxt + 1] = { combo = v.combo, ids = ids, fparams = fp }
+      end
+    end
+    variants = nxt
+  end
+  local timeout = r.timeout
+  for _, v in ipairs(variants) do
+    local t = #variants == 1 and #v.ids == 0 and item or copy(item)
+    if #v.ids > 0 then
+      local suffix = "[" .. concat(v.ids, "-") .. "]"
+      t.name, t.id = item.name .. suffix, item.id .. suffix
+    end
+    if #specs > 0 then
+      t.call_args = v.combo
+      if item.kind == "case" then
+        local p, list = fixtures.params(base), { n = 0 }
+        for i = 2, #p do
+          list[i - 1] = v.combo.values[p[i]]
+        end
+        list.n = #p - 1
+        t.case_args = list
+      end
+    end
+    t.fparams = v.fparams
+    t.marks, t.markset, t.xfail, t.timeout = r.marks, r.markset, xfail, timeout
+    t.skip_reason = skip_reason
+    if v.combo.empty and not skip_reason then
+      local names = {}
+      for _, spec in ipairs(specs) do
+        if spec.empty then
+          for _, n in ipairs(spec.names) do
+            names[#names + 1] = "'" .. n .. "'"
+          end
+        end
+      end
+      t.skip_reason = format("got empty parameter set [%s], function %s at %s:%d", concat(names, ", "), item.name,
+        fstate.path, item.line or 0)
+    end
+    out[#out + 1] = t
+  end
+end
+
 local function finalize(fstate, env, order)
   local items = {}
   for _, e in ipairs(order) do
@@ -125,7 +317,11 @@ local function finalize(fstate, env, order)
       items[#items + 1] = e
     end
   end
-  return items
+  local out = {}
+  for _, item in ipairs(items) do
+    expand(fstate, item, out)
+  end
+  return out
 end
 
 --- load_spec(path): loads a spec file in its own environment and returns
@@ -142,6 +338,7 @@ function M.load_spec(path)
     it = luatest.it,
     before_each = luatest.before_each,
     after_each = luatest.after_each,
+    pending = luatest.pending,
   }, {
     __index = _G,
     __newindex = function(t, k, v)
@@ -311,6 +508,17 @@ local function filter(items, keep)
   return out
 end
 
+-- A new list of the items whose marks pass the -m test.
+local function by_marks(items, test)
+  local out, none = {}, {}
+  for _, item in ipairs(items) do
+    if test(item.markset or none) then
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
 local function weight(entry)
   return #entry.items + (entry.skip and 1 or 0)
 end
@@ -318,12 +526,14 @@ end
 --- select(specs, o): the plan of a run, a list of { fstate =, items =,
 --- skip = } in the order to run, after the node ids (o.ids, from
 --- split_ids; o.whole: the set of files also named whole, by a path that
---- is no id), -k, --lf, --shard and --shuffle; and { total =, deselected
+--- is no id), -k, -m, --lf, --shard and --shuffle; and { total =, deselected
 --- =, notes = {lines for the report header}, unmatched = {the node ids
---- that selected nothing} }. A bad -k pattern raises.
+--- that selected nothing} }. o.markexpr is the -m expression. A bad -k
+--- pattern raises.
 function M.select(specs, o)
   local entries, collected, notes = {}, 0, {}
   local keep = assert(M.keyword_test(o.keywords))
+  local marked = o.markexpr and assert(cli.mark_matcher(o.markexpr))
   local ids_of, whole = {}, o.whole or {}
   for _, id in ipairs(o.ids or {}) do
     local list = ids_of[id.file] or {}
@@ -346,10 +556,14 @@ function M.select(specs, o)
         end
       end
     end
+    items = filter(items, keep)
+    if marked then
+      items = by_marks(items, marked)
+    end
     entries[#entries + 1] = {
       fstate = fstate,
-      items = filter(items, keep),
-      skip = fstate.skipped ~= nil and keep(fstate.path),
+      items = items,
+      skip = fstate.skipped ~= nil and keep(fstate.path) and (not marked or marked({})),
     }
   end
   local unmatched = {}

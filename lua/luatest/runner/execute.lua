@@ -26,6 +26,8 @@ end
 
 local M = {}
 
+local EMPTY_ARGS = { n = 0 }
+
 -- Runs fn with its fixtures; false when something failed (recorded in res).
 local function call_with_fixtures(res, ctx, fn, who)
   local ok, args, n = xpcall(fixtures.args, handler, fn, ctx, 1, who)
@@ -68,7 +70,8 @@ local NO_LIMIT = 1e9
 M.NO_LIMIT = NO_LIMIT
 
 --- time_limit(item, o): a test's time limit in seconds: its own (the
---- timeout option of it()), its file's (luatest.timeout), or o.timeout; NO_LIMIT
+--- nearest timeout option of it(), describe() or luatest.test), its file's
+--- (luatest.timeout), or o.timeout; NO_LIMIT
 --- for none. A test that waits longer is stopped. (A test busy in Lua code
 --- that never waits cannot be interrupted; with -j its worker is stopped
 --- once the limits of its tests have all passed.)
@@ -134,7 +137,9 @@ local function test_task(item, ctx, res, progress)
       record(res, inst, "setup")
     else
       progress.inst = inst
-      local ok2, info = xpcall(inst[item.method], handler, inst)
+      -- (A parametrized method gets its row's values after self.)
+      local args = item.case_args or EMPTY_ARGS
+      local ok2, info = xpcall(args.n > 0 and item.fn or inst[item.method], handler, inst, unpack(args, 1, args.n))
       if not ok2 then
         record(res, info, "call")
       end
@@ -249,12 +254,36 @@ local function check_leaks(res, before)
   pcall(run_task, close_objects, objs)
 end
 
+-- An xfail test's result: a failure counts as a skip ("xfail: reason"), a
+-- pass as a pass reported XPASS, or as a failure when strict.
+local function apply_xfail(res, xfail)
+  local reason = xfail.reason
+  if res.status == "fail" or res.status == "error" then
+    res.status, res.outcome = "skip", "xfail"
+    res.reason = reason ~= "" and ("xfail: " .. reason) or "xfail"
+  elseif res.status == "pass" then
+    if xfail.strict then
+      res.status = "fail"
+      res.failure = { message = "[XPASS(strict)] " .. reason, assertion = true, phase = "call" }
+    else
+      res.outcome, res.reason = "xpass", reason
+    end
+  end
+end
+
 local function run_test(item, ctx_file, session, emit, o)
   emit("test_start", item)
+  if item.skip_reason then
+    -- Skipped at collection: no fixture, hook or body runs.
+    local res = { test = item, status = "skip", reason = item.skip_reason, duration = 0 }
+    emit("test_end", res)
+    return res
+  end
   take_handler_errors()
   local before = open_objects()
   local res = { test = item, status = "pass" }
   local ctx = fixtures.new_context(ctx_file, session, item.file.layer)
+  ctx.args, ctx.fparams = item.call_args, item.fparams
   local limit = M.time_limit(item, o)
   local progress = {}
   if o.seed then
@@ -263,6 +292,7 @@ local function run_test(item, ctx_file, session, emit, o)
   -- run_with_timeout counts the limit from now, even after a test blocked
   -- outside the loop (io.popen).
   local t0 = hrtime()
+  rt.running = item
   local ok, done, info = pcall(run_with_timeout, limit, test_task, item, ctx, res, progress)
   if not ok or not done then
     if not ok then
@@ -277,11 +307,15 @@ local function run_test(item, ctx_file, session, emit, o)
       record(res, stopped_info(info2, limit, "its teardown"), "teardown")
     end
   end
+  rt.running = nil
   check_leaks(res, before)
   if next(rt.tracebacks) then
     rt.tracebacks = {}
   end
   res.handler_errors = take_handler_errors()
+  if item.xfail then
+    apply_xfail(res, item.xfail)
+  end
   res.duration = hrtime() - t0
   emit("test_end", res)
   return res
