@@ -41,7 +41,8 @@ function M.decode_job(text)
     return nil, "expected a job (JSON) on stdin: " .. (ok and "no file list" or tostring(job))
   end
   for _, f in ipairs(job.files) do
-    if type(f) ~= "table" or type(f.path) ~= "string" or type(f.items) ~= "table" then
+    if type(f) ~= "table" or type(f.path) ~= "string" or type(f.items) ~= "table"
+      or (f.root ~= nil and type(f.root) ~= "string") then
       return nil, "malformed job: each file needs a path and a list of items"
     end
     for i, idx in ipairs(f.items) do
@@ -151,7 +152,7 @@ function M.worker(runner)
   local stream = M.stream(io.stdout)
   local plan = {}
   for fi, f in ipairs(job.files) do
-    local fstate, lerr = runner.load_spec(f.path)
+    local fstate, lerr = runner.load_spec(f.path, f.root)
     if fstate then
       fstate = runner.repeat_items(fstate, job.count)
     end
@@ -236,7 +237,7 @@ local function job_text(unit, o, time_limit, no_limit)
       local limit = time_limit(item, o)
       budget = (budget and limit < no_limit) and budget + 2 * limit or nil
     end
-    files[fi] = { path = part.fstate.path, items = idx, skip = part.skip and true or false }
+    files[fi] = { path = part.fstate.path, root = part.fstate.root, items = idx, skip = part.skip and true or false }
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,

@@ -105,10 +105,12 @@ end
 -- `progress` says what is left to undo if the task is stopped.
 local function test_task(item, ctx, res, progress)
   local kind = item.kind
-  if kind == "function" then
+  local block = item.block or (kind == "function" and item.file.hooks)
+  if kind == "function" and not block then
     call_with_fixtures(res, ctx, item.fn, item.name)
-  elseif kind == "it" then
-    local chain = hook_chain(item.block)
+  elseif block then
+    -- (A global test_* function has its conftest.lua files' hooks.)
+    local chain = hook_chain(block)
     local ok = true
     for i = 1, #chain do
       progress.after_from = i
@@ -153,8 +155,9 @@ end
 -- After a test's task was stopped (time limit, or waiting on nothing): the
 -- after_each hooks still due, the test case's teardown, fixture teardowns.
 local function finish_task(item, ctx, res, progress)
-  if item.kind == "it" then
-    run_after_hooks(res, ctx, hook_chain(item.block), progress)
+  local block = item.block or (item.kind == "function" and item.file.hooks)
+  if block then
+    run_after_hooks(res, ctx, hook_chain(block), progress)
   elseif progress.inst then
     local inst = progress.inst
     progress.inst = nil
