@@ -33,7 +33,7 @@ local SIGNALS = {
 
 --- decode_job(text): the job a worker reads on stdin, { files = {{path =,
 --- items = {indexes in the file's definition order, after --count}, skip =
---- bool}}, timeout =, exitfirst =, maxfail =, count =, seed = }, or nil and a
+--- bool}}, timeout =, exitfirst =, maxfail =, count =, seed =, capture = }, or nil and a
 --- message.
 function M.decode_job(text)
   local ok, job = pcall(json.decode, text or "")
@@ -53,6 +53,7 @@ function M.decode_job(text)
   job.exitfirst = job.exitfirst == true
   job.maxfail = job.maxfail and tointeger(tonumber(job.maxfail)) or nil
   job.count = job.count and tointeger(tonumber(job.count)) or nil
+  job.capture = job.capture == "no" and "no" or nil
   return job
 end
 
@@ -113,7 +114,8 @@ function Stream:event(name, data)
   elseif name == "test_end" then
     local ref = self.refs[data.test]
     local rec = { e = name, f = ref[1], i = ref[2], status = data.status, duration = data.duration,
-      reason = data.reason, handler_errors = data.handler_errors }
+      reason = data.reason, handler_errors = data.handler_errors, stdout = data.stdout, stderr = data.stderr,
+      notes = data.notes }
     if data.failure then
       rec.failure = plain_info(data.failure)
     end
@@ -175,7 +177,8 @@ function M.worker(runner)
       plan[#plan + 1] = { fstate = fstate, items = items, skip = skip }
     end
   end
-  local o = { timeout = job.timeout, exitfirst = job.exitfirst, maxfail = job.maxfail, seed = job.seed }
+  local o = { timeout = job.timeout, exitfirst = job.exitfirst, maxfail = job.maxfail, seed = job.seed,
+    capture = job.capture }
   local stopped = runner.run_plan(plan, o, function(name, data)
     stream:event(name, data)
   end)
@@ -241,7 +244,7 @@ local function job_text(unit, o, time_limit, no_limit)
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
-    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil })
+    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil, capture = o.capture })
 end
 
 -- The worker's stdout as a list of pieces: { text = s } (what the tests
@@ -346,7 +349,8 @@ local function analyse(unit, res)
             failed = failed + 1
           end
           add("test_end", { test = item, status = rec.status, duration = rec.duration or 0, reason = rec.reason,
-            failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors })
+            failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors, stdout = rec.stdout,
+            stderr = rec.stderr, notes = rec.notes })
         end
       elseif e == "scope_error" then
         failed = failed + 1

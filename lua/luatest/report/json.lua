@@ -58,6 +58,8 @@ function Json:test_result(r)
     duration = r.duration or 0,
     message = message,
     details = details,
+    stdout = str(r.stdout),
+    stderr = str(r.stderr),
   })
 end
 

@@ -116,6 +116,12 @@ local function case_xml(lines, path, case)
     local body = r.test.id .. "\n" .. base.failure_text(r)
     lines[#lines + 1] = format('      <%s message="%s" type="%s">%s</%s>', tag, M.attr(base.failure_message(info)),
       kind, M.escape(body), tag)
+    if r.stdout then
+      lines[#lines + 1] = format("      <system-out>%s</system-out>", M.escape(r.stdout))
+    end
+    if r.stderr then
+      lines[#lines + 1] = format("      <system-err>%s</system-err>", M.escape(r.stderr))
+    end
   end
   lines[#lines + 1] = "    </testcase>"
 end

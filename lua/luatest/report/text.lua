@@ -145,7 +145,8 @@ end
 
 function Text:print_failure(r)
   local header = format("%s %s", WORD[r.status], r.test.id)
-  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n\n")
+  local captured = base.captured_text(r)
+  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n", captured or "", "\n")
 end
 
 function Text:print_durations()

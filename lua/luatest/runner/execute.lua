@@ -8,6 +8,7 @@ local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 local compat = require "luatest.compat"
 local failure = require "luatest.runner.failure"
+local capture = require "luatest.runner.capture"
 
 -- (compat's pcall and xpcall: a task may wait inside them under Lua 5.1 too.)
 local type, format, pcall, xpcall, next = type, string.format, compat.pcall, compat.xpcall, next
@@ -252,8 +253,29 @@ local function check_leaks(res, before)
   pcall(run_task, close_objects, objs)
 end
 
-local function run_test(item, ctx_file, session, emit, o)
+-- Runs what the built-in fixtures left for after the test (rt.after_test:
+-- functions of its result, such as removing a passing test's tmp_path).
+local function after_test(res)
+  local list = rt.after_test
+  if not list or #list == 0 then
+    return
+  end
+  rt.after_test = nil
+  for i = #list, 1, -1 do
+    local ok, err = pcall(list[i], res)
+    if not ok then
+      record(res, { value = err, message = error_text(err) }, "teardown")
+    end
+  end
+end
+
+local function run_test(item, ctx_file, session, emit, o, cap)
   emit("test_start", item)
+  -- From here to test_end what the test writes is its own (-s: live).
+  capture.current = cap
+  if o.capture ~= "no" then
+    cap:start()
+  end
   take_handler_errors()
   local before = open_objects()
   local res = { test = item, status = "pass" }
@@ -285,6 +307,14 @@ local function run_test(item, ctx_file, session, emit, o)
     rt.tracebacks = {}
   end
   res.handler_errors = take_handler_errors()
+  after_test(res)
+  cap:stop()
+  capture.current = nil
+  local out, err = cap:readouterr()
+  if res.status == "fail" or res.status == "error" then
+    res.stdout = out ~= "" and out or nil
+    res.stderr = err ~= "" and err or nil
+  end
   res.duration = hrtime() - t0
   emit("test_end", res)
   return res
@@ -343,7 +373,7 @@ local function close_scope(scope, label, o)
 end
 
 -- Plugins define built-in fixtures; luatest.pytest_plugin is pytest-aiohttp's.
-local PLUGINS = { "luatest.pytest_plugin" }
+local PLUGINS = { "luatest.pytest_plugin", "luatest.builtin_plugin" }
 
 local function load_plugins()
   for _, name in ipairs(PLUGINS) do
@@ -353,10 +383,13 @@ end
 
 --- run_plan(plan, o, emit): runs a plan (a list of { fstate =, items =,
 --- skip = } in order) in this process with the options o (timeout,
---- exitfirst, maxfail, seed), sending the events to emit(name, data).
+--- exitfirst, maxfail, seed, capture ("no": off), sending the events to
+--- emit(name, data); a failed test's result carries what it wrote (stdout,
+--- stderr).
 --- Returns true when -x or --maxfail stopped it.
 function M.run_plan(plan, o, emit)
   load_plugins()
+  local cap = capture.new()
   local session = fixtures.new_scope("session")
   local stop = false
   -- -x is --maxfail 1.
@@ -371,7 +404,7 @@ function M.run_plan(plan, o, emit)
     end
     local scope = fixtures.new_scope("file")
     for i = 1, #items do
-      local res = run_test(items[i], scope, session, emit, o)
+      local res = run_test(items[i], scope, session, emit, o, cap)
       if res.status == "fail" or res.status == "error" then
         failed = failed + 1
         if limit and failed >= limit then
