@@ -126,9 +126,12 @@ end
 --- cap:readouterr(): the text written to stdout and to stderr since the
 --- last call (or the start); what it returns is not shown again.
 function Capture:readouterr()
-  local out, err = concat(self.out), concat(self.err)
+  local o, e = self.out, self.err
+  if #o == 0 and #e == 0 then
+    return "", ""
+  end
   self.out, self.err = {}, {}
-  return out, err
+  return concat(o), concat(e)
 end
 
 return M

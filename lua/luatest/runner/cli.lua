@@ -26,6 +26,13 @@ A path may be a test id, as the reports print them: FILE::test_x,
 (every method of an AioHTTPTestCase); an id that matches no test is bad
 usage.
 
+A conftest.lua in a path's directory or below it is loaded first; its
+fixtures and before_each/after_each hooks apply to the files below it. A
+file sees the fixtures it defines, those of the modules it requires and of
+its conftest.lua files, and the built-ins (tmp_path, monkeypatch, capture,
+loop, aiohttp_client...). While a file loads, the path's directory and its
+own are on package.path.
+
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
                     PATTERN, ignoring case; repeat it to keep tests matching
