@@ -111,6 +111,30 @@ describe("output capture", function()
     eq(read(tmpdir .. "/w.txt"), "to the file")
   end)
 
+  it("shows what a failing file fixture's teardown wrote with its error", function(tmpdir)
+    write_file(tmpdir .. "/x_spec.lua", [[
+require("luatest").fixture("f", function()
+  return 1, function() print("in file teardown") io.stderr:write("teardown err\n") error("teardown broke") end
+end, { scope = "file" })
+function test_x(f) end
+]])
+    for _, jobs in ipairs { "1", "2" } do
+      local r = run { "-j", jobs, tmpdir .. "/x_spec.lua" }
+      eq(r.last, "1 passed, 1 failed")
+      contains(r.out, "teardown broke")
+      contains(r.out, "----- captured stdout -----\nin file teardown\n----- captured stderr -----\nteardown err\n")
+    end
+  end)
+
+  it("writes out what a test wrote before it called os.exit", function(tmpdir)
+    write_file(tmpdir .. "/x_spec.lua", "function test_x() print('before exit') io.stderr:write('err too\\n') "
+      .. "os.exit(3) end\n")
+    local r = run { tmpdir .. "/x_spec.lua" }
+    eq(r.code, 3)
+    contains(r.out, "before exit\n")
+    contains(r.err, "err too\n")
+  end)
+
   it("rejects a bad --capture method, naming the flag", function()
     local r = run { "--capture=fdx", "spec/data/runner/sample_empty.lua" }
     eq(r.code, 2)

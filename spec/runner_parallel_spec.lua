@@ -26,7 +26,7 @@ describe("-j", function()
   end)
 
   it("fails the test whose worker died, and the other tests still run", function()
-    local r = run { "-s", "-j", "2", DATA .. "sample_crash.lua", DATA .. "sample_mixed.lua" }
+    local r = run { "-j", "2", DATA .. "sample_crash.lua", DATA .. "sample_mixed.lua" }
     eq(r.code, 1)
     contains(r.out, "\nERROR " .. DATA .. "sample_crash.lua::test_exit\n")
     contains(r.out, "the worker process running this test exited with status 3\n")

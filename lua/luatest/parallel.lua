@@ -133,7 +133,7 @@ function Stream:event(name, data)
     self:write({ e = name, f = self.files[data.file] })
   elseif name == "scope_error" then
     self:write({ e = name, scope = data.scope, f = data.file and self.files[data.file],
-      failure = plain_info(data.failure) })
+      failure = plain_info(data.failure), stdout = data.stdout, stderr = data.stderr })
   end
 end
 
@@ -354,7 +354,8 @@ local function analyse(unit, res)
         end
       elseif e == "scope_error" then
         failed = failed + 1
-        add("scope_error", { scope = rec.scope, file = part and part.fstate.path or nil, failure = rec.failure or {} })
+        add("scope_error", { scope = rec.scope, file = part and part.fstate.path or nil, failure = rec.failure or {},
+          stdout = rec.stdout, stderr = rec.stderr })
       elseif e == "collect_error" and part then
         failed = failed + 1
         add("scope_error", { scope = "file", file = part.fstate.path, failure = {

@@ -128,7 +128,8 @@ end
 function Base:scope_error(e)
   M.count(self.counts, "scope_error", e)
   if self.test_result then
-    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure })
+    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure,
+      stdout = e.stdout, stderr = e.stderr })
   end
 end
 

@@ -69,6 +69,8 @@ function Json:scope_error(e)
     file = str(e.file),
     scope = e.scope,
     message = str(base.failure_text({ test = base.scope_test(e), failure = e.failure })),
+    stdout = str(e.stdout),
+    stderr = str(e.stderr),
   })
 end
 

@@ -78,7 +78,7 @@ end
 function Junit:scope_error(e)
   base.count(self.counts, "scope_error", e)
   local t = base.scope_test(e)
-  local r = { test = t, status = "error", failure = e.failure }
+  local r = { test = t, status = "error", failure = e.failure, stdout = e.stdout, stderr = e.stderr }
   self:add(e.file or "luatest", { result = r, name = t.name, file = e.file, status = "error", duration = 0 })
 end
 

@@ -130,6 +130,8 @@ function Text:scope_error(e)
     scope = e.scope,
     test = base.scope_test(e),
     failure = e.failure,
+    stdout = e.stdout,
+    stderr = e.stderr,
   }
 end
 

@@ -78,6 +78,16 @@ function M.new()
     end
     buf[#buf + 1] = "\n"
   end
+  -- A test that ends its process (os.exit) loses no output: what was
+  -- captured goes out first.
+  cap.exit = function(...)
+    cap:stop()
+    local out, err = cap:readouterr()
+    cap.saved.stdout:write(out)
+    cap.saved.stdout:flush()
+    cap.saved.stderr:write(err)
+    return cap.saved.exit(...)
+  end
   cap.write = function(...)
     -- io.write writes to the default output: captured while that is still
     -- the one the test started with.
@@ -90,7 +100,8 @@ function M.new()
   return cap
 end
 
---- cap:start(): replaces print, io.write, io.stdout and io.stderr.
+--- cap:start(): replaces print, io.write, io.stdout, io.stderr (and
+--- os.exit, which writes out what was captured first).
 function Capture:start()
   if self.active then
     return
@@ -101,7 +112,7 @@ function Capture:start()
     saved = {}
     self.saved = saved
   end
-  saved.print, saved.write, saved.stdout, saved.stderr = _G.print, io.write, io.stdout, io.stderr
+  saved.print, saved.write, saved.stdout, saved.stderr, saved.exit = _G.print, io.write, io.stdout, io.stderr, os.exit
   self.saved_output = io.output()
   if self.real_stdout ~= saved.stdout then
     self.real_stdout, self.stdout = saved.stdout, stand_in(self, "out", saved.stdout)
@@ -109,18 +120,18 @@ function Capture:start()
   if self.real_stderr ~= saved.stderr then
     self.real_stderr, self.stderr = saved.stderr, stand_in(self, "err", saved.stderr)
   end
-  _G.print, io.write, io.stdout, io.stderr = self.print, self.write, self.stdout, self.stderr
+  _G.print, io.write, io.stdout, io.stderr, os.exit = self.print, self.write, self.stdout, self.stderr, self.exit
 end
 
---- cap:stop(): puts back what start replaced (unless the test replaced it
---- again itself, which is then undone too).
+--- cap:stop(): puts back what start replaced (also what the test itself
+--- put in their place meanwhile).
 function Capture:stop()
   if not self.active then
     return
   end
   self.active = false
   local saved = self.saved
-  _G.print, io.write, io.stdout, io.stderr = saved.print, saved.write, saved.stdout, saved.stderr
+  _G.print, io.write, io.stdout, io.stderr, os.exit = saved.print, saved.write, saved.stdout, saved.stderr, saved.exit
 end
 
 --- cap:readouterr(): the text written to stdout and to stderr since the

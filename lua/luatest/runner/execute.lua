@@ -323,7 +323,7 @@ end
 -- Tears down a file or session scope, within the run's time limit (each
 -- teardown that hangs is abandoned and the next one runs); returns the
 -- list of failures.
-local function close_scope(scope, label, o)
+local function close_scope_captured(scope, label, o)
   local failures = {}
   local function report(info, name)
     info.fixture = name
@@ -372,6 +372,22 @@ local function close_scope(scope, label, o)
   return failures
 end
 
+-- close_scope_captured, with what the teardowns wrote kept (as a test's
+-- output is) on the first failure (stdout, stderr).
+local function close_scope(scope, label, o, cap)
+  if o.capture ~= "no" then
+    cap:start()
+  end
+  local failures = close_scope_captured(scope, label, o)
+  cap:stop()
+  local out, err = cap:readouterr()
+  if failures[1] then
+    failures[1].stdout = out ~= "" and out or nil
+    failures[1].stderr = err ~= "" and err or nil
+  end
+  return failures
+end
+
 -- Plugins define built-in fixtures; luatest.pytest_plugin is pytest-aiohttp's.
 local PLUGINS = { "luatest.pytest_plugin", "luatest.builtin_plugin" }
 
@@ -413,9 +429,10 @@ function M.run_plan(plan, o, emit)
         end
       end
     end
-    for _, info in ipairs(close_scope(scope, "file", o)) do
+    for _, info in ipairs(close_scope(scope, "file", o, cap)) do
       failed = failed + 1
-      emit("scope_error", { scope = "file", file = fstate.path, failure = info })
+      emit("scope_error", { scope = "file", file = fstate.path, failure = info, stdout = info.stdout,
+        stderr = info.stderr })
     end
     if limit and failed >= limit then
       stop = true
@@ -425,8 +442,8 @@ function M.run_plan(plan, o, emit)
       break
     end
   end
-  for _, info in ipairs(close_scope(session, "session", o)) do
-    emit("scope_error", { scope = "session", failure = info })
+  for _, info in ipairs(close_scope(session, "session", o, cap)) do
+    emit("scope_error", { scope = "session", failure = info, stdout = info.stdout, stderr = info.stderr })
   end
   return stop
 end
