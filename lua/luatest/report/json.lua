@@ -4,8 +4,10 @@
 ---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
 ---      error, skipped), "duration" (seconds), "message" (the failure's
 ---      message with its position, the skip reason, or null), "details"
----      (the full failure report)}, ...],
----    "errors": [{"file", "scope" (load, file, session), "message"}],
+---      (the full failure report), "stdout", "stderr" (what a failed test
+---      wrote, or null)}, ...],
+---    "errors": [{"file", "scope" (load, file, session), "message",
+---      "stdout", "stderr" (what the failed teardowns wrote, or null)}],
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
 --- Every string is valid UTF-8.

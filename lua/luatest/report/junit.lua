@@ -3,8 +3,8 @@
 --- <testsuite> per spec file, one <testcase> per test (classname from the
 --- file's path, name, file, line, time in seconds) with a <failure>
 --- (assertion, timeout) or an <error> (anything else) whose message
---- attribute is the message and whose body is the full report, or a
---- <skipped>. Files that do not load and failed fixture teardowns are
+--- attribute is the message and whose body is the full report, then what
+--- the test wrote in <system-out> and <system-err>; or a <skipped>. Files that do not load and failed fixture teardowns are
 --- error test cases of their file's suite. All text is escaped and made
 --- valid UTF-8.
 local base = require "luatest.report.base"
