@@ -4,9 +4,9 @@
 --- file's path, name, file, line, time in seconds) with a <failure>
 --- (assertion, timeout) or an <error> (anything else) whose message
 --- attribute is the message and whose body is the full report, then what
---- the test wrote in <system-out> and <system-err>; or a <skipped>. Files that do not load and failed fixture teardowns are
---- error test cases of their file's suite. All text is escaped and made
---- valid UTF-8.
+--- the test wrote in <system-out> and <system-err>; or a <skipped>.
+--- Files that do not load and failed fixture teardowns are error test
+--- cases of their file's suite. All text is escaped and made valid UTF-8.
 local base = require "luatest.report.base"
 
 local format, concat = string.format, table.concat
