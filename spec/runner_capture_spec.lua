@@ -193,6 +193,12 @@ function test_patch(monkeypatch)
   assert(not pcall(monkeypatch.delattr, monkeypatch, T, "nope"))
   monkeypatch:delattr(T, "nope", false)
 end
+function test_patch_then_fail(monkeypatch)
+  monkeypatch:setattr(T, "a", 99)
+  monkeypatch:setenv("LT_MP_SET", 1)
+  monkeypatch:chdir("/")
+  error("undone all the same")
+end
 function test_undone()
   assert(T.a == 1 and T.missing == nil, tostring(T.a))
   assert(os.getenv("LT_MP_SET") == nil)
@@ -200,9 +206,11 @@ function test_undone()
   assert(core.cwd() == start, core.cwd())
 end
 ]])
-      local real = support.run({ "-s", tmpdir .. "/x_spec.lua" }, "LT_MP_DEL=there CHDIR_TO=" .. quote(tmpdir) .. " ",
-        "/")
-      eq(real.last, "2 passed, 0 failed")
+      assert(os.execute("mkdir " .. quote(tmpdir .. "/sub")))
+      local real = support.run({ "-s", tmpdir .. "/x_spec.lua" }, "LT_MP_DEL=there CHDIR_TO="
+        .. quote(tmpdir .. "/sub") .. " ", tmpdir)
+      eq(real.last, "2 passed, 1 failed")
+      contains(real.out, "undone all the same")
     end)
 
   for _, flag in ipairs { "--capture=sys", "-s" } do
