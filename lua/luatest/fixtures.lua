@@ -18,14 +18,19 @@ local SCOPE_NAME = { "function", "file", "session" }
 local EMPTY = setmetatable({}, { __newindex = function() error("fixtures: EMPTY is read-only", 2) end })
 local NIL = setmetatable({}, { __name = "luatest.nil" }) -- a cached nil value
 
---- Fixtures defined outside the spec file being loaded (by a shared helper
---- module, or at run time): visible to every file. name -> definition.
+--- Fixtures defined while no spec file loads (at run time): visible to
+--- every file. name -> definition.
 M.global = {}
 --- The built-in fixtures. name -> definition.
 M.builtin = {}
---- While the runner loads a spec file: { source = "@path", layer = {} };
---- fixtures defined by that file's own code go to its layer.
+--- While the runner loads a spec file or a conftest.lua: { source =
+--- "@path", layer = {} }; fixtures defined by its code, or by what it
+--- calls while it loads, go to its layer.
 M.loading = nil
+--- While a module that a loading file required loads: the table (name ->
+--- definition) of the fixtures it defines; the runner grants them to each
+--- file that requires the module (runner/collect.lua).
+M.requiring = nil
 --- Objects (servers, clients, tasks) opened by file- or session-scoped fixtures:
 --- the per-test leak check leaves them alone.
 M.allowed = setmetatable({}, { __mode = "k" })
@@ -66,8 +71,14 @@ function M.define(name, fn, opts, level)
       end
     end
   end
+  -- A shared module's fixtures belong to the files that require it, not
+  -- to every file loaded after it (which would depend on load order).
   local loading = M.loading
   if loading and ar and ar.source == loading.source then
+    loading.layer[name] = def
+  elseif M.requiring then
+    M.requiring[name] = def
+  elseif loading then
     loading.layer[name] = def
   else
     M.global[name] = def
@@ -132,10 +143,19 @@ end
 --- that layer sees, or nil.
 M.lookup = lookup
 
---- available(layer): the sorted names of the fixtures a file can use.
+--- available(layer): the sorted names of the fixtures a file can use
+--- (its layer's own, then those it inherits through the layer's __index
+--- tables: conftest.lua files and required modules).
 function M.available(layer)
-  local seen, names = {}, {}
-  for _, t in ipairs { layer or EMPTY, M.global, M.builtin } do
+  local seen, names, tables = {}, {}, {}
+  while type(layer) == "table" do
+    tables[#tables + 1] = layer
+    local mt = getmetatable(layer)
+    layer = mt and mt.__index
+  end
+  tables[#tables + 1] = M.global
+  tables[#tables + 1] = M.builtin
+  for _, t in ipairs(tables) do
     for name in pairs(t) do
       if not seen[name] and name:sub(1, 1) ~= "_" then
         seen[name] = true
@@ -196,8 +216,9 @@ function resolve(ctx, name, rank, who)
   end
   local def = lookup(ctx.layer, name)
   if not def then
-    error(format("unknown fixture '%s' requested by %s; available fixtures: %s", name, who,
-      concat(M.available(ctx.layer), ", ")), 0)
+    error(format("unknown fixture '%s' requested by %s; available fixtures: %s\n(a file can use the fixtures "
+      .. "it defines, those of the modules it requires, those of each conftest.lua from the root path down to "
+      .. "its directory, and the built-in ones)", name, who, concat(M.available(ctx.layer), ", ")), 0)
   end
   if def.rank < rank then
     error(format("fixture '%s' has %s scope and cannot be used by %s, which has %s scope", name,

@@ -169,7 +169,8 @@ function M.run(o, reporters)
   -- Node ids (FILE::NAME) name their file for discovery, and select in it,
   -- unless a plain path names that file too.
   local targets, ids = collect.split_ids(paths)
-  local files, derr = M.discover(targets)
+  local files, roots = M.discover(targets)
+  local derr = not files and roots or nil
   if not files then
     return usage_error(derr)
   end
@@ -189,7 +190,7 @@ function M.run(o, reporters)
   -- Collection: every file is loaded before any test runs.
   local specs, load_errors = {}, 0
   for _, path in ipairs(files) do
-    local fstate, lerr = M.load_spec(path)
+    local fstate, lerr = M.load_spec(path, roots[path])
     if not fstate then
       load_errors = load_errors + 1
       emit("collect_error", { file = path, message = lerr })

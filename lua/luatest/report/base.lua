@@ -142,7 +142,8 @@ end
 function Base:scope_error(e)
   M.count(self.counts, "scope_error", e)
   if self.test_result then
-    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure })
+    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure,
+      stdout = e.stdout, stderr = e.stderr })
   end
 end
 
@@ -259,7 +260,31 @@ function M.failure_text(r)
       lines[#lines + 1] = indent(trim_traceback_text(tb), "    ")
     end
   end
+  if r.notes then
+    for _, note in ipairs(r.notes) do
+      lines[#lines + 1] = note
+    end
+  end
   return concat(lines, "\n")
+end
+
+--- captured_text(r): what a failed test wrote (r.stdout, r.stderr), under
+--- a line naming each stream, as pytest shows it; nil when it wrote nothing.
+function M.captured_text(r)
+  local parts = {}
+  for _, k in ipairs { "stdout", "stderr" } do
+    local text = r[k]
+    if text and text ~= "" then
+      if text:sub(-1) ~= "\n" then
+        text = text .. "\n"
+      end
+      parts[#parts + 1] = "----- captured " .. k .. " -----\n" .. text
+    end
+  end
+  if #parts == 0 then
+    return nil
+  end
+  return concat(parts)
 end
 
 --- failure_message(info): the message of a failure, with its position

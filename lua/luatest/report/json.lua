@@ -5,8 +5,10 @@
 ---      error, skipped), "outcome" (the status, or xfailed and xpassed
 ---      for xfail tests), "marks" (a list), "duration" (seconds),
 ---      "message" (the failure's message with its position, the skip or
----      xfail reason, or null), "details" (the full failure report)}, ...],
----    "errors": [{"file", "scope" (load, file, session), "message"}],
+---      xfail reason, or null), "details" (the full failure report),
+---      "stdout", "stderr" (what a failed test wrote, or null)}, ...],
+---    "errors": [{"file", "scope" (load, file, session), "message",
+---      "stdout", "stderr" (what the failed teardowns wrote, or null)}],
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
 --- Every string is valid UTF-8.
@@ -69,6 +71,8 @@ function Json:test_result(r)
     duration = r.duration or 0,
     message = message,
     details = details,
+    stdout = str(r.stdout),
+    stderr = str(r.stderr),
   })
 end
 
@@ -78,6 +82,8 @@ function Json:scope_error(e)
     file = str(e.file),
     scope = e.scope,
     message = str(base.failure_text({ test = base.scope_test(e), failure = e.failure })),
+    stdout = str(e.stdout),
+    stderr = str(e.stderr),
   })
 end
 

@@ -3,11 +3,12 @@
 --- <testsuite> per spec file, one <testcase> per test (classname from the
 --- file's path, name, file, line, time in seconds) with a <failure>
 --- (assertion, timeout) or an <error> (anything else) whose message
---- attribute is the message and whose body is the full report, or a
---- <skipped> with the reason (type="xfail" for an xfail test that failed;
---- one that passed is a passing test case, as in pytest's). Files that do not load and failed fixture teardowns are
---- error test cases of their file's suite. All text is escaped and made
---- valid UTF-8.
+--- attribute is the message and whose body is the full report, then what
+--- the test wrote in <system-out> and <system-err>; or a <skipped> with
+--- the reason (type="xfail" for an xfail test that failed; one that
+--- passed is a passing test case, as in pytest's). Files that do not load
+--- and failed fixture teardowns are error test cases of their file's
+--- suite. All text is escaped and made valid UTF-8.
 local base = require "luatest.report.base"
 
 local format, concat = string.format, table.concat
@@ -79,7 +80,7 @@ end
 function Junit:scope_error(e)
   base.count(self.counts, "scope_error", e)
   local t = base.scope_test(e)
-  local r = { test = t, status = "error", failure = e.failure }
+  local r = { test = t, status = "error", failure = e.failure, stdout = e.stdout, stderr = e.stderr }
   self:add(e.file or "luatest", { result = r, name = t.name, file = e.file, status = "error", duration = 0 })
 end
 
@@ -119,6 +120,12 @@ local function case_xml(lines, path, case)
     local body = r.test.id .. "\n" .. base.failure_text(r)
     lines[#lines + 1] = format('      <%s message="%s" type="%s">%s</%s>', tag, M.attr(base.failure_message(info)),
       kind, M.escape(body), tag)
+    if r.stdout then
+      lines[#lines + 1] = format("      <system-out>%s</system-out>", M.escape(r.stdout))
+    end
+    if r.stderr then
+      lines[#lines + 1] = format("      <system-err>%s</system-err>", M.escape(r.stderr))
+    end
   end
   lines[#lines + 1] = "    </testcase>"
 end

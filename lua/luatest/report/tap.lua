@@ -81,6 +81,12 @@ function Tap:result(r, severity)
       lines[#lines + 1] = format("  duration_ms: %.3f", r.duration * 1000)
     end
     field(lines, "details", base.failure_text(r))
+    if r.stdout then
+      field(lines, "stdout", r.stdout)
+    end
+    if r.stderr then
+      field(lines, "stderr", r.stderr)
+    end
     lines[#lines + 1] = "  ..."
     out:write(concat(lines, "\n"), "\n")
   end

@@ -131,6 +131,8 @@ function Text:scope_error(e)
     scope = e.scope,
     test = base.scope_test(e),
     failure = e.failure,
+    stdout = e.stdout,
+    stderr = e.stderr,
   }
 end
 
@@ -146,7 +148,8 @@ end
 
 function Text:print_failure(r)
   local header = format("%s %s", WORD[r.status], r.test.id)
-  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n\n")
+  local captured = base.captured_text(r)
+  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n", captured or "", "\n")
 end
 
 function Text:print_durations()

@@ -33,6 +33,13 @@ opts), describe(name, fn, opts), test_x = luatest.test(fn, opts)): marks
 = {...} for -m, skip = reason, skipif = a boolean or a function called at
 collection, xfail = reason or {reason =, strict =}, timeout = S.
 
+A conftest.lua in a path's directory or below it is loaded first; its
+fixtures and before_each/after_each hooks apply to the files below it. A
+file sees the fixtures it defines, those of the modules it requires and of
+its conftest.lua files, and the built-ins (tmp_path, monkeypatch, capture,
+loop, aiohttp_client...). While a file loads, the path's directory and its
+own are on package.path.
+
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
                     PATTERN, ignoring case; repeat it to keep tests matching
@@ -67,6 +74,11 @@ running:
                     test with it(name, fn, {timeout = S})
   -j N, --jobs N    run the files in N worker processes; a worker that dies
                     fails the test it was running and the others go on
+  -s, --capture=no  let the tests' output through as it is written; by
+                    default what a test writes with print, io.write,
+                    io.stdout and io.stderr (its hooks and fixtures
+                    included) is kept and shown only with its failure
+  --capture METHOD  sys (the default: capture as above) or no (as -s)
 
 output:
   -v, --verbose     one line per test with its time, skip and xfail reasons
@@ -94,7 +106,8 @@ other:
 Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), markexpr,
 lf, shard, shuffle, seed, exitfirst, maxfail, count, timeout, jobs,
-verbose, quiet, output, junit_xml, durations, no_color, e.g.
+no_capture (-s), capture, verbose, quiet, output, junit_xml, durations,
+no_color, e.g.
 return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
@@ -134,6 +147,13 @@ local function check_output(v)
     return v
   end
   return nil, "expected text, tap, junit or json"
+end
+
+local function check_capture(v)
+  if v == "no" or v == "sys" then
+    return v
+  end
+  return nil, "expected sys or no"
 end
 
 local function check_file(v)
@@ -338,6 +358,8 @@ local OPTIONS = {
   { key = "list", flags = { "--list" } },
   { key = "timeout", flags = { "--timeout" }, arg = "S", check = check_seconds, config = true },
   { key = "jobs", flags = { "-j", "--jobs" }, arg = "N", check = check_jobs, config = true },
+  { key = "no_capture", flags = { "-s" }, config = true },
+  { key = "capture", flags = { "--capture" }, arg = "METHOD", check = check_capture, config = true },
   { key = "verbose", flags = { "-v", "--verbose" }, config = true },
   { key = "quiet", flags = { "-q", "--quiet" }, config = true },
   { key = "output", flags = { "--output" }, arg = "FORMAT", check = check_output, config = true },
@@ -499,6 +521,9 @@ function M.resolve(cli, config)
   end
   o.jobs = o.jobs or 1
   o.output = o.output or "text"
+  -- (-s and --capture are one setting: the command line's wins.)
+  o.capture = cli.capture or (cli.no_capture and "no") or config.capture or (config.no_capture and "no") or "sys"
+  o.no_capture = nil
   if o.seed then
     o.shuffle = true
   elseif o.shuffle then

@@ -3,6 +3,7 @@
 --- describe/it blocks with their hooks, AioHTTPTestCase classes) in
 --- definition order; and the selection and order of a run's plan (-k, --lf,
 --- --shard, --shuffle).
+local core = require "luatest.core"
 local luatest = require "luatest"
 local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
@@ -324,14 +325,97 @@ local function finalize(fstate, env, order)
   return out
 end
 
---- load_spec(path): loads a spec file in its own environment and returns
---- its state { path, layer (fixtures), items (tests in definition order),
---- skipped (reason, when the file called skip) and skip_item (the entry
---- that reports it), timeout (set by luatest.timeout) }, or nil and a
---- message.
-function M.load_spec(path)
-  local fstate = { path = path, layer = {}, items = nil, skipped = nil, skip_item = nil, timeout = nil }
-  local order, seen = {}, {}
+-- ---- shared modules, package.path and conftest.lua ---------------------------------------
+
+-- The fixtures each module defined while it first loaded, by module name
+-- (with those of the modules it required), granted again to each file that
+-- requires it later, from package.loaded.
+local module_fixtures = {}
+-- The tables the fixtures of the modules being required go to: the
+-- innermost last; the first is the loading file's.
+local grant_stack = {}
+
+local real_require = require
+
+local function grant(into, from)
+  for name, def in pairs(from) do
+    if rawget(into, name) == nil then
+      rawset(into, name, def)
+    end
+  end
+end
+
+-- require as the files see it while they load.
+local function tracked_require(name)
+  local n = #grant_stack
+  if n == 0 then
+    return real_require(name)
+  end
+  local defined = module_fixtures[name]
+  local outer = fixtures.requiring
+  if defined == nil and package.loaded[name] == nil then
+    defined = {}
+    fixtures.requiring = defined
+    grant_stack[n + 1] = defined
+  end
+  local ok, mod = pcall(real_require, name)
+  grant_stack[n + 1] = nil
+  fixtures.requiring = outer
+  if not ok then
+    error(mod, 0)
+  end
+  if defined ~= nil then
+    module_fixtures[name] = defined
+    grant(grant_stack[n], defined)
+  end
+  return mod
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function strip_slash(path)
+  while #path > 1 and path:sub(-1) == "/" do
+    path = path:sub(1, -2)
+  end
+  return path
+end
+
+local function join(dir, name)
+  if dir == "." then
+    return name
+  end
+  return dir .. "/" .. name
+end
+
+-- Runs fn(...) with the dirs first on package.path and `require` tracked
+-- (the fixtures of what it requires go to `granted`); returns what
+-- xpcall(fn, load_handler, ...) returns.
+local function loading_with(dirs, granted, fn, ...)
+  local saved_path, saved_require = package.path, _G.require
+  local extra = {}
+  for _, dir in ipairs(dirs) do
+    extra[#extra + 1] = join(dir, "?.lua;") .. join(dir, "?/init.lua;")
+  end
+  package.path = table.concat(extra) .. saved_path
+  _G.require = tracked_require
+  local depth = #grant_stack
+  grant_stack[depth + 1] = granted
+  local ok, err = xpcall(fn, load_handler, ...)
+  for i = #grant_stack, depth + 1, -1 do
+    grant_stack[i] = nil
+  end
+  fixtures.requiring = nil
+  _G.require = saved_require
+  package.path = saved_path
+  return ok, err
+end
+
+-- The environment a spec file or conftest.lua loads in; `order` gets the
+-- names of the globals that may be tests, in definition order.
+local function new_env(order)
+  local seen = {}
   -- busted's names are globals of every spec file, as in busted.
   local env = setmetatable({
     describe = luatest.describe,
@@ -339,6 +423,7 @@ function M.load_spec(path)
     before_each = luatest.before_each,
     after_each = luatest.after_each,
     pending = luatest.pending,
+    require = tracked_require,
   }, {
     __index = _G,
     __newindex = function(t, k, v)
@@ -364,14 +449,124 @@ function M.load_spec(path)
     rawset(env, "xpcall", compat.xpcall)
     rawset(env, "coroutine", setmetatable({ running = compat.running }, { __index = coroutine }))
   end
+  return env
+end
+
+-- A fixture layer: own definitions first, then those granted by required
+-- modules, then `parent` (the nearest conftest.lua's layer).
+local function new_layer(parent)
+  local granted = setmetatable({}, { __index = parent })
+  return setmetatable({}, { __index = granted }), granted
+end
+
+-- conftest.lua files loaded in this process, by path: { layer =, block =
+-- (the root of its hooks) } or { err = message }.
+local conftests = {}
+
+-- The conftest.lua files that apply to `path` below the root directory
+-- `root`: their paths, outermost first.
+local function conftest_paths(path, root)
+  local dir = dirname(path)
+  local rel
+  if root == "." then
+    rel = dir
+  elseif dir == root then
+    rel = "."
+  elseif dir:sub(1, #root + 1) == root .. "/" then
+    rel = dir:sub(#root + 2)
+  else
+    rel = "."
+    root = dir
+  end
+  local out, cur = { join(root, "conftest.lua") }, root
+  if rel ~= "." then
+    for part in rel:gmatch("[^/]+") do
+      cur = join(cur, part)
+      out[#out + 1] = join(cur, "conftest.lua")
+    end
+  end
+  return out
+end
+
+local function load_conftest(path, root, parent)
+  local c = conftests[path]
+  if c then
+    return c
+  end
+  local layer, granted = new_layer(parent and parent.layer)
+  local cstate = { path = path, layer = layer }
+  local order = {}
+  local env = new_env(order)
+  local chunk, err = compat.loadfile(path, "t", env)
+  if not chunk then
+    c = { err = err }
+  else
+    local block = { before = {}, after = {}, parent = parent and parent.block }
+    rt.collector = setmetatable({ file = cstate, order = order, block = block }, Collector)
+    fixtures.loading = { source = "@" .. path, layer = layer }
+    local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
+    rt.collector = nil
+    fixtures.loading = nil
+    if not ok then
+      c = { err = is_skip(lerr) and (path .. ": a conftest.lua cannot skip the files below it") or lerr }
+    else
+      local fok, items = pcall(finalize, cstate, env, order)
+      if not fok then
+        c = { err = path .. ": " .. error_text(items) }
+      elseif #items > 0 then
+        c = { err = format("%s: a conftest.lua defines fixtures and hooks, not tests (it defines %s)", path,
+          items[1].name) }
+      else
+        c = { layer = layer, block = block }
+      end
+    end
+  end
+  conftests[path] = c
+  return c
+end
+
+--- root_of(path): the root directory of a path of a run: the path itself
+--- for a directory, its directory for a file (no trailing slash).
+function M.root_of(path)
+  path = strip_slash(path)
+  if core.stat(path) == "dir" then
+    return path
+  end
+  return dirname(path)
+end
+
+--- load_spec(path, root): loads a spec file in its own environment, after
+--- the conftest.lua files from the root directory `root` (default: the
+--- file's directory) down to its own, and returns its state { path, root,
+--- layer (fixtures), items (tests in definition order), skipped (reason,
+--- when the file called skip) and skip_item (the entry that reports it),
+--- timeout (set by luatest.timeout), hooks (the root block of its
+--- conftest hooks, or nil) }, or nil and a message.
+function M.load_spec(path, root)
+  root = root and strip_slash(root) or dirname(path)
+  local parent
+  for _, cpath in ipairs(conftest_paths(path, root)) do
+    if core.stat(cpath) == "file" then
+      local c = load_conftest(cpath, root, parent)
+      if c.err then
+        return nil, c.err
+      end
+      parent = c
+    end
+  end
+  local layer, granted = new_layer(parent and parent.layer)
+  local fstate = { path = path, root = root, layer = layer, items = nil, skipped = nil, skip_item = nil,
+    timeout = nil, hooks = parent and parent.block }
+  local order = {}
+  local env = new_env(order)
   local chunk, err = compat.loadfile(path, "t", env)
   if not chunk then
     return nil, err
   end
-  local root = { before = {}, after = {} }
-  rt.collector = setmetatable({ file = fstate, order = order, block = root }, Collector)
-  fixtures.loading = { source = "@" .. path, layer = fstate.layer }
-  local ok, lerr = xpcall(chunk, load_handler)
+  local rootblock = { before = {}, after = {}, parent = parent and parent.block }
+  rt.collector = setmetatable({ file = fstate, order = order, block = rootblock }, Collector)
+  fixtures.loading = { source = "@" .. path, layer = layer }
+  local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
   rt.collector = nil
   fixtures.loading = nil
   if not ok then
