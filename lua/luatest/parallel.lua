@@ -52,6 +52,7 @@ function M.decode_job(text)
   job.exitfirst = job.exitfirst == true
   job.maxfail = job.maxfail and tointeger(tonumber(job.maxfail)) or nil
   job.count = job.count and tointeger(tonumber(job.count)) or nil
+  job.coverage = job.coverage == true
   return job
 end
 
@@ -149,6 +150,10 @@ function M.worker(runner)
     return 2
   end
   local stream = M.stream(io.stdout)
+  local coverage = job.coverage and require("luatest.coverage")
+  if coverage then
+    coverage.start()
+  end
   local plan = {}
   for fi, f in ipairs(job.files) do
     local fstate, lerr = runner.load_spec(f.path)
@@ -178,6 +183,9 @@ function M.worker(runner)
   local stopped = runner.run_plan(plan, o, function(name, data)
     stream:event(name, data)
   end)
+  if coverage then
+    stream:write({ e = "coverage", files = coverage.to_wire(coverage.stop()) })
+  end
   stream:done(stopped)
   return 0
 end
@@ -240,7 +248,8 @@ local function job_text(unit, o, time_limit, no_limit)
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
-    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil })
+    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil,
+    coverage = o.coverage and true or nil })
 end
 
 -- The worker's stdout as a list of pieces: { text = s } (what the tests
@@ -323,6 +332,8 @@ local function analyse(unit, res)
       local part = rec.f and unit.files[tointeger(rec.f)]
       if e == "done" then
         done = true
+      elseif e == "coverage" then
+        add("coverage", rec.files)
       elseif e == "file_start" and part then
         open_file = part
         add("file_start", { file = part.fstate.path, count = tointeger(rec.count) or 0 })

@@ -99,11 +99,49 @@ local function cwd()
   return dir or "."
 end
 
+local run_tests
+
 --- run(o, reporters): runs the collected files with the resolved options o,
 --- sending events to each reporter (a table of event handlers: run_start,
 --- file_start, test_start, test_end, scope_error, file_end, collect_error,
 --- list_end, run_end); returns the exit code. Records the failures for --lf.
+--- With o.coverage, counts the lines run (here, or in the -j workers) and
+--- writes LuaCov's files (luatest.coverage).
 function M.run(o, reporters)
+  if not o.coverage or o.list then
+    return run_tests(o, reporters)
+  end
+  local coverage = require "luatest.coverage"
+  local counts = {}
+  local opts = {}
+  for k, v in pairs(o) do
+    opts[k] = v
+  end
+  function opts.on_coverage(wire)
+    coverage.merge(counts, coverage.from_wire(wire))
+  end
+  -- With -j the workers count, each loading its files itself: counting
+  -- the parent's collection too would count their top level twice.
+  local here = o.jobs <= 1
+  if here then
+    coverage.start()
+  end
+  local ok, rc = xpcall(run_tests, traceback, opts, reporters)
+  if here then
+    coverage.merge(counts, coverage.stop())
+  end
+  if not ok then
+    error(rc, 0)
+  end
+  local note, err = coverage.write(counts)
+  io.stderr:write("luatest: --coverage: ", note or err, "\n")
+  if not note and rc == 0 then
+    rc = 2
+  end
+  return rc
+end
+
+function run_tests(o, reporters)
   local counts = base.new_counts()
   counts.deselected, counts.files, counts.total, counts.ran = 0, 0, 0, 0
   counts.exitfirst, counts.maxfail = o.exitfirst, o.maxfail
@@ -115,6 +153,13 @@ function M.run(o, reporters)
   local crash_note = binary and o.jobs <= 1 and not o.list and binary.crash_note or nil
   local summary = crash_note and base.summary
   local function emit(name, data)
+    if name == "coverage" then
+      -- a -j worker's counts (see luatest.parallel)
+      if o.on_coverage then
+        o.on_coverage(data)
+      end
+      return
+    end
     if crash_note and name == "test_start" then
       counts.failed = counts.failed + 1
       crash_note(data.id, summary(counts))

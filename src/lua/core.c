@@ -9,6 +9,7 @@
 #include "http.h"
 #include "tls.h"
 #include "lclient.h"
+#include "lcoverage.h"
 #include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
@@ -325,6 +326,7 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_proxy(L);
   ltl_open_ws(L);
   ltl_open_json(L);
+  ltl_open_coverage(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");

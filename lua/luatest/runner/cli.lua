@@ -68,6 +68,14 @@ output:
   --no-color        no colours (they are used only when stdout is a terminal
                     and NO_COLOR is unset)
 
+coverage:
+  --coverage        count the lines of the Lua files the tests ran (in every
+                    task and coroutine, in every -j worker) and write
+                    luacov.stats.out (LuaCov's format) and luacov.report.out
+                    in the current directory; luatest's own modules are not
+                    counted. The report is LuaCov's when LuaCov is
+                    installed, else one of the same layout
+
 other:
   --env             print the LUA_PATH_5_4 and LUA_CPATH_5_4 exports that let
                     a stock lua5.4 load the luatest modules: their
@@ -81,7 +89,7 @@ other:
 Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), lf, shard,
 shuffle, seed, exitfirst, maxfail, count, timeout, jobs, verbose, quiet, output, junit_xml,
-durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+durations, no_color, coverage, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
 exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or
@@ -302,6 +310,7 @@ local OPTIONS = {
   { key = "junit_xml", flags = { "--junit-xml" }, arg = "FILE", check = check_file, config = true },
   { key = "durations", flags = { "--durations" }, arg = "N", check = check_count, config = true },
   { key = "no_color", flags = { "--no-color" }, config = true },
+  { key = "coverage", flags = { "--coverage" }, config = true },
   { key = "env", flags = { "--env" } },
   { key = "version", flags = { "--version" } },
   { key = "help", flags = { "-h", "--help" } },
