@@ -332,6 +332,48 @@ local function stdout_to_stderr()
   end
 end
 
+-- One run with the options o and its reporters; returns the exit code.
+local function run_once(o)
+  local reporters = {}
+  if o.output == "text" or o.list then
+    reporters[1] = require("luatest.report.text").new {
+      out = io.stdout,
+      verbosity = o.verbosity,
+      color = use_color(o),
+      tty = core.isatty(1),
+      durations = o.durations,
+    }
+  else
+    reporters[1] = require("luatest.report." .. o.output).new { out = io.stdout }
+  end
+  local junit_file
+  if o.junit_xml and not o.list then
+    local f, ferr = io.open(o.junit_xml, "w")
+    if not f then
+      return usage_error("--junit-xml: cannot write " .. tostring(ferr))
+    end
+    junit_file = f
+    reporters[#reporters + 1] = require("luatest.report.junit").new { out = f }
+  end
+  local restore
+  if o.output ~= "text" and not o.list then
+    restore = stdout_to_stderr()
+  end
+  local ok, rc = xpcall(M.run, traceback, o, reporters)
+  if restore then
+    restore()
+  end
+  io.stdout:flush()
+  if junit_file then
+    junit_file:close()
+  end
+  if not ok then
+    io.stderr:write("luatest: internal error: ", tostring(rc), "\n")
+    return 2
+  end
+  return rc
+end
+
 --- main(args): the command line (args = list of strings); returns the
 --- exit code.
 function M.main(args)
@@ -375,44 +417,32 @@ function M.main(args)
     return 2
   end
   local o = M.resolve(given, config)
-  local reporters = {}
-  if o.output == "text" or o.list then
-    reporters[1] = require("luatest.report.text").new {
-      out = io.stdout,
-      verbosity = o.verbosity,
-      color = use_color(o),
-      tty = core.isatty(1),
-      durations = o.durations,
-    }
-  else
-    reporters[1] = require("luatest.report." .. o.output).new { out = io.stdout }
+  if o.watch and not o.list then
+    return M.watch(o)
   end
-  local junit_file
-  if o.junit_xml and not o.list then
-    local f, ferr = io.open(o.junit_xml, "w")
-    if not f then
-      return usage_error("--junit-xml: cannot write " .. tostring(ferr))
+  return run_once(o)
+end
+
+--- watch(o): --watch: runs with the options o, then again after each
+--- change below the paths (see luatest.runner.watch).
+function M.watch(o)
+  local paths = o.paths
+  if #paths == 0 then
+    if core.stat("spec") ~= "dir" then
+      return run_once(o)
     end
-    junit_file = f
-    reporters[#reporters + 1] = require("luatest.report.junit").new { out = f }
+    paths = { "spec/" }
   end
-  local restore
-  if o.output ~= "text" and not o.list then
-    restore = stdout_to_stderr()
-  end
-  local ok, rc = xpcall(M.run, traceback, o, reporters)
-  if restore then
-    restore()
-  end
-  io.stdout:flush()
-  if junit_file then
-    junit_file:close()
-  end
-  if not ok then
-    io.stderr:write("luatest: internal error: ", tostring(rc), "\n")
-    return 2
-  end
-  return rc
+  local roots = collect.split_ids(paths)
+  local out = o.output == "text" and io.stdout or io.stderr
+  return require("luatest.runner.watch").run(roots, function(files)
+    local once = {}
+    for k, v in pairs(o) do
+      once[k] = v
+    end
+    once.paths = files or paths
+    run_once(once)
+  end, out)
 end
 
 return M

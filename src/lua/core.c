@@ -10,6 +10,7 @@
 #include "tls.h"
 #include "lclient.h"
 #include "lcoverage.h"
+#include "lfswatch.h"
 #include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
@@ -327,6 +328,7 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_ws(L);
   ltl_open_json(L);
   ltl_open_coverage(L);
+  ltl_open_fswatch(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");
