@@ -332,51 +332,10 @@ local function stdout_to_stderr()
   end
 end
 
--- One run with the options o and its reporters; returns the exit code.
-local function run_once(o)
-  local reporters = {}
-  if o.output == "text" or o.list then
-    reporters[1] = require("luatest.report.text").new {
-      out = io.stdout,
-      verbosity = o.verbosity,
-      color = use_color(o),
-      tty = core.isatty(1),
-      durations = o.durations,
-    }
-  else
-    reporters[1] = require("luatest.report." .. o.output).new { out = io.stdout }
-  end
-  local junit_file
-  if o.junit_xml and not o.list then
-    local f, ferr = io.open(o.junit_xml, "w")
-    if not f then
-      return usage_error("--junit-xml: cannot write " .. tostring(ferr))
-    end
-    junit_file = f
-    reporters[#reporters + 1] = require("luatest.report.junit").new { out = f }
-  end
-  local restore
-  if o.output ~= "text" and not o.list then
-    restore = stdout_to_stderr()
-  end
-  local ok, rc = xpcall(M.run, traceback, o, reporters)
-  if restore then
-    restore()
-  end
-  io.stdout:flush()
-  if junit_file then
-    junit_file:close()
-  end
-  if not ok then
-    io.stderr:write("luatest: internal error: ", tostring(rc), "\n")
-    return 2
-  end
-  return rc
-end
-
---- main(args): the command line (args = list of strings); returns the
---- exit code.
-function M.main(args)
+--- main(args, override): the command line (args = list of strings), with
+--- the options in override (a table, optional) replacing those it sets;
+--- returns the exit code.
+function M.main(args, override)
   -- Each test leaves garbage (an app, a server, a client): collecting when
   -- the heap has grown 20% rather than doubled keeps peak memory near the
   -- live size at no measurable cost in time.
@@ -417,31 +376,67 @@ function M.main(args)
     return 2
   end
   local o = M.resolve(given, config)
-  if o.watch and not o.list then
-    return M.watch(o)
+  for k, v in pairs(override or {}) do
+    o[k] = v
   end
-  return run_once(o)
+  if o.watch and not o.list then
+    return M.watch(o, args)
+  end
+  local reporters = {}
+  if o.output == "text" or o.list then
+    reporters[1] = require("luatest.report.text").new {
+      out = io.stdout,
+      verbosity = o.verbosity,
+      color = use_color(o),
+      tty = core.isatty(1),
+      durations = o.durations,
+    }
+  else
+    reporters[1] = require("luatest.report." .. o.output).new { out = io.stdout }
+  end
+  local junit_file
+  if o.junit_xml and not o.list then
+    local f, ferr = io.open(o.junit_xml, "w")
+    if not f then
+      return usage_error("--junit-xml: cannot write " .. tostring(ferr))
+    end
+    junit_file = f
+    reporters[#reporters + 1] = require("luatest.report.junit").new { out = f }
+  end
+  local restore
+  if o.output ~= "text" and not o.list then
+    restore = stdout_to_stderr()
+  end
+  local ok, rc = xpcall(M.run, traceback, o, reporters)
+  if restore then
+    restore()
+  end
+  io.stdout:flush()
+  if junit_file then
+    junit_file:close()
+  end
+  if not ok then
+    io.stderr:write("luatest: internal error: ", tostring(rc), "\n")
+    return 2
+  end
+  return rc
 end
 
---- watch(o): --watch: runs with the options o, then again after each
---- change below the paths (see luatest.runner.watch).
-function M.watch(o)
+--- watch(o, args): --watch: runs the command line args, then again after
+--- each change below the paths (see luatest.runner.watch), each time with
+--- the options read anew.
+function M.watch(o, args)
   local paths = o.paths
   if #paths == 0 then
     if core.stat("spec") ~= "dir" then
-      return run_once(o)
+      return M.main(args, { watch = false })
     end
     paths = { "spec/" }
   end
   local roots = collect.split_ids(paths)
   local out = o.output == "text" and io.stdout or io.stderr
   return require("luatest.runner.watch").run(roots, function(files)
-    local once = {}
-    for k, v in pairs(o) do
-      once[k] = v
-    end
-    once.paths = files or paths
-    run_once(once)
+    M.main(args, { watch = false, paths = files or paths })
   end, out)
 end
 
