@@ -150,6 +150,14 @@ describe("--coverage", function()
     eq(mod[LINE.in_task], 0)
   end)
 
+  it("counts every pass of a hot loop", function(tmpdir)
+    write_file(tmpdir .. "/hot_spec.lua", "function test_hot()\n  local s = 0\n  for i = 1, 200000 do\n"
+      .. "    s = s + i\n  end\nend\n")
+    local r = run({ "--coverage", "hot_spec.lua" }, nil, tmpdir)
+    eq(r.code, 0)
+    eq(read_stats(tmpdir .. "/luacov.stats.out")["hot_spec.lua"][4], 200000)
+  end)
+
   it("is taken from .luatest.lua", function(tmpdir)
     write_file(tmpdir .. "/mod.lua", MOD)
     write_file(tmpdir .. "/a_spec.lua", SPEC)

@@ -6,7 +6,6 @@
  * waits still finds a test that waits on nothing. close() (or __gc, which
  * only requests it) closes the handles; the memory goes when the last one
  * has closed and the box is gone. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lfswatch.h"
