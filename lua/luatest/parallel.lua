@@ -54,6 +54,7 @@ function M.decode_job(text)
   job.maxfail = job.maxfail and tointeger(tonumber(job.maxfail)) or nil
   job.count = job.count and tointeger(tonumber(job.count)) or nil
   job.capture = job.capture == "no" and "no" or nil
+  job.coverage = job.coverage == true
   return job
 end
 
@@ -152,6 +153,10 @@ function M.worker(runner)
     return 2
   end
   local stream = M.stream(io.stdout)
+  local coverage = job.coverage and require("luatest.coverage")
+  if coverage then
+    coverage.start()
+  end
   local plan = {}
   for fi, f in ipairs(job.files) do
     local fstate, lerr = runner.load_spec(f.path, f.root)
@@ -182,6 +187,9 @@ function M.worker(runner)
   local stopped = runner.run_plan(plan, o, function(name, data)
     stream:event(name, data)
   end)
+  if coverage then
+    stream:write({ e = "coverage", files = coverage.to_wire(coverage.stop()) })
+  end
   stream:done(stopped)
   return 0
 end
@@ -244,7 +252,8 @@ local function job_text(unit, o, time_limit, no_limit)
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
-    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil, capture = o.capture })
+    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil, capture = o.capture,
+    coverage = o.coverage and true or nil })
 end
 
 -- The worker's stdout as a list of pieces: { text = s } (what the tests
@@ -327,6 +336,8 @@ local function analyse(unit, res)
       local part = rec.f and unit.files[tointeger(rec.f)]
       if e == "done" then
         done = true
+      elseif e == "coverage" then
+        add("coverage", rec.files)
       elseif e == "file_start" and part then
         open_file = part
         add("file_start", { file = part.fstate.path, count = tointeger(rec.count) or 0 })

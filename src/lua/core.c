@@ -9,6 +9,8 @@
 #include "http.h"
 #include "tls.h"
 #include "lclient.h"
+#include "lcoverage.h"
+#include "lfswatch.h"
 #include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
@@ -378,6 +380,8 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_proxy(L);
   ltl_open_ws(L);
   ltl_open_json(L);
+  ltl_open_coverage(L);
+  ltl_open_fswatch(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");

@@ -93,6 +93,20 @@ output:
   --no-color        no colours (they are used only when stdout is a terminal
                     and NO_COLOR is unset)
 
+coverage and watching:
+  --coverage        count the lines of the Lua files the tests ran (in every
+                    task and coroutine, in every -j worker) and write
+                    luacov.stats.out (LuaCov's format) and luacov.report.out
+                    in the current directory; luatest's own modules are not
+                    counted. The report is LuaCov's when LuaCov is
+                    installed, else one of the same layout
+  --watch           run the tests, then again each time a Lua file below
+                    the paths changes (100 ms after the last event of a
+                    save): only the changed spec files, or all of them when
+                    another Lua file (a helper, a conftest.lua) changed;
+                    each run ends with its closing line. Ctrl-C (SIGINT) or
+                    SIGTERM between runs exits with status 0
+
 other:
   --env             print the LUA_PATH_5_4 and LUA_CPATH_5_4 exports that let
                     a stock lua5.4 load the luatest modules: their
@@ -107,7 +121,7 @@ Defaults may be set in .luatest.lua in the current directory, a Lua file
 returning a table with any of the keys paths, keywords (or k), markexpr,
 lf, shard, shuffle, seed, exitfirst, maxfail, count, timeout, jobs,
 no_capture (-s), capture, verbose, quiet, output, junit_xml, durations,
-no_color, e.g.
+no_color, coverage, e.g.
 return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
@@ -366,6 +380,8 @@ local OPTIONS = {
   { key = "junit_xml", flags = { "--junit-xml" }, arg = "FILE", check = check_file, config = true },
   { key = "durations", flags = { "--durations" }, arg = "N", check = check_count, config = true },
   { key = "no_color", flags = { "--no-color" }, config = true },
+  { key = "coverage", flags = { "--coverage" }, config = true },
+  { key = "watch", flags = { "--watch" } },
   { key = "env", flags = { "--env" } },
   { key = "version", flags = { "--version" } },
   { key = "help", flags = { "-h", "--help" } },
