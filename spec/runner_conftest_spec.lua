@@ -158,6 +158,18 @@ describe("fixtures of shared modules", function()
     local r = run({ tmpdir }, nil, "/")
     eq(r.last, "1 passed, 0 failed")
   end)
+
+  it("takes those directories off again but keeps a file's own change to package.path", function(tmpdir)
+    assert(os.execute("mkdir -p " .. quote(tmpdir .. "/lib")))
+    write_file(tmpdir .. "/lib/libmod.lua", "return { value = 7 }\n")
+    write_file(tmpdir .. "/x_spec.lua", "package.path = '" .. tmpdir .. "/lib/?.lua;' .. package.path\n"
+      .. "local dir = '" .. tmpdir .. "'\n"
+      .. "function test_x() assert(require('libmod').value == 7)\n"
+      .. "  assert(package.path:find(dir .. '/lib/?.lua', 1, true))\n"
+      .. "  assert(not package.path:find(dir .. '/?.lua', 1, true)) end\n")
+    local r = run({ tmpdir }, nil, "/")
+    eq(r.last, "1 passed, 0 failed")
+  end)
 end)
 
 luatest.fixture("tree", function()

@@ -398,7 +398,8 @@ local function loading_with(dirs, granted, fn, ...)
   for _, dir in ipairs(dirs) do
     extra[#extra + 1] = join(dir, "?.lua;") .. join(dir, "?/init.lua;")
   end
-  package.path = table.concat(extra) .. saved_path
+  local prefix = table.concat(extra)
+  package.path = prefix .. saved_path
   _G.require = tracked_require
   local depth = #grant_stack
   grant_stack[depth + 1] = granted
@@ -408,7 +409,13 @@ local function loading_with(dirs, granted, fn, ...)
   end
   fixtures.requiring = nil
   _G.require = saved_require
-  package.path = saved_path
+  -- Only what was added goes: a file's own change to package.path stays,
+  -- as it would in plain Lua.
+  local now = package.path
+  local i, j = now:find(prefix, 1, true)
+  if i then
+    package.path = now:sub(1, i - 1) .. now:sub(j + 1)
+  end
   return ok, err
 end
 
