@@ -167,9 +167,12 @@ void lt_client_free(lt_client *cl);
  * code with reply NULL. The reply is valid only during the call. */
 typedef void (*lt_reply_cb)(int status, const lt_reply *reply, void *ud);
 
-/* Sends `method target` to host:port; headers is NULL or a NULL-terminated
- * list of name, value strings; body may be NULL. Returns 0 (cb fires later,
- * from the loop) or a negative error code (cb never fires). */
+/* Sends `method target` to host:port; host is an IPv4 or IPv6 address or
+ * a name, looked up (getaddrinfo) and its addresses tried in turn; headers
+ * is NULL or a NULL-terminated list of name, value strings; body may be
+ * NULL. Returns 0 (cb fires later, from the loop) or a negative error code
+ * (cb never fires); a name that does not resolve is a libuv UV_EAI_* code
+ * in cb. */
 int lt_client_request(lt_client *cl, const char *method, const char *host, int port,
                       const char *target, const char *const *headers, const void *body, size_t len,
                       lt_reply_cb cb, void *ud);

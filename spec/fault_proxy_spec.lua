@@ -67,6 +67,17 @@ function test_a_url_target_and_a_test_client_of_the_proxy(aiohttp_server)
   assert(proxy.closed and proxy.port == nil)
 end
 
+function test_a_url_target_by_host_name(aiohttp_server)
+  local server = aiohttp_server(app())
+  local proxy = FaultProxy("http://localhost:" .. server.port)
+  local c = test_utils.TestClient(proxy)
+  eq(c:get("/"):text(), "hello")
+  c:close()
+  local ok, err = pcall(FaultProxy, "http://nosuch.invalid:" .. server.port)
+  eq(ok, false)
+  luatest.contains(tostring(err), "EAI_")
+end
+
 function test_latency_delays_each_direction(aiohttp_server, aiohttp_client)
   local c, proxy = through(aiohttp_server, aiohttp_client, { downstream = { latency = { ms = 150 } } })
   local took = timed(function()

@@ -28,7 +28,7 @@ describe("definition order, hooks and fixtures", function()
   end)
 
   it("runs hooks outer first before, inner first after, sharing fixture values", function()
-    local r = run { DATA .. "sample_order.lua" }
+    local r = run { "-s", DATA .. "sample_order.lua" }
     eq(r.code, 1)
     eq(r.last, "3 passed, 1 failed")
     contains(r.out, "LOG<" .. table.concat({
@@ -41,14 +41,14 @@ describe("definition order, hooks and fixtures", function()
   end)
 
   it("tears file fixtures down after the file and session ones at the end", function()
-    local r = run { DATA .. "sample_order.lua" }
+    local r = run { "-s", DATA .. "sample_order.lua" }
     assert(before(r.out, "LOG<", "TEARDOWN filefix"))
     assert(before(r.out, "TEARDOWN filefix", "TEARDOWN sess"))
     assert(before(r.out, "TEARDOWN sess", r.last))
   end)
 
   it("runs AioHTTPTestCase methods with their setup and teardown", function()
-    local r = run { "-v", DATA .. "sample_case.lua" }
+    local r = run { "-s", "-v", DATA .. "sample_case.lua" }
     contains(r.out, "CALLS<test_first,setup,Case.test_one,teardown,setup,Case.test_two,teardown,"
       .. "setup,Case.test_skipped,teardown>")
     contains(r.out, DATA .. "sample_case.lua:34: eq: values differ")
@@ -65,8 +65,8 @@ describe("fixture errors", function()
 
   it("names an unknown fixture and lists the available ones", function()
     contains(r.out, "unknown fixture 'nosuch' requested by test_unknown; available fixtures: "
-      .. "aiohttp_client, aiohttp_raw_server, aiohttp_server, aiohttp_unused_port, broken_teardown, loop, loop_a, "
-      .. "loop_b, narrow, wide\n")
+      .. "aiohttp_client, aiohttp_raw_server, aiohttp_server, aiohttp_unused_port, broken_teardown, capture, loop, "
+      .. "loop_a, loop_b, monkeypatch, narrow, tmp_path, wide\n")
   end)
 
   it("refuses a wider fixture using a narrower one, and cycles", function()
@@ -115,7 +115,7 @@ end)
 describe("the aiohttp fixtures", function()
   local r
   before_each(function()
-    r = r or run { "-v", DATA .. "sample_web.lua" }
+    r = r or run { "-s", "-v", DATA .. "sample_web.lua" }
   end)
 
   it("start clients and servers and close them all", function()

@@ -87,7 +87,7 @@ describe("--output json", function()
   local r, doc
   before_each(function()
     if not r then
-      r = run { "--output", "json", DATA .. "sample_mixed.lua", DATA .. "sample_order.lua" }
+      r = run { "-s", "--output", "json", DATA .. "sample_mixed.lua", DATA .. "sample_order.lua" }
       doc = require("luatest.json").decode(r.out) -- the whole of stdout is one document
     end
   end)

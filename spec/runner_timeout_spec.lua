@@ -17,7 +17,7 @@ describe("time limits", function()
     if not r then
       local core = require "luatest.core"
       local t0 = core.hrtime()
-      r = run { "-v", "--durations", "2", DATA .. "sample_timeout.lua" }
+      r = run { "-s", "-v", "--durations", "2", DATA .. "sample_timeout.lua" }
       took = core.hrtime() - t0
     end
   end)

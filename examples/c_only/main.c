@@ -94,7 +94,8 @@ int main(void) {
       {"POST /echo", 201, "bytes\nin C", 0, 0},
       {"GET /missing", 404, "404: Not Found", 0, 0},
       {"DELETE /echo", 405, "405: Method Not Allowed", 0, 0},
-      {"https GET /hello/tls, trusting the server's certificate", 200, "Hello, tls", 0, 0},
+      {"https GET localhost:PORT/hello/tls, trusting the server's certificate", 200, "Hello, tls",
+       0, 0},
       {"https POST /echo", 201, "over TLS", 0, 0},
       {"https GET / with the system's CAs", LT_ETLS, "", 0, 0},
       {"https GET /hello/any, not verified", 200, "Hello, any", 0, 0},
@@ -116,7 +117,7 @@ int main(void) {
                             &checks[4]),
           &checks[4]);
   lt_tls_opts trust = {.ca_pem = lt_server_certificate(https)};
-  started(lt_client_request_tls(client, &trust, "GET", "127.0.0.1", https_port, "/hello/tls", NULL,
+  started(lt_client_request_tls(client, &trust, "GET", "localhost", https_port, "/hello/tls", NULL,
                                 NULL, 0, on_reply, &checks[5]),
           &checks[5]);
   started(lt_client_request_tls(client, &trust, "POST", "127.0.0.1", https_port, "/echo", NULL,

@@ -18,14 +18,19 @@ local SCOPE_NAME = { "function", "file", "session" }
 local EMPTY = setmetatable({}, { __newindex = function() error("fixtures: EMPTY is read-only", 2) end })
 local NIL = setmetatable({}, { __name = "luatest.nil" }) -- a cached nil value
 
---- Fixtures defined outside the spec file being loaded (by a shared helper
---- module, or at run time): visible to every file. name -> definition.
+--- Fixtures defined while no spec file loads (at run time): visible to
+--- every file. name -> definition.
 M.global = {}
 --- The built-in fixtures. name -> definition.
 M.builtin = {}
---- While the runner loads a spec file: { source = "@path", layer = {} };
---- fixtures defined by that file's own code go to its layer.
+--- While the runner loads a spec file or a conftest.lua: { source =
+--- "@path", layer = {} }; fixtures defined by its code, or by what it
+--- calls while it loads, go to its layer.
 M.loading = nil
+--- While a module that a loading file required loads: the table (name ->
+--- definition) of the fixtures it defines; the runner grants them to each
+--- file that requires the module (runner/collect.lua).
+M.requiring = nil
 --- Objects (servers, clients, tasks) opened by file- or session-scoped fixtures:
 --- the per-test leak check leaves them alone.
 M.allowed = setmetatable({}, { __mode = "k" })
@@ -57,8 +62,23 @@ function M.define(name, fn, opts, level)
     rank = RANK[scope],
     where = ar and ar.currentline > 0 and (ar.short_src .. ":" .. ar.currentline) or "?",
   }
+  if opts and opts.params ~= nil then
+    def.params, def.param_ids = require("luatest.runner.params").fixture_params(name, opts.params, opts.ids, level)
+  else
+    for _, p in ipairs(M.params(fn)) do
+      if p == "param" then
+        error(format("fixture '%s': its parameter 'param' receives each of opts.params, and it has none", name), level)
+      end
+    end
+  end
+  -- A shared module's fixtures belong to the files that require it, not
+  -- to every file loaded after it (which would depend on load order).
   local loading = M.loading
   if loading and ar and ar.source == loading.source then
+    loading.layer[name] = def
+  elseif M.requiring then
+    M.requiring[name] = def
+  elseif loading then
     loading.layer[name] = def
   else
     M.global[name] = def
@@ -119,11 +139,23 @@ end
 local function lookup(layer, name)
   return (layer and layer[name]) or M.global[name] or M.builtin[name]
 end
+--- lookup(layer, name): the definition of the fixture `name` a file with
+--- that layer sees, or nil.
+M.lookup = lookup
 
---- available(layer): the sorted names of the fixtures a file can use.
+--- available(layer): the sorted names of the fixtures a file can use
+--- (its layer's own, then those it inherits through the layer's __index
+--- tables: conftest.lua files and required modules).
 function M.available(layer)
-  local seen, names = {}, {}
-  for _, t in ipairs { layer or EMPTY, M.global, M.builtin } do
+  local seen, names, tables = {}, {}, {}
+  while type(layer) == "table" do
+    tables[#tables + 1] = layer
+    local mt = getmetatable(layer)
+    layer = mt and mt.__index
+  end
+  tables[#tables + 1] = M.global
+  tables[#tables + 1] = M.builtin
+  for _, t in ipairs(tables) do
     for name in pairs(t) do
       if not seen[name] and name:sub(1, 1) ~= "_" then
         seen[name] = true
@@ -145,10 +177,21 @@ end
 
 local resolve
 
---- args(fn, ctx, rank, who): the fixture values for fn's parameters, as a
+-- The index in def.params of the value the test of ctx runs with.
+local function param_index(ctx, def)
+  local j = ctx.fparams and ctx.fparams[def]
+  if not j then
+    error(format("fixture '%s' has params, and this test was not collected with one of them", def.name), 0)
+  end
+  return j
+end
+
+--- args(fn, ctx, rank, who, owner): the fixture values for fn's parameters, as a
 --- list and its length. `rank` is the scope of the requester (a fixture may
---- use only fixtures of the same or a wider scope); `who` names it in errors.
-function M.args(fn, ctx, rank, who)
+--- use only fixtures of the same or a wider scope); `who` names it in errors;
+--- `owner`, the fixture whose function fn is: with params, its parameter
+--- `param` is the value of the test's param.
+function M.args(fn, ctx, rank, who, owner)
   local p = M.params(fn)
   local n = #p
   if n == 0 then
@@ -156,23 +199,41 @@ function M.args(fn, ctx, rank, who)
   end
   local args = {}
   for i = 1, n do
-    args[i] = resolve(ctx, p[i], rank, who)
+    if owner and owner.params and p[i] == "param" then
+      args[i] = owner.params[param_index(ctx, owner)]
+    else
+      args[i] = resolve(ctx, p[i], rank, who)
+    end
   end
   return args, n
 end
 
 function resolve(ctx, name, rank, who)
+  -- A parametrized name is the row's value, for fixtures that ask too.
+  local call_args = ctx.args
+  if call_args and call_args.set[name] then
+    return call_args.values[name]
+  end
   local def = lookup(ctx.layer, name)
   if not def then
-    error(format("unknown fixture '%s' requested by %s; available fixtures: %s", name, who,
-      concat(M.available(ctx.layer), ", ")), 0)
+    error(format("unknown fixture '%s' requested by %s; available fixtures: %s\n(a file can use the fixtures "
+      .. "it defines, those of the modules it requires, those of each conftest.lua from the root path down to "
+      .. "its directory, and the built-in ones)", name, who, concat(M.available(ctx.layer), ", ")), 0)
   end
   if def.rank < rank then
     error(format("fixture '%s' has %s scope and cannot be used by %s, which has %s scope", name,
       def.scope, who, SCOPE_NAME[rank]), 0)
   end
   local scope = scope_of(ctx, def.rank)
-  local v = scope.values[def]
+  -- A fixture with params has a value per param (wider scopes keep each).
+  local key = def
+  if def.params then
+    local j = param_index(ctx, def)
+    def.keys = def.keys or {}
+    key = def.keys[j] or {}
+    def.keys[j] = key
+  end
+  local v = scope.values[key]
   if v ~= nil then
     if v == NIL then
       return nil
@@ -188,7 +249,7 @@ function resolve(ctx, name, rank, who)
     error(format("fixture '%s' depends on itself (requested by %s)", name, who), 0)
   end
   resolving[def] = true
-  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'")
+  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'", def)
   local value, teardown
   if def.rank == 1 then
     value, teardown = def.fn(unpack(args, 1, n))
@@ -214,9 +275,9 @@ function resolve(ctx, name, rank, who)
     list[#list + 1] = { fn = teardown, name = name }
   end
   if value == nil then
-    scope.values[def] = NIL
+    scope.values[key] = NIL
   else
-    scope.values[def] = value
+    scope.values[key] = value
   end
   return value
 end

@@ -16,7 +16,10 @@ local M = {}
 --- while a file loads; `tracebacks` maps an error value raised in a spawned
 --- task to the traceback where it was raised. (A task still running when
 --- its test ends is an open object: the runner's leak check reports it.)
-local rt = { collector = nil, tracebacks = {} }
+--- `decorated` maps the functions parametrize and test return to what
+--- they wrap: { inner = fn, kind = "parametrize" | "test", ... };
+--- `running` is the test the runner is running.
+local rt = { collector = nil, tracebacks = {}, decorated = setmetatable({}, { __mode = "k" }), running = nil }
 M._runtime = rt
 
 for _, name in ipairs { "eq", "same", "match", "contains", "raises", "near", "fail", "repr", "skip" } do
@@ -40,28 +43,26 @@ local function collector(call)
   return c
 end
 
---- describe(name, fn): a block of `it` tests and hooks; fn runs at once.
-function M.describe(name, fn)
+--- describe(name, fn, opts): a block of `it` tests and hooks; fn runs at
+--- once. opts (marks, skip, skipif, xfail, timeout) apply to every test
+--- inside: marks add up, the nearest of the others wins.
+function M.describe(name, fn, opts)
   if type(name) ~= "string" then
     error("describe: expected a name string as argument 1, got " .. type(name), 2)
   end
   if not is_callable(fn) then
     error("describe: expected a function as argument 2, got " .. type(fn), 2)
   end
-  collector("describe"):describe(name, fn)
-end
-
--- Checks a time limit given to `call`; raises at the caller's caller.
-local function check_seconds(call, s)
-  if type(s) ~= "number" or s ~= s or s < 0 or s == math.huge then
-    error(format("%s: expected a number of seconds >= 0 (0 = no limit), got %s", call,
-      type(s) == "number" and tostring(s) or type(s)), 3)
-  end
+  local checked = require("luatest.runner.marks").check("describe", opts, 2)
+  collector("describe"):describe(name, fn, checked)
 end
 
 --- it(name, fn, opts): a test inside the current describe block (or the
---- file). opts.timeout: this test's time limit in seconds (0 = none), in
---- place of the file's (luatest.timeout) and the command line's.
+--- file); fn may be what parametrize or test returned. opts: marks (a list
+--- of names for -m), skip (a reason), skipif (a boolean, or a function
+--- called at collection), xfail (a reason, or {reason =, strict =}),
+--- timeout (this test's time limit in seconds, 0 = none, in place of the
+--- file's and the command line's).
 function M.it(name, fn, opts)
   if type(name) ~= "string" then
     error("it: expected a name string as argument 1, got " .. type(name), 2)
@@ -69,29 +70,60 @@ function M.it(name, fn, opts)
   if type(fn) ~= "function" then
     error("it: expected a function as argument 2, got " .. type(fn), 2)
   end
-  local timeout
-  if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("it: expected an options table as argument 3, got " .. type(opts), 2)
-    end
-    for k in pairs(opts) do
-      if k ~= "timeout" then
-        error(format("it: unknown option '%s' (known: timeout)", tostring(k)), 2)
-      end
-    end
-    timeout = opts.timeout
-    if timeout ~= nil then
-      check_seconds("it", timeout)
-    end
-  end
-  collector("it"):it(name, fn, 3, timeout)
+  local checked = require("luatest.runner.marks").check("it", opts, 2)
+  collector("it"):it(name, fn, 3, checked)
 end
 
+--- pending(name): a test still to be written, reported as skipped
+--- ("pending"); busted's `pending`. Called while a test runs, as busted
+--- allows, it stops that test, skipped ("pending: name").
+function M.pending(name)
+  if not rt.collector and rt.running then
+    assertions.skip(name ~= nil and ("pending: " .. tostring(name)) or "pending")
+  end
+  if type(name) ~= "string" then
+    error("pending: expected a name string as argument 1, got " .. type(name), 2)
+  end
+  collector("pending"):pending(name, 3)
+end
+
+-- A function standing for fn, under which the runner finds `spec` (and
+-- fn as spec.inner); called, it calls fn. (Its upvalue makes each one a
+-- new function, which Lua 5.2 and 5.3 would otherwise share.)
+local function decorate(fn, spec)
+  spec.inner = fn
+  local function wrapper(...)
+    return spec.inner(...)
+  end
+  rt.decorated[wrapper] = spec
+  return wrapper
+end
+
+--- test(fn, opts): fn as a test with options (marks, skip, skipif, xfail,
+--- timeout, as it's), for `test_x = luatest.test(fn, opts)`.
+function M.test(fn, opts)
+  if type(fn) ~= "function" then
+    error("test: expected a function as argument 1, got " .. type(fn), 2)
+  end
+  local checked = require("luatest.runner.marks").check("test", opts, 2)
+  return decorate(fn, { kind = "test", opts = checked or {} })
+end
+
+--- parametrize(names, rows, fn, opts): fn run once per row, its
+--- parameters named in `names` ("code, text" or a list) taking the row's
+--- values (with one name, each row is the value itself) and the others
+--- fixtures. Each test's id gains the row's id in brackets: opts.ids (a
+--- list, or a function of a value), else each value as text. A
+--- parametrize wrapping another gives the product, inner ids first.
+function M.parametrize(names, rows, fn, opts)
+  local spec = require("luatest.runner.params").spec(names, rows, fn, opts, debug.getinfo(2, "Sl"), 3)
+  return decorate(fn, spec)
+end
 --- timeout(seconds): the time limit of each test of the spec file being
 --- loaded (0 = none), in place of the command line's --timeout. A test
 --- that runs longer fails, naming where it was waiting.
 function M.timeout(seconds)
-  check_seconds("timeout", seconds)
+  require("luatest.runner.marks").check_seconds("timeout", seconds, 2)
   collector("timeout"):set_timeout(seconds)
 end
 

@@ -33,7 +33,7 @@ local SIGNALS = {
 
 --- decode_job(text): the job a worker reads on stdin, { files = {{path =,
 --- items = {indexes in the file's definition order, after --count}, skip =
---- bool}}, timeout =, exitfirst =, maxfail =, count =, seed = }, or nil and a
+--- bool}}, timeout =, exitfirst =, maxfail =, count =, seed =, capture = }, or nil and a
 --- message.
 function M.decode_job(text)
   local ok, job = pcall(json.decode, text or "")
@@ -41,7 +41,8 @@ function M.decode_job(text)
     return nil, "expected a job (JSON) on stdin: " .. (ok and "no file list" or tostring(job))
   end
   for _, f in ipairs(job.files) do
-    if type(f) ~= "table" or type(f.path) ~= "string" or type(f.items) ~= "table" then
+    if type(f) ~= "table" or type(f.path) ~= "string" or type(f.items) ~= "table"
+      or (f.root ~= nil and type(f.root) ~= "string") then
       return nil, "malformed job: each file needs a path and a list of items"
     end
     for i, idx in ipairs(f.items) do
@@ -52,6 +53,8 @@ function M.decode_job(text)
   job.exitfirst = job.exitfirst == true
   job.maxfail = job.maxfail and tointeger(tonumber(job.maxfail)) or nil
   job.count = job.count and tointeger(tonumber(job.count)) or nil
+  job.capture = job.capture == "no" and "no" or nil
+  job.coverage = job.coverage == true
   return job
 end
 
@@ -112,7 +115,8 @@ function Stream:event(name, data)
   elseif name == "test_end" then
     local ref = self.refs[data.test]
     local rec = { e = name, f = ref[1], i = ref[2], status = data.status, duration = data.duration,
-      reason = data.reason, handler_errors = data.handler_errors, http = data.http, http_total = data.http_total }
+      reason = data.reason, outcome = data.outcome, handler_errors = data.handler_errors, stdout = data.stdout,
+      stderr = data.stderr, notes = data.notes, http = data.http, http_total = data.http_total }
     if data.failure then
       rec.failure = plain_info(data.failure)
     end
@@ -130,7 +134,7 @@ function Stream:event(name, data)
     self:write({ e = name, f = self.files[data.file] })
   elseif name == "scope_error" then
     self:write({ e = name, scope = data.scope, f = data.file and self.files[data.file],
-      failure = plain_info(data.failure) })
+      failure = plain_info(data.failure), stdout = data.stdout, stderr = data.stderr })
   end
 end
 
@@ -149,9 +153,13 @@ function M.worker(runner)
     return 2
   end
   local stream = M.stream(io.stdout)
+  local coverage = job.coverage and require("luatest.coverage")
+  if coverage then
+    coverage.start()
+  end
   local plan = {}
   for fi, f in ipairs(job.files) do
-    local fstate, lerr = runner.load_spec(f.path)
+    local fstate, lerr = runner.load_spec(f.path, f.root)
     if fstate then
       fstate = runner.repeat_items(fstate, job.count)
     end
@@ -174,10 +182,14 @@ function M.worker(runner)
       plan[#plan + 1] = { fstate = fstate, items = items, skip = skip }
     end
   end
-  local o = { timeout = job.timeout, exitfirst = job.exitfirst, maxfail = job.maxfail, seed = job.seed }
+  local o = { timeout = job.timeout, exitfirst = job.exitfirst, maxfail = job.maxfail, seed = job.seed,
+    capture = job.capture }
   local stopped = runner.run_plan(plan, o, function(name, data)
     stream:event(name, data)
   end)
+  if coverage then
+    stream:write({ e = "coverage", files = coverage.to_wire(coverage.stop()) })
+  end
   stream:done(stopped)
   return 0
 end
@@ -236,11 +248,12 @@ local function job_text(unit, o, time_limit, no_limit)
       local limit = time_limit(item, o)
       budget = (budget and limit < no_limit) and budget + 2 * limit or nil
     end
-    files[fi] = { path = part.fstate.path, items = idx, skip = part.skip and true or false }
+    files[fi] = { path = part.fstate.path, root = part.fstate.root, items = idx, skip = part.skip and true or false }
   end
   unit.budget = budget or 0
   return encode({ files = files, timeout = o.timeout, exitfirst = o.exitfirst and true or false,
-    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil })
+    maxfail = o.maxfail, count = o.count, seed = o.seed and tostring(o.seed) or nil, capture = o.capture,
+    coverage = o.coverage and true or nil })
 end
 
 -- The worker's stdout as a list of pieces: { text = s } (what the tests
@@ -323,6 +336,8 @@ local function analyse(unit, res)
       local part = rec.f and unit.files[tointeger(rec.f)]
       if e == "done" then
         done = true
+      elseif e == "coverage" then
+        add("coverage", rec.files)
       elseif e == "file_start" and part then
         open_file = part
         add("file_start", { file = part.fstate.path, count = tointeger(rec.count) or 0 })
@@ -345,12 +360,14 @@ local function analyse(unit, res)
             failed = failed + 1
           end
           add("test_end", { test = item, status = rec.status, duration = rec.duration or 0, reason = rec.reason,
-            failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors, http = rec.http,
+            outcome = rec.outcome, failure = rec.failure, extra = rec.extra, handler_errors = rec.handler_errors,
+            stdout = rec.stdout, stderr = rec.stderr, notes = rec.notes, http = rec.http,
             http_total = rec.http_total and tointeger(rec.http_total) })
         end
       elseif e == "scope_error" then
         failed = failed + 1
-        add("scope_error", { scope = rec.scope, file = part and part.fstate.path or nil, failure = rec.failure or {} })
+        add("scope_error", { scope = rec.scope, file = part and part.fstate.path or nil, failure = rec.failure or {},
+          stdout = rec.stdout, stderr = rec.stderr })
       elseif e == "collect_error" and part then
         failed = failed + 1
         add("scope_error", { scope = "file", file = part.fstate.path, failure = {

@@ -125,11 +125,49 @@ local function cwd()
   return dir or "."
 end
 
+local run_tests
+
 --- run(o, reporters): runs the collected files with the resolved options o,
 --- sending events to each reporter (a table of event handlers: run_start,
 --- file_start, test_start, test_end, scope_error, file_end, collect_error,
 --- list_end, run_end); returns the exit code. Records the failures for --lf.
+--- With o.coverage, counts the lines run (here, or in the -j workers) and
+--- writes LuaCov's files (luatest.coverage).
 function M.run(o, reporters)
+  if not o.coverage or o.list then
+    return run_tests(o, reporters)
+  end
+  local coverage = require "luatest.coverage"
+  local counts = {}
+  local opts = {}
+  for k, v in pairs(o) do
+    opts[k] = v
+  end
+  function opts.on_coverage(wire)
+    coverage.merge(counts, coverage.from_wire(wire))
+  end
+  -- With -j the workers count, each loading its files itself: counting
+  -- the parent's collection too would count their top level twice.
+  local here = o.jobs <= 1
+  if here then
+    coverage.start()
+  end
+  local ok, rc = xpcall(run_tests, traceback, opts, reporters)
+  if here then
+    coverage.merge(counts, coverage.stop())
+  end
+  if not ok then
+    error(rc, 0)
+  end
+  local note, err = coverage.write(counts)
+  io.stderr:write("luatest: --coverage: ", note or err, "\n")
+  if not note and rc == 0 then
+    rc = 2
+  end
+  return rc
+end
+
+function run_tests(o, reporters)
   local counts = base.new_counts()
   counts.deselected, counts.files, counts.total, counts.ran = 0, 0, 0, 0
   counts.exitfirst, counts.maxfail = o.exitfirst, o.maxfail
@@ -147,6 +185,13 @@ function M.run(o, reporters)
   local crash_note = binary and o.jobs <= 1 and not o.list and binary.crash_note or nil
   local summary = crash_note and base.summary
   local function emit(name, data)
+    if name == "coverage" then
+      -- a -j worker's counts (see luatest.parallel)
+      if o.on_coverage then
+        o.on_coverage(data)
+      end
+      return
+    end
     if crash_note and name == "test_start" then
       counts.failed = counts.failed + 1
       crash_note(data.id, summary(counts))
@@ -214,7 +259,8 @@ function M.run(o, reporters)
   -- Node ids (FILE::NAME) name their file for discovery, and select in it,
   -- unless a plain path names that file too.
   local targets, ids = collect.split_ids(paths)
-  local files, derr = M.discover(targets)
+  local files, roots = M.discover(targets)
+  local derr = not files and roots or nil
   if not files then
     return usage_error(derr)
   end
@@ -234,7 +280,7 @@ function M.run(o, reporters)
   -- Collection: every file is loaded before any test runs.
   local specs, load_errors = {}, 0
   for _, path in ipairs(files) do
-    local fstate, lerr = M.load_spec(path)
+    local fstate, lerr = M.load_spec(path, roots[path])
     if not fstate then
       load_errors = load_errors + 1
       emit("collect_error", { file = path, message = lerr })
@@ -333,9 +379,10 @@ local function stdout_to_stderr()
   end
 end
 
---- main(args): the command line (args = list of strings); returns the
---- exit code.
-function M.main(args)
+--- main(args, override): the command line (args = list of strings), with
+--- the options in override (a table, optional) replacing those it sets;
+--- returns the exit code.
+function M.main(args, override)
   -- Each test leaves garbage (an app, a server, a client): collecting when
   -- the heap has grown 20% rather than doubled keeps peak memory near the
   -- live size at no measurable cost in time.
@@ -383,6 +430,12 @@ function M.main(args)
     return 2
   end
   local o = M.resolve(given, config)
+  for k, v in pairs(override or {}) do
+    o[k] = v
+  end
+  if o.watch and not o.list then
+    return M.watch(o, args)
+  end
   local reporters = {}
   if o.output == "text" or o.list then
     reporters[1] = require("luatest.report.text").new {
@@ -421,6 +474,24 @@ function M.main(args)
     return 2
   end
   return rc
+end
+
+--- watch(o, args): --watch: runs the command line args, then again after
+--- each change below the paths (see luatest.runner.watch), each time with
+--- the options read anew.
+function M.watch(o, args)
+  local paths = o.paths
+  if #paths == 0 then
+    if core.stat("spec") ~= "dir" then
+      return M.main(args, { watch = false })
+    end
+    paths = { "spec/" }
+  end
+  local roots = collect.split_ids(paths)
+  local out = o.output == "text" and io.stdout or io.stderr
+  return require("luatest.runner.watch").run(roots, function(files)
+    M.main(args, { watch = false, paths = files or paths })
+  end, out)
 end
 
 return M

@@ -211,3 +211,81 @@ function test_a_session_verifies_unless_told_what_to_trust(https_server)
   luatest.eq(lax:get(url):text(), "https true " .. url)
   lax:close()
 end
+
+-- Python's ssl with suppress_ragged_eofs off raises SSLEOFError when a
+-- connection ends without TLS's close_notify: our server sends one before
+-- it closes, after a "Connection: close" answer and after a WebSocket
+-- close.
+local READ_TO_CLOSE_NOTIFY = [[
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # (on by default with OpenSSL 3)
+for request in (b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                b"\x88\x82\x00\x00\x00\x00\x03\xe8"):
+    raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+    s.sendall(request)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        print("close_notify", got.split(b"\r\n")[0].decode())
+    except ssl.SSLError as e:
+        print("cut", got.split(b"\r\n")[0].decode(), e)
+    s.close()
+]]
+
+function test_the_server_ends_tls_connections_with_close_notify(https_server)
+  local out = python.run(READ_TO_CLOSE_NOTIFY, https_server.port, https_server.ca_file)
+  luatest.eq(out, "close_notify HTTP/1.1 200 OK\nclose_notify HTTP/1.1 101 Switching Protocols\n")
+end
+
+-- And our client, closing its session, ends its kept-alive TLS connection
+-- with close_notify too.
+local SERVE_ONE_KEPT_ALIVE = [[
+import socket, ssl, sys
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+raw, _ = listener.accept()
+s = ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False)
+got = b""
+while b"\r\n\r\n" not in got:
+    got += s.recv(65536)
+s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+try:
+    rest = s.recv(65536)
+    print("close_notify" if rest == b"" else "more bytes", flush=True)
+except ssl.SSLError as e:
+    print("cut", e, flush=True)
+]]
+
+function test_the_client_ends_tls_connections_with_close_notify()
+  local cert, key = core.tls_test_cert()
+  local paths = {}
+  for i, pem in ipairs { cert, key } do
+    paths[i] = os.tmpname()
+    local f = assert(io.open(paths[i], "w"))
+    f:write(pem)
+    f:close()
+  end
+  local port, stop, output = python.serve(SERVE_ONE_KEPT_ALIVE, paths)
+  local client = require "luatest.client"
+  local session = client.ClientSession { ssl = { ca_pem = cert } }
+  local resp = session:get("https://127.0.0.1:" .. port .. "/")
+  luatest.eq(resp:text(), "ok")
+  session:close()
+  local out = output()
+  stop()
+  for _, p in ipairs(paths) do
+    os.remove(p)
+  end
+  luatest.eq(out:match("\n(.*)$"), "close_notify\n")
+end

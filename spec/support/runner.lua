@@ -40,6 +40,96 @@ function M.run(args, env_prefix, dir)
   return { out = r.stdout, err = r.stderr, code = r.status, last = M.last_line(r.stdout) }
 end
 
+--- start(args, dir): starts the binary with the given arguments in the
+--- directory dir, in the background, its stdout and stderr going to files;
+--- returns a handle: h:out() and h:err() (what it wrote so far),
+--- h:wait_for(text, n) (waits, inside a task, until text occurs n times in
+--- its stdout; fails after 30 s), h:kill(signal) and h:exit_code() (waits
+--- for it to end).
+function M.start(args, dir)
+  local parts = {}
+  for i, a in ipairs(args) do
+    parts[i] = quote(a)
+  end
+  local bin = M.BIN
+  if bin:sub(1, 1) ~= "/" then
+    local p = assert(io.popen("pwd"))
+    bin = p:read("*l") .. "/" .. bin
+    p:close()
+  end
+  local base = os.tmpname()
+  local h = { out_path = base .. ".out", err_path = base .. ".err", pid_path = base .. ".pid", rc_path = base .. ".rc" }
+  os.remove(base)
+  local inner = "cd " .. quote(dir) .. " || exit 1; " .. quote(bin) .. " " .. table.concat(parts, " ") .. " >" .. quote(h.out_path)
+    .. " 2>" .. quote(h.err_path) .. " & pid=$!; echo $pid >" .. quote(h.pid_path) .. "; wait $pid; echo $? >"
+    .. quote(h.rc_path)
+  assert(os.execute("sh -c " .. quote(inner) .. " </dev/null >/dev/null 2>&1 &"))
+  local function slurp(path)
+    local f = io.open(path)
+    if not f then
+      return nil
+    end
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  local function until_true(what, cond)
+    local deadline = core.hrtime() + 30
+    while true do
+      local v = cond()
+      if v then
+        return v
+      end
+      if core.hrtime() > deadline then
+        error("timed out waiting for " .. what .. "; stdout so far:\n" .. (slurp(h.out_path) or "")
+          .. "\nstderr:\n" .. (slurp(h.err_path) or ""), 2)
+      end
+      core.sleep(0.01)
+    end
+  end
+  function h:out()
+    return slurp(self.out_path) or ""
+  end
+  function h:err()
+    return slurp(self.err_path) or ""
+  end
+  function h:wait_for(text, n)
+    n = n or 1
+    until_true(n .. " x " .. text, function()
+      local s, count, pos = self:out(), 0, 1
+      while true do
+        local i, j = s:find(text, pos, true)
+        if not i then
+          break
+        end
+        count, pos = count + 1, j + 1
+      end
+      return count >= n
+    end)
+  end
+  function h:pid()
+    return until_true("the pid", function()
+      local s = slurp(self.pid_path)
+      return s and s:match("%d+")
+    end)
+  end
+  function h:kill(signal)
+    os.execute("kill -" .. signal .. " " .. self:pid() .. " 2>/dev/null")
+  end
+  function h:exit_code()
+    return tonumber(until_true("the exit", function()
+      local s = slurp(self.rc_path)
+      return s and s:match("%d+")
+    end))
+  end
+  function h:remove()
+    for _, p in ipairs { self.out_path, self.err_path, self.pid_path, self.rc_path } do
+      os.remove(p)
+    end
+  end
+  return h
+end
+
 function M.write_file(path, text)
   local f = assert(io.open(path, "w"))
   f:write(text)

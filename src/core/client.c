@@ -2,6 +2,7 @@
  * request at a time; once its response is complete and the server allows
  * keep-alive, it goes back to the pool and keeps reading, so a server's close
  * of an idle connection is noticed before the connection is reused. */
+#include <netdb.h>
 #include <stdio.h>
 #include <strings.h>
 #include "client.h"
@@ -25,6 +26,16 @@ struct lt_cconn {
   lt_tls_ctx *tls_ctx; /* TLS: what the connection was made with */
   lt_tls *tls;
   lt_buf tls_out, tls_plain;
+  struct resolving *resolving; /* a host name being looked up */
+  struct addrinfo *addrs;      /* what the name gave (freed with the connection) */
+  struct addrinfo *addr_next;  /* the addresses not tried yet */
+};
+
+/* A lookup outlives a connection closed while it runs (libuv cannot always
+ * cancel it): it is its own allocation, told of the close. */
+struct resolving {
+  uv_getaddrinfo_t req;
+  lt_cconn *conn; /* NULL once the connection closed */
 };
 
 typedef struct cwreq {
@@ -48,6 +59,7 @@ lt_client *lt_client_new(lt_loop *loop) {
 
 static void client_maybe_closed(lt_client *cl);
 static int conn_start(lt_creq *cr, lt_cconn *conn);
+static int connect_next(lt_creq *cr, lt_cconn *failed);
 
 static void on_conn_closed(uv_handle_t *h) {
   lt_cconn *conn = h->data;
@@ -63,6 +75,8 @@ static void on_conn_closed(uv_handle_t *h) {
   lt_tls_free(conn->tls);
   lt_buf_free(&conn->tls_out);
   lt_buf_free(&conn->tls_plain);
+  if (conn->addrs)
+    uv_freeaddrinfo(conn->addrs);
   free(conn);
   cl->open_handles--;
   client_maybe_closed(cl);
@@ -75,6 +89,17 @@ static void conn_close(lt_cconn *conn) {
   if (conn->cr)
     conn->cr->conn = NULL;
   conn->cr = NULL;
+  if (conn->resolving) {
+    conn->resolving->conn = NULL;
+    uv_cancel((uv_req_t *)&conn->resolving->req);
+    conn->resolving = NULL;
+  }
+  /* close_notify, as the server sends it (server.c): best effort. */
+  if (conn->tls && lt_tls_shutdown(conn->tls, &conn->tls_out) == 0 && conn->tls_out.len) {
+    uv_buf_t b = uv_buf_init(conn->tls_out.data, (unsigned)conn->tls_out.len);
+    (void)uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+    lt_buf_clear(&conn->tls_out);
+  }
   uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
@@ -353,6 +378,8 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   lt_creq *cr = conn->cr;
   if (status < 0) {
+    if (cr && conn->addr_next && connect_next(cr, conn) == 0)
+      return;
     if (cr)
       finish(cr, status);
     conn_close(conn);
@@ -385,8 +412,124 @@ static lt_cconn *pool_take(lt_client *cl, const char *host, int port, lt_tls_ctx
   return NULL;
 }
 
-static int conn_start(lt_creq *cr, lt_cconn *conn) {
+/* A new connection carrying cr, not connected yet. */
+static lt_cconn *conn_new(lt_creq *cr) {
   lt_client *cl = cr->cl;
+  lt_cconn *conn = calloc(1, sizeof *conn);
+  if (!conn)
+    return NULL;
+  conn->cl = cl;
+  snprintf(conn->host, sizeof conn->host, "%s", cr->host);
+  conn->port = cr->port;
+  conn->tls_ctx = cr->tls;
+  uv_tcp_init(cl->loop->uv, &conn->tcp);
+  conn->tcp.data = conn;
+  conn->connect.data = conn;
+  cl->open_handles++;
+  conn->next = cl->conns;
+  if (cl->conns)
+    cl->conns->prev = conn;
+  cl->conns = conn;
+  lt_parser_init(&conn->parser, HTTP_RESPONSE, &cl->limits);
+  conn->parser.reserve_max = 1024 * 1024;
+  conn->parser.data = conn;
+  conn->parser.on_headers = on_headers;
+  conn->cr = cr;
+  cr->conn = conn;
+  conn->used = 1;
+  return conn;
+}
+
+/* Starts connecting; on failure the connection is closed and cr is free
+ * of it. */
+static int conn_connect(lt_cconn *conn, const struct sockaddr *addr) {
+  int r = uv_tcp_connect(&conn->connect, &conn->tcp, addr, on_connect);
+  if (r) {
+    conn_close(conn);
+    return r;
+  }
+  conn->cl->connects++;
+  return 0;
+}
+
+static struct addrinfo *tcp_address(struct addrinfo *ai) {
+  while (ai && ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+    ai = ai->ai_next;
+  return ai;
+}
+
+/* The next address the name gave, on a fresh connection (a socket whose
+ * connect failed cannot try again), as aiohttp tries each in turn. */
+static int connect_next(lt_creq *cr, lt_cconn *failed) {
+  struct addrinfo *ai = tcp_address(failed->addr_next);
+  if (!ai)
+    return LT_ECLOSED;
+  failed->cr = NULL;
+  cr->conn = NULL;
+  lt_cconn *conn = conn_new(cr);
+  if (!conn) {
+    failed->cr = cr;
+    cr->conn = failed;
+    return LT_ENOMEM;
+  }
+  conn->addrs = failed->addrs;
+  conn->addr_next = ai->ai_next;
+  failed->addrs = failed->addr_next = NULL;
+  conn_close(failed);
+  return conn_connect(conn, ai->ai_addr);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  struct resolving *rs = (struct resolving *)req;
+  lt_cconn *conn = rs->conn;
+  free(rs);
+  if (!conn) {
+    if (res)
+      uv_freeaddrinfo(res);
+    return;
+  }
+  conn->resolving = NULL;
+  conn->addrs = res;
+  lt_creq *cr = conn->cr;
+  struct addrinfo *ai = status < 0 ? NULL : tcp_address(res);
+  if (ai && cr) {
+    conn->addr_next = ai->ai_next;
+    status = conn_connect(conn, ai->ai_addr); /* (closes conn when it fails) */
+    if (status == 0)
+      return;
+  }
+  conn_close(conn);
+  if (cr)
+    finish(cr, status < 0 ? status : UV_EAI_NONAME);
+}
+
+/* A host that is not an address is looked up first (getaddrinfo, on
+ * libuv's thread pool). */
+static int conn_resolve(lt_creq *cr) {
+  struct resolving *rs = calloc(1, sizeof *rs);
+  lt_cconn *conn = rs ? conn_new(cr) : NULL;
+  if (!conn) {
+    free(rs);
+    return LT_ENOMEM;
+  }
+  char service[16];
+  snprintf(service, sizeof service, "%d", cr->port);
+  struct addrinfo hints = {0};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  rs->conn = conn;
+  conn->resolving = rs;
+  int r = uv_getaddrinfo(cr->cl->loop->uv, &rs->req, on_resolved, cr->host, service, &hints);
+  if (r) {
+    free(rs);
+    conn->resolving = NULL;
+    conn_close(conn);
+  }
+  return r;
+}
+
+static int conn_start(lt_creq *cr, lt_cconn *conn) {
   lt_msg_reset(&cr->resp);
   cr->reported = cr->complete = cr->body_error = cr->paused = 0;
   cr->body_pos = 0;
@@ -404,40 +547,12 @@ static int conn_start(lt_creq *cr, lt_cconn *conn) {
     conn_close(conn);
   }
   struct sockaddr_storage addr;
-  int r = uv_ip4_addr(cr->host, cr->port, (struct sockaddr_in *)&addr);
-  if (r)
-    r = uv_ip6_addr(cr->host, cr->port, (struct sockaddr_in6 *)&addr);
-  if (r)
-    return r;
-  conn = calloc(1, sizeof *conn);
-  if (!conn)
+  if (uv_ip4_addr(cr->host, cr->port, (struct sockaddr_in *)&addr) &&
+      uv_ip6_addr(cr->host, cr->port, (struct sockaddr_in6 *)&addr))
+    return conn_resolve(cr);
+  if (!(conn = conn_new(cr)))
     return LT_ENOMEM;
-  conn->cl = cl;
-  snprintf(conn->host, sizeof conn->host, "%s", cr->host);
-  conn->port = cr->port;
-  conn->tls_ctx = cr->tls;
-  uv_tcp_init(cl->loop->uv, &conn->tcp);
-  conn->tcp.data = conn;
-  conn->connect.data = conn;
-  cl->open_handles++;
-  conn->next = cl->conns;
-  if (cl->conns)
-    cl->conns->prev = conn;
-  cl->conns = conn;
-  lt_parser_init(&conn->parser, HTTP_RESPONSE, &cl->limits);
-  conn->parser.reserve_max = 1024 * 1024;
-  conn->parser.data = conn;
-  conn->parser.on_headers = on_headers;
-  r = uv_tcp_connect(&conn->connect, &conn->tcp, (struct sockaddr *)&addr, on_connect);
-  if (r) {
-    conn_close(conn);
-    return r;
-  }
-  conn->cr = cr;
-  cr->conn = conn;
-  conn->used = 1;
-  cl->connects++;
-  return 0;
+  return conn_connect(conn, (struct sockaddr *)&addr);
 }
 
 lt_creq *lt_creq_new(lt_client *cl, const char *method, const char *host, int port,

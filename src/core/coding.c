@@ -74,12 +74,13 @@ int lt_inflate_feed(lt_inflate *z, const char *p, size_t n, lt_buf *out, size_t 
     int r = inflate(&z->zs, Z_NO_FLUSH);
     out->len += room - z->zs.avail_out;
     out->data[out->len] = '\0';
+    /* Past the limit wins over bad data after it, as in lt_wsinflate. */
+    if (max_out && out->len > max_out)
+      return LT_ETOOLARGE;
     if (r == Z_STREAM_END)
       z->ended = 1;
     else if (r != Z_OK && r != Z_BUF_ERROR)
       return LT_EENCODING;
-    if (max_out && out->len > max_out)
-      return LT_ETOOLARGE;
     full = z->zs.avail_out == 0;
     if (r == Z_BUF_ERROR && z->zs.avail_out > 0)
       break;
@@ -187,10 +188,13 @@ static int inflate_run(lt_wsinflate *z, const char *p, size_t n, lt_buf *out, si
     out->data[out->len] = '\0';
     if (r == Z_MEM_ERROR)
       return LT_ENOMEM;
-    if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END)
-      return LT_EENCODING;
+    /* zlib may fill the output and then fail on the input after it in the
+     * same call; fed in smaller pieces, the same stream overflows first,
+     * so the overflow is the verdict either way (lt_inflate_feed too). */
     if (max_out && out->len > max_out)
       return LT_ETOOLARGE;
+    if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END)
+      return LT_EENCODING;
     if (r == Z_STREAM_END) {
       inflate_restart(z);
       z->skip = 1;

@@ -5,6 +5,8 @@
  * bandwidth and the data limit allow. A queue above HIGH_WATER stops
  * reading the source, so a slow toxic holds the sender back rather than
  * buffering without bound. */
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proxy.h"
@@ -430,12 +432,38 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 /* ---- the proxy ---------------------------------------------------------------------- */
 
+/* A target named by host name is looked up once, when the proxy is made
+ * (in the caller's set-up, so a blocking lookup is fine), and its first
+ * address kept: every connection then goes to the same one. */
+static int resolve_target(lt_loop *loop, const char *host, int port,
+                          struct sockaddr_storage *addr) {
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {0};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  uv_getaddrinfo_t req;
+  int r = uv_getaddrinfo(loop->uv, &req, NULL, host, service, &hints);
+  if (r)
+    return r;
+  r = UV_EAI_NONAME;
+  for (struct addrinfo *ai = req.addrinfo; ai; ai = ai->ai_next)
+    if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) {
+      memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+      r = 0;
+      break;
+    }
+  uv_freeaddrinfo(req.addrinfo);
+  return r;
+}
+
 lt_proxy *lt_proxy_new(lt_loop *loop, const char *target_host, int target_port, int *err) {
   struct sockaddr_storage addr;
   int r = uv_ip4_addr(target_host, target_port, (struct sockaddr_in *)&addr);
   if (r)
     r = uv_ip6_addr(target_host, target_port, (struct sockaddr_in6 *)&addr);
-  if (r) {
+  if (r && (r = resolve_target(loop, target_host, target_port, &addr))) {
     *err = r;
     return NULL;
   }

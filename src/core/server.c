@@ -851,6 +851,8 @@ void lt_conn_finish(lt_conn *c) {
    * close into a reset that could lose the close frame. */
   c->lingering = 1;
   c->ws_paused = 0;
+  if (c->tls && lt_tls_shutdown(c->tls, &c->tls_out) == 0)
+    conn_flush_tls(c); /* close_notify goes ahead of the FIN */
   c->shutdown.data = c;
   if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown)) {
     conn_close(c);
@@ -895,6 +897,18 @@ static void on_conn_closed(uv_handle_t *h) {
   server_maybe_closed(srv);
 }
 
+/* TLS's close_notify before the FIN, so the peer can tell our close from a
+ * cut connection (Python's ssl, with suppress_ragged_eofs off, and curl do).
+ * Best effort: only when nothing of ours is still queued, and never waited
+ * for. */
+static void tls_close_notify(lt_conn *c) {
+  if (!c->tls || lt_tls_shutdown(c->tls, &c->tls_out) || !c->tls_out.len)
+    return;
+  uv_buf_t b = uv_buf_init(c->tls_out.data, (unsigned)c->tls_out.len);
+  (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  lt_buf_clear(&c->tls_out);
+}
+
 static void conn_close(lt_conn *c) {
   if (c->closing)
     return;
@@ -914,6 +928,7 @@ static void conn_close(lt_conn *c) {
     c->ws = NULL;
     lt_ws_conn_gone(ws);
   }
+  tls_close_notify(c);
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }

@@ -9,6 +9,8 @@
 #include "http.h"
 #include "tls.h"
 #include "lclient.h"
+#include "lcoverage.h"
+#include "lfswatch.h"
 #include "ljson.h"
 #include "lloop.h"
 #include "lprobe.h"
@@ -187,6 +189,55 @@ static int l_exepath(lua_State *L) {
   return 1;
 }
 
+/* core.setenv(name, value) sets a variable of the process environment, or
+ * removes it when value is nil, so that child processes see the change;
+ * true, or nil and a message. */
+static int l_setenv(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *value = luaL_optstring(L, 2, NULL);
+  int r = value ? uv_os_setenv(name, value) : uv_os_unsetenv(name);
+  if (r < 0)
+    return ltl_fail(L, r, name);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.chdir(path) -> true, or nil and a message. */
+static int l_chdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int r = uv_chdir(path);
+  if (r < 0)
+    return ltl_fail(L, r, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.cwd() -> the current directory, or nil and a message. */
+static int l_cwd(lua_State *L) {
+  char path[4096];
+  size_t n = sizeof path;
+  int r = uv_cwd(path, &n);
+  if (r < 0)
+    return ltl_fail(L, r, "cwd");
+  lua_pushlstring(L, path, n);
+  return 1;
+}
+
+/* core.mkdtemp(template) -> the path of a new directory made from template
+ * (ending in XXXXXX), or nil and a message. */
+static int l_mkdtemp(lua_State *L) {
+  const char *tpl = luaL_checkstring(L, 1);
+  uv_fs_t req;
+  int r = uv_fs_mkdtemp(NULL, &req, tpl, NULL);
+  if (r < 0) {
+    uv_fs_req_cleanup(&req);
+    return ltl_fail(L, r, tpl);
+  }
+  lua_pushstring(L, req.path);
+  uv_fs_req_cleanup(&req);
+  return 1;
+}
+
 /* core.compress(body, "gzip" | "deflate") -> the body in that coding. */
 static int l_compress(lua_State *L) {
   size_t n;
@@ -264,6 +315,10 @@ static const luaL_Reg util_funcs[] = {
     {"versions", l_versions},
     {"libpath", l_libpath},
     {"compress", l_compress},
+    {"setenv", l_setenv},
+    {"chdir", l_chdir},
+    {"cwd", l_cwd},
+    {"mkdtemp", l_mkdtemp},
     {NULL, NULL},
 };
 
@@ -325,6 +380,8 @@ int luaopen_luatest_core(lua_State *L) {
   ltl_open_proxy(L);
   ltl_open_ws(L);
   ltl_open_json(L);
+  ltl_open_coverage(L);
+  ltl_open_fswatch(L);
   ltl_setfuncs(L, util_funcs);
   lua_pushliteral(L, LT_VERSION);
   lua_setfield(L, -2, "version");

@@ -15,6 +15,20 @@ local M = {}
 M.CHAR = { pass = ".", fail = "F", error = "E", skip = "s" }
 M.WORD = { pass = "PASS", fail = "FAIL", error = "ERROR", skip = "SKIP" }
 M.NAME = { pass = "passed", fail = "failed", error = "error", skip = "skipped" }
+--- The same for the outcomes of xfail tests: one that failed (counted as
+--- skipped), one that passed (counted as passed), as pytest shows them.
+M.OUTCOME_CHAR = { xfail = "x", xpass = "X" }
+M.OUTCOME_WORD = { xfail = "XFAIL", xpass = "XPASS" }
+M.OUTCOME_NAME = { xfail = "xfailed", xpass = "xpassed" }
+
+--- char(r), word(r): the progress character and the word of a result.
+function M.char(r)
+  return M.OUTCOME_CHAR[r.outcome] or M.CHAR[r.status]
+end
+
+function M.word(r)
+  return M.OUTCOME_WORD[r.outcome] or M.WORD[r.status]
+end
 
 -- ---- counting ------------------------------------------------------------------------------
 
@@ -128,7 +142,8 @@ end
 function Base:scope_error(e)
   M.count(self.counts, "scope_error", e)
   if self.test_result then
-    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure })
+    self:test_result({ test = M.scope_test(e), status = "error", scope = e.scope, failure = e.failure,
+      stdout = e.stdout, stderr = e.stderr })
   end
 end
 
@@ -246,10 +261,34 @@ function M.failure_text(r)
       lines[#lines + 1] = indent(trim_traceback_text(tb), "    ")
     end
   end
+  if r.notes then
+    for _, note in ipairs(r.notes) do
+      lines[#lines + 1] = note
+    end
+  end
   if r.http then
     require("luatest.exchanges").text_lines(r.http, r.http_total, lines)
   end
   return concat(lines, "\n")
+end
+
+--- captured_text(r): what a failed test wrote (r.stdout, r.stderr), under
+--- a line naming each stream, as pytest shows it; nil when it wrote nothing.
+function M.captured_text(r)
+  local parts = {}
+  for _, k in ipairs { "stdout", "stderr" } do
+    local text = r[k]
+    if text and text ~= "" then
+      if text:sub(-1) ~= "\n" then
+        text = text .. "\n"
+      end
+      parts[#parts + 1] = "----- captured " .. k .. " -----\n" .. text
+    end
+  end
+  if #parts == 0 then
+    return nil
+  end
+  return concat(parts)
 end
 
 --- failure_message(info): the message of a failure, with its position

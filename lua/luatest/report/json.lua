@@ -2,12 +2,15 @@
 --- when the run ends, as an event subscriber:
 ---   {"tool": "luatest", "version": ..., "seed": N or null,
 ---    "tests": [{"id", "file", "name", "line", "status" (passed, failed,
----      error, skipped), "duration" (seconds), "message" (the failure's
----      message with its position, the skip reason, or null), "details"
----      (the full failure report), "http" (a failed test's last HTTP
----      exchanges, when it made any: luatest.exchanges.report's tables)},
----      ...],
----    "errors": [{"file", "scope" (load, file, session), "message"}],
+---      error, skipped), "outcome" (the status, or xfailed and xpassed
+---      for xfail tests), "marks" (a list), "duration" (seconds),
+---      "message" (the failure's message with its position, the skip or
+---      xfail reason, or null), "details" (the full failure report),
+---      "stdout", "stderr" (what a failed test wrote, or null), "http" (a
+---      failed test's last HTTP exchanges, when it made any:
+---      luatest.exchanges.report's tables)}, ...],
+---    "errors": [{"file", "scope" (load, file, session), "message",
+---      "stdout", "stderr" (what the failed teardowns wrote, or null)}],
 ---    "totals": {"passed", "failed", "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
 --- Every string is valid UTF-8.
@@ -42,10 +45,18 @@ function Json:run_start(e)
   self.seed = e.seed
 end
 
+local function copy_list(list)
+  local out = {}
+  for i, v in ipairs(list or {}) do
+    out[i] = v
+  end
+  return out
+end
+
 function Json:test_result(r)
   local t = r.test
   local message, details = json.null, json.null
-  if r.status == "skip" then
+  if r.status == "skip" or r.outcome then
     message = str(r.reason)
   elseif r.failure then
     message = str(base.failure_message(r.failure))
@@ -57,9 +68,13 @@ function Json:test_result(r)
     name = str(t.name),
     line = t.line or 0,
     status = STATUS[r.status] or r.status,
+    outcome = base.OUTCOME_NAME[r.outcome] or STATUS[r.status] or r.status,
+    marks = json.array(copy_list(t.marks)),
     duration = r.duration or 0,
     message = message,
     details = details,
+    stdout = str(r.stdout),
+    stderr = str(r.stderr),
     http = r.http,
   })
 end
@@ -70,6 +85,8 @@ function Json:scope_error(e)
     file = str(e.file),
     scope = e.scope,
     message = str(base.failure_text({ test = base.scope_test(e), failure = e.failure })),
+    stdout = str(e.stdout),
+    stderr = str(e.stderr),
   })
 end
 

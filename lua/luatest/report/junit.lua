@@ -3,10 +3,13 @@
 --- <testsuite> per spec file, one <testcase> per test (classname from the
 --- file's path, name, file, line, time in seconds) with a <failure>
 --- (assertion, timeout) or an <error> (anything else) whose message
---- attribute is the message and whose body is the full report, or a
---- <skipped>. Files that do not load and failed fixture teardowns are
---- error test cases of their file's suite. All text is escaped and made
---- valid UTF-8. merge() is `luatest --merge-junit`, which joins such files.
+--- attribute is the message and whose body is the full report, then what
+--- the test wrote in <system-out> and <system-err>; or a <skipped> with
+--- the reason (type="xfail" for an xfail test that failed; one that
+--- passed is a passing test case, as in pytest's). Files that do not load
+--- and failed fixture teardowns are error test cases of their file's
+--- suite. All text is escaped and made valid UTF-8. merge() is
+--- `luatest --merge-junit`, which joins such files.
 local base = require "luatest.report.base"
 
 local format, concat, tonumber, tostring, pairs = string.format, table.concat, tonumber, tostring, pairs
@@ -78,7 +81,7 @@ end
 function Junit:scope_error(e)
   base.count(self.counts, "scope_error", e)
   local t = base.scope_test(e)
-  local r = { test = t, status = "error", failure = e.failure }
+  local r = { test = t, status = "error", failure = e.failure, stdout = e.stdout, stderr = e.stderr }
   self:add(e.file or "luatest", { result = r, name = t.name, file = e.file, status = "error", duration = 0 })
 end
 
@@ -108,7 +111,9 @@ local function case_xml(lines, path, case)
   end
   lines[#lines + 1] = format("    <testcase %s>", attrs)
   if case.status == "skip" then
-    lines[#lines + 1] = format('      <skipped message="%s"/>', M.attr(r.reason or ""))
+    -- (pytest's type for an xfail test that failed)
+    local kind = r.outcome == "xfail" and ' type="xfail"' or ""
+    lines[#lines + 1] = format('      <skipped%s message="%s"/>', kind, M.attr(r.reason or ""))
   else
     local info = r.failure or {}
     local tag = case.status == "fail" and "failure" or "error"
@@ -116,6 +121,12 @@ local function case_xml(lines, path, case)
     local body = r.test.id .. "\n" .. base.failure_text(r)
     lines[#lines + 1] = format('      <%s message="%s" type="%s">%s</%s>', tag, M.attr(base.failure_message(info)),
       kind, M.escape(body), tag)
+    if r.stdout then
+      lines[#lines + 1] = format("      <system-out>%s</system-out>", M.escape(r.stdout))
+    end
+    if r.stderr then
+      lines[#lines + 1] = format("      <system-err>%s</system-err>", M.escape(r.stderr))
+    end
   end
   lines[#lines + 1] = "    </testcase>"
 end

@@ -3,7 +3,8 @@
 --- fixture scope whose teardown failed) as it ends, a YAML block under each
 --- failure (message, severity, position, duration, the full report, as
 --- quoted one-line strings), skips
---- as `# SKIP reason`, files that do not load as `Bail out!`, and the plan
+--- as `# SKIP reason`, xfail tests as `not ok ... # TODO reason` (`ok` when
+--- it passed), files that do not load as `Bail out!`, and the plan
 --- `1..N` at the end (TAP allows it last, which stays right under -x).
 local base = require "luatest.report.base"
 
@@ -52,7 +53,12 @@ function Tap:result(r, severity)
   self.n = self.n + 1
   local desc = one_line(r.test.id)
   local out = self.out
-  if r.status == "pass" then
+  if r.outcome then
+    -- An xfail test is TAP's TODO: expected to fail, ok when it passed.
+    local reason = r.test.xfail and r.test.xfail.reason or ""
+    reason = reason ~= "" and (" " .. one_line(reason)) or ""
+    out:write(format("%s %d - %s # TODO%s\n", r.outcome == "xpass" and "ok" or "not ok", self.n, desc, reason))
+  elseif r.status == "pass" then
     out:write(format("ok %d - %s\n", self.n, desc))
   elseif r.status == "skip" then
     local reason = r.reason and r.reason ~= "" and (" " .. one_line(r.reason)) or ""
@@ -75,6 +81,12 @@ function Tap:result(r, severity)
       lines[#lines + 1] = format("  duration_ms: %.3f", r.duration * 1000)
     end
     field(lines, "details", base.failure_text(r))
+    if r.stdout then
+      field(lines, "stdout", r.stdout)
+    end
+    if r.stderr then
+      field(lines, "stderr", r.stderr)
+    end
     lines[#lines + 1] = "  ..."
     out:write(concat(lines, "\n"), "\n")
   end

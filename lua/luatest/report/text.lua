@@ -1,6 +1,7 @@
 --- luatest.report.text: the text report, an event subscriber. A header
 --- (the shuffle seed, --lf and --shard notes), a progress character per
---- test (`.` `F` `E` `s`), or one line per test under -v; then each failure
+--- test (`.` `F` `E` `s`, and `x` `X` for xfail tests that failed or
+--- passed), or one line per test under -v with skip and xfail reasons; then each failure
 --- with its id, position, message, source line, locals and traceback
 --- (luatest's own frames trimmed), the slowest tests (--durations); the
 --- last line is always `N passed, N failed[, N skipped]`. It composes
@@ -86,8 +87,8 @@ end
 function Text:test_result(r)
   local status = r.status
   if self.verbosity > 0 then
-    local line = format("%s %s (%s)", self:paint(status, WORD[status]), r.test.id, format_time(r.duration or 0))
-    if status == "skip" and r.reason and r.reason ~= "" then
+    local line = format("%s %s (%s)", self:paint(status, base.word(r)), r.test.id, format_time(r.duration or 0))
+    if (status == "skip" or r.outcome) and r.reason and r.reason ~= "" then
       line = line .. ": " .. r.reason
     end
     self:write(line, "\n")
@@ -102,7 +103,7 @@ function Text:test_result(r)
       self:write("\n")
       self.column = 0
     end
-    self:write(self:paint(status, CHAR[status]))
+    self:write(self:paint(status, base.char(r)))
     self.column = self.column + 1
     if self.tty then
       self.out:flush()
@@ -130,6 +131,8 @@ function Text:scope_error(e)
     scope = e.scope,
     test = base.scope_test(e),
     failure = e.failure,
+    stdout = e.stdout,
+    stderr = e.stderr,
   }
 end
 
@@ -145,7 +148,8 @@ end
 
 function Text:print_failure(r)
   local header = format("%s %s", WORD[r.status], r.test.id)
-  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n\n")
+  local captured = base.captured_text(r)
+  self:write(self:paint(r.status, header), "\n", base.failure_text(r), "\n", captured or "", "\n")
 end
 
 function Text:print_durations()

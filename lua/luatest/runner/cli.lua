@@ -24,8 +24,22 @@ the test_* methods of AioHTTPTestCase classes, in definition order.
 
 A path may be a test id, as the reports print them: FILE::test_x,
 "FILE::outer > inner" (every test of that describe block), FILE::Case
-(every method of an AioHTTPTestCase); an id that matches no test is bad
-usage.
+(every method of an AioHTTPTestCase), "FILE::test_x[200-OK]" (one row of
+a parametrized test; FILE::test_x is every row); an id that matches no
+test is bad usage.
+
+A test may be parametrized (test_x = luatest.parametrize("code, text",
+rows, fn)), use fixtures with params, and take options (it(name, fn,
+opts), describe(name, fn, opts), test_x = luatest.test(fn, opts)): marks
+= {...} for -m, skip = reason, skipif = a boolean or a function called at
+collection, xfail = reason or {reason =, strict =}, timeout = S.
+
+A conftest.lua in a path's directory or below it is loaded first; its
+fixtures and before_each/after_each hooks apply to the files below it. A
+file sees the fixtures it defines, those of the modules it requires and of
+its conftest.lua files, and the built-ins (tmp_path, monkeypatch, capture,
+loop, aiohttp_client...). While a file loads, the path's directory and its
+own are on package.path.
 
 selection and order:
   -k PATTERN        run only the tests whose id (path::name) contains
@@ -33,6 +47,10 @@ selection and order:
                     any pattern. A PATTERN may combine words with and, or,
                     not and parentheses ("http and not slow"); each word (or
                     run of words) is such a substring
+  -m MARKEXPR       run only the tests whose marks match MARKEXPR: mark
+                    names combined with and, or, not and parentheses
+                    ("slow and not net"), each matching a mark exactly;
+                    the last -m given counts
   --lf, --last-failed
                     run only the tests that failed in the last run (all of
                     them when none did); the state is kept in .luatest_cache/
@@ -75,10 +93,17 @@ running:
                     test with it(name, fn, {timeout = S})
   -j N, --jobs N    run the files in N worker processes; a worker that dies
                     fails the test it was running and the others go on
+  -s, --capture=no  let the tests' output through as it is written; by
+                    default what a test writes with print, io.write,
+                    io.stdout and io.stderr (its hooks and fixtures
+                    included) is kept and shown only with its failure
+  --capture METHOD  sys (the default: capture as above) or no (as -s)
 
 output:
-  -v, --verbose     one line per test with its time, skip reasons and the
-                    tracebacks of handler errors
+  -v, --verbose     one line per test with its time, skip and xfail reasons
+                    (XFAIL: an xfail test that failed, counted as skipped;
+                    XPASS: one that passed) and the tracebacks of handler
+                    errors
   -q, --quiet       progress characters and failures only
   --output FORMAT   the report on stdout: text (default), tap (TAP 13),
                     junit (JUnit XML) or json (one JSON document)
@@ -86,6 +111,20 @@ output:
   --durations N     list the N slowest tests (0: all of them) after the run
   --no-color        no colours (they are used only when stdout is a terminal
                     and NO_COLOR is unset)
+
+coverage and watching:
+  --coverage        count the lines of the Lua files the tests ran (in every
+                    task and coroutine, in every -j worker) and write
+                    luacov.stats.out (LuaCov's format) and luacov.report.out
+                    in the current directory; luatest's own modules are not
+                    counted. The report is LuaCov's when LuaCov is
+                    installed, else one of the same layout
+  --watch           run the tests, then again each time a Lua file below
+                    the paths changes (100 ms after the last event of a
+                    save): only the changed spec files, or all of them when
+                    another Lua file (a helper, a conftest.lua) changed;
+                    each run ends with its closing line. Ctrl-C (SIGINT) or
+                    SIGTERM between runs exits with status 0
 
 other:
   --env             print the LUA_PATH_5_4 and LUA_CPATH_5_4 exports that let
@@ -106,9 +145,11 @@ TestClient, ClientSession and ws_connect): method, URL, status, headers
 with credentials redacted, the first 200 bytes of both bodies.
 
 Defaults may be set in .luatest.lua in the current directory, a Lua file
-returning a table with any of the keys paths, keywords (or k), lf, shard,
-durations_file, store_durations, shuffle, seed, exitfirst, maxfail, count,
-timeout, jobs, verbose, quiet, output, junit_xml, durations, no_color, e.g. return {paths = {"spec/"}, timeout = 5, jobs = 4};
+returning a table with any of the keys paths, keywords (or k), markexpr,
+lf, shard, durations_file, store_durations, shuffle, seed, exitfirst,
+maxfail, count, timeout, jobs, no_capture (-s), capture, verbose, quiet,
+output, junit_xml, durations, no_color, coverage, e.g.
+return {paths = {"spec/"}, timeout = 5, jobs = 4};
 options given on the command line win.
 
 exit status: 0 all tests passed, 1 some failed, 2 bad usage, a spec file or
@@ -149,6 +190,13 @@ local function check_output(v)
   return nil, "expected text, tap, junit or json"
 end
 
+local function check_capture(v)
+  if v == "no" or v == "sys" then
+    return v
+  end
+  return nil, "expected sys or no"
+end
+
 local function check_file(v)
   if type(v) ~= "string" or v == "" then
     return nil, "expected a file name"
@@ -187,26 +235,11 @@ local function substring(needle)
   end
 end
 
---- keyword_matcher(pattern): the test of a -k pattern, a function of a
---- lower-case test id that says whether the id is kept; or nil and why
---- not. A pattern without and, or, not and parentheses is one substring
---- of the id, ignoring case; otherwise those combine runs of words (each
---- run a substring, as one), with not binding tightest, then and, then or.
-function M.keyword_matcher(pattern)
-  if type(pattern) ~= "string" or pattern == "" then
-    return nil, "needs a non-empty pattern"
-  end
+-- The test of an expression of words combined with and, or, not and
+-- parentheses (not binding tightest, then and, then or): leaf(text) makes
+-- the test of a word, or of a run of words when `runs` is true.
+local function compile(pattern, leaf, runs)
   local toks = tokens_of(pattern)
-  local plain = true
-  for _, t in ipairs(toks) do
-    if t.kind ~= "word" then
-      plain = false
-      break
-    end
-  end
-  if plain then
-    return substring(pattern:lower())
-  end
   local pos = 1
   local function where()
     local prev = toks[pos - 1]
@@ -238,11 +271,11 @@ function M.keyword_matcher(pattern)
     elseif t and t.kind == "word" then
       local last = t
       pos = pos + 1
-      while toks[pos] and toks[pos].kind == "word" do
+      while runs and toks[pos] and toks[pos].kind == "word" do
         last = toks[pos]
         pos = pos + 1
       end
-      return substring(pattern:sub(t.s, last.e):lower())
+      return leaf(pattern:sub(t.s, last.e))
     end
     return nil, format("expected a word, 'not' or '(' %s", where())
   end
@@ -289,6 +322,48 @@ function M.keyword_matcher(pattern)
   return match
 end
 
+--- keyword_matcher(pattern): the test of a -k pattern, a function of a
+--- lower-case test id that says whether the id is kept; or nil and why
+--- not. A pattern without and, or, not and parentheses is one substring
+--- of the id, ignoring case; otherwise those combine runs of words (each
+--- run a substring, as one), with not binding tightest, then and, then or.
+function M.keyword_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty pattern"
+  end
+  for _, t in ipairs(tokens_of(pattern)) do
+    if t.kind ~= "word" then
+      return compile(pattern, function(text)
+        return substring(text:lower())
+      end, true)
+    end
+  end
+  return substring(pattern:lower())
+end
+
+--- mark_matcher(pattern): the test of a -m expression, a function of a
+--- test's set of marks (name -> true); or nil and why not. Mark names
+--- combine with and, or, not and parentheses as -k's words do, each one
+--- matching a mark exactly.
+function M.mark_matcher(pattern)
+  if type(pattern) ~= "string" or pattern == "" then
+    return nil, "needs a non-empty expression"
+  end
+  return compile(pattern, function(name)
+    return function(marks)
+      return marks[name] == true
+    end
+  end, false)
+end
+
+local function check_markexpr(v)
+  local ok, why = M.mark_matcher(v)
+  if not ok then
+    return nil, why
+  end
+  return v
+end
+
 local function check_pattern(v)
   local ok, why = M.keyword_matcher(v)
   if not ok then
@@ -316,6 +391,7 @@ end
 -- one follows, its check, and whether .luatest.lua may set it.
 local OPTIONS = {
   { key = "keywords", flags = { "-k" }, arg = "PATTERN", check = check_pattern, list = true, config = true },
+  { key = "markexpr", flags = { "-m" }, arg = "MARKEXPR", check = check_markexpr, config = true },
   { key = "lf", flags = { "--lf", "--last-failed" }, config = true },
   { key = "shard", flags = { "--shard" }, arg = "K/N", check = check_shard, config = true },
   { key = "durations_file", flags = { "--durations-file" }, arg = "F", check = check_file, config = true },
@@ -328,12 +404,16 @@ local OPTIONS = {
   { key = "list", flags = { "--list" } },
   { key = "timeout", flags = { "--timeout" }, arg = "S", check = check_seconds, config = true },
   { key = "jobs", flags = { "-j", "--jobs" }, arg = "N", check = check_jobs, config = true },
+  { key = "no_capture", flags = { "-s" }, config = true },
+  { key = "capture", flags = { "--capture" }, arg = "METHOD", check = check_capture, config = true },
   { key = "verbose", flags = { "-v", "--verbose" }, config = true },
   { key = "quiet", flags = { "-q", "--quiet" }, config = true },
   { key = "output", flags = { "--output" }, arg = "FORMAT", check = check_output, config = true },
   { key = "junit_xml", flags = { "--junit-xml" }, arg = "FILE", check = check_file, config = true },
   { key = "durations", flags = { "--durations" }, arg = "N", check = check_count, config = true },
   { key = "no_color", flags = { "--no-color" }, config = true },
+  { key = "coverage", flags = { "--coverage" }, config = true },
+  { key = "watch", flags = { "--watch" } },
   { key = "env", flags = { "--env" } },
   { key = "merge_junit", flags = { "--merge-junit" }, arg = "OUT", check = check_file },
   { key = "version", flags = { "--version" } },
@@ -490,6 +570,9 @@ function M.resolve(cli, config)
   end
   o.jobs = o.jobs or 1
   o.output = o.output or "text"
+  -- (-s and --capture are one setting: the command line's wins.)
+  o.capture = cli.capture or (cli.no_capture and "no") or config.capture or (config.no_capture and "no") or "sys"
+  o.no_capture = nil
   if o.seed then
     o.shuffle = true
   elseif o.shuffle then

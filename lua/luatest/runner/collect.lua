@@ -3,16 +3,19 @@
 --- describe/it blocks with their hooks, AioHTTPTestCase classes) in
 --- definition order; and the selection and order of a run's plan (-k, --lf,
 --- --shard, --shuffle).
+local core = require "luatest.core"
 local luatest = require "luatest"
 local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 local compat = require "luatest.compat"
 local failure = require "luatest.runner.failure"
 local cli = require "luatest.runner.cli"
+local marks = require "luatest.runner.marks"
+local params = require "luatest.runner.params"
 
 local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, pairs, assert =
   type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
-local getinfo = debug.getinfo
+local getinfo, concat = debug.getinfo, table.concat
 local is_skip, error_text = assertions.is_skip, assertions.error_text
 local load_handler = failure.load_handler
 
@@ -27,7 +30,7 @@ end
 local Collector = {}
 Collector.__index = Collector
 
-function Collector:describe(name, fn)
+function Collector:describe(name, fn, opts)
   local parent = self.block
   local block = {
     name = name,
@@ -35,13 +38,14 @@ function Collector:describe(name, fn)
     prefix = parent.prefix and (parent.prefix .. " > " .. name) or name,
     before = {},
     after = {},
+    opts = opts,
   }
   self.block = block
   fn()
   self.block = parent
 end
 
-function Collector:it(name, fn, level, timeout)
+function Collector:it(name, fn, level, opts)
   local block = self.block
   local full = block.prefix and (block.prefix .. " > " .. name) or name
   local ar = getinfo(level, "l")
@@ -54,7 +58,24 @@ function Collector:it(name, fn, level, timeout)
     block = block,
     file = self.file,
     line = ar and ar.currentline or getinfo(fn, "S").linedefined,
-    timeout = timeout,
+    opts = opts,
+  }
+end
+
+-- A pending test (busted's pending): a test without a body, skipped.
+function Collector:pending(name, level)
+  local block = self.block
+  local full = block.prefix and (block.prefix .. " > " .. name) or name
+  local ar = getinfo(level, "l")
+  local order = self.order
+  order[#order + 1] = {
+    kind = "it",
+    name = full,
+    id = self.file.path .. "::" .. full,
+    block = block,
+    file = self.file,
+    line = ar and ar.currentline or 0,
+    pending = true,
   }
 end
 
@@ -99,6 +120,178 @@ local function collect_case(fstate, gname, class, items)
   end
 end
 
+-- ---- parameters and marks ----------------------------------------------------------------
+
+-- The options of the describe blocks around `block`, outermost first.
+local function block_opts(block, out)
+  if block.parent then
+    block_opts(block.parent, out)
+  end
+  if block.opts then
+    out[#out + 1] = block.opts
+  end
+  return out
+end
+
+-- The hooks of the blocks around `block`, whose fixtures the test uses too.
+local function hooks_of(block, out)
+  while block do
+    for _, list in ipairs { block.before, block.after } do
+      for _, fn in ipairs(list) do
+        out[#out + 1] = fn
+      end
+    end
+    block = block.parent
+  end
+  return out
+end
+
+local function copy(item)
+  local c = {}
+  for k, v in pairs(item) do
+    c[k] = v
+  end
+  return c
+end
+
+-- The tests a collected item stands for: one per combination of its
+-- parametrize rows and of the params of the fixtures it uses, each with
+-- its marks, skip reason, xfail and timeout resolved.
+local function expand(fstate, item, out)
+  local layers = item.block and block_opts(item.block, {}) or {}
+  layers[#layers + 1] = item.opts
+  if item.pending then
+    local r = marks.resolve(layers)
+    item.marks, item.markset, item.skip_reason = r.marks, r.markset, "pending"
+    out[#out + 1] = item
+    return
+  end
+  local fn = item.fn
+  if item.kind == "case" then
+    fn = item.case[item.method]
+    if type(fn) ~= "function" then
+      local r = marks.resolve(layers)
+      item.marks, item.markset = r.marks, r.markset
+      out[#out + 1] = item
+      return
+    end
+  end
+  local base, specs, test_opts = params.unwrap(fn, rt.decorated)
+  for _, o in ipairs(test_opts) do
+    layers[#layers + 1] = o
+  end
+  local r = marks.resolve(layers)
+  local skip_reason = marks.skip_reason(r, item.name)
+  local xfail = r.xfail or nil
+  if item.kind ~= "case" or #specs > 0 then
+    item.fn = base
+  end
+  if item.kind ~= "it" then
+    item.line = getinfo(base, "S").linedefined
+  end
+  local combos = params.combos(specs, item.name)
+  local argset = combos[1].set
+  local defs = {}
+  if item.kind == "case" then
+    -- (A plain method is called with self alone, whatever it declares.)
+    local p = #specs > 0 and fixtures.params(base) or {}
+    for i = 2, #p do
+      if not argset[p[i]] then
+        error(format("%s: its parameter '%s' is not parametrized (test case methods take no fixtures)", item.name,
+          p[i]), 0)
+      end
+    end
+    for name in pairs(argset) do
+      local found = false
+      for i = 2, #p do
+        found = found or p[i] == name
+      end
+      if not found then
+        error(format("%s: parametrize: the method takes no parameter '%s'", item.name, name), 0)
+      end
+    end
+  else
+    local fns = { base }
+    if item.block then
+      hooks_of(item.block, fns)
+    end
+    local layer = fstate.layer
+    local all, requested = params.closure(fns, argset, function(name)
+      return fixtures.lookup(layer, name)
+    end)
+    for name in pairs(argset) do
+      if not requested[name] then
+        error(format("%s: parametrize: neither the test nor a fixture it uses takes a parameter '%s'", item.name,
+          name), 0)
+      end
+    end
+    for _, def in ipairs(all) do
+      if def.params then
+        defs[#defs + 1] = def
+      end
+    end
+  end
+  -- The fixtures' params vary fastest, after the parametrize rows.
+  local variants = {}
+  for _, c in ipairs(combos) do
+    variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+  end
+  for _, def in ipairs(defs) do
+    local nxt = {}
+    for _, v in ipairs(variants) do
+      for j = 1, #def.params do
+        local fp = {}
+        for k, x in pairs(v.fparams or {}) do
+          fp[k] = x
+        end
+        fp[def] = j
+        local ids = {}
+        for i, id in ipairs(v.ids) do
+          ids[i] = id
+        end
+        ids[#ids + 1] = def.param_ids[j]
+        nxt[#nxt + 1] = { combo = v.combo, ids = ids, fparams = fp }
+      end
+    end
+    variants = nxt
+  end
+  local timeout = r.timeout
+  for _, v in ipairs(variants) do
+    local t = #variants == 1 and #v.ids == 0 and item or copy(item)
+    if #v.ids > 0 then
+      local suffix = "[" .. concat(v.ids, "-") .. "]"
+      t.name, t.id = item.name .. suffix, item.id .. suffix
+    end
+    if #specs > 0 then
+      t.call_args = v.combo
+      if item.kind == "case" then
+        local p, list = fixtures.params(base), { n = 0 }
+        for i = 2, #p do
+          list[i - 1] = v.combo.values[p[i]]
+        end
+        list.n = #p - 1
+        t.case_args = list
+      end
+    end
+    t.fparams = v.fparams
+    t.marks, t.markset, t.xfail, t.timeout = r.marks, r.markset, xfail, timeout
+    t.skip_reason = skip_reason
+    if v.combo.empty and not skip_reason then
+      local names = {}
+      for _, spec in ipairs(specs) do
+        if spec.empty then
+          for _, n in ipairs(spec.names) do
+            names[#names + 1] = "'" .. n .. "'"
+          end
+        end
+      end
+      t.skip_reason = format("got empty parameter set [%s], function %s at %s:%d", concat(names, ", "), item.name,
+        fstate.path, item.line or 0)
+    end
+    out[#out + 1] = t
+  end
+end
+
 local function finalize(fstate, env, order)
   local items = {}
   for _, e in ipairs(order) do
@@ -125,23 +318,119 @@ local function finalize(fstate, env, order)
       items[#items + 1] = e
     end
   end
-  return items
+  local out = {}
+  for _, item in ipairs(items) do
+    expand(fstate, item, out)
+  end
+  return out
 end
 
---- load_spec(path): loads a spec file in its own environment and returns
---- its state { path, layer (fixtures), items (tests in definition order),
---- skipped (reason, when the file called skip) and skip_item (the entry
---- that reports it), timeout (set by luatest.timeout) }, or nil and a
---- message.
-function M.load_spec(path)
-  local fstate = { path = path, layer = {}, items = nil, skipped = nil, skip_item = nil, timeout = nil }
-  local order, seen = {}, {}
+-- ---- shared modules, package.path and conftest.lua ---------------------------------------
+
+-- The fixtures each module defined while it first loaded, by module name
+-- (with those of the modules it required), granted again to each file that
+-- requires it later, from package.loaded.
+local module_fixtures = {}
+-- The tables the fixtures of the modules being required go to: the
+-- innermost last; the first is the loading file's.
+local grant_stack = {}
+
+local real_require = require
+
+local function grant(into, from)
+  for name, def in pairs(from) do
+    if rawget(into, name) == nil then
+      rawset(into, name, def)
+    end
+  end
+end
+
+-- require as the files see it while they load.
+local function tracked_require(name)
+  local n = #grant_stack
+  if n == 0 then
+    return real_require(name)
+  end
+  local defined = module_fixtures[name]
+  local outer = fixtures.requiring
+  if defined == nil and package.loaded[name] == nil then
+    defined = {}
+    fixtures.requiring = defined
+    grant_stack[n + 1] = defined
+  end
+  local ok, mod = pcall(real_require, name)
+  grant_stack[n + 1] = nil
+  fixtures.requiring = outer
+  if not ok then
+    error(mod, 0)
+  end
+  if defined ~= nil then
+    module_fixtures[name] = defined
+    grant(grant_stack[n], defined)
+  end
+  return mod
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function strip_slash(path)
+  while #path > 1 and path:sub(-1) == "/" do
+    path = path:sub(1, -2)
+  end
+  return path
+end
+
+local function join(dir, name)
+  if dir == "." then
+    return name
+  end
+  return dir .. "/" .. name
+end
+
+-- Runs fn(...) with the dirs first on package.path and `require` tracked
+-- (the fixtures of what it requires go to `granted`); returns what
+-- xpcall(fn, load_handler, ...) returns.
+local function loading_with(dirs, granted, fn, ...)
+  local saved_path, saved_require = package.path, _G.require
+  local extra = {}
+  for _, dir in ipairs(dirs) do
+    extra[#extra + 1] = join(dir, "?.lua;") .. join(dir, "?/init.lua;")
+  end
+  local prefix = table.concat(extra)
+  package.path = prefix .. saved_path
+  _G.require = tracked_require
+  local depth = #grant_stack
+  grant_stack[depth + 1] = granted
+  local ok, err = xpcall(fn, load_handler, ...)
+  for i = #grant_stack, depth + 1, -1 do
+    grant_stack[i] = nil
+  end
+  fixtures.requiring = nil
+  _G.require = saved_require
+  -- Only what was added goes: a file's own change to package.path stays,
+  -- as it would in plain Lua.
+  local now = package.path
+  local i, j = now:find(prefix, 1, true)
+  if i then
+    package.path = now:sub(1, i - 1) .. now:sub(j + 1)
+  end
+  return ok, err
+end
+
+-- The environment a spec file or conftest.lua loads in; `order` gets the
+-- names of the globals that may be tests, in definition order.
+local function new_env(order)
+  local seen = {}
   -- busted's names are globals of every spec file, as in busted.
   local env = setmetatable({
     describe = luatest.describe,
     it = luatest.it,
     before_each = luatest.before_each,
     after_each = luatest.after_each,
+    pending = luatest.pending,
+    require = tracked_require,
   }, {
     __index = _G,
     __newindex = function(t, k, v)
@@ -167,14 +456,124 @@ function M.load_spec(path)
     rawset(env, "xpcall", compat.xpcall)
     rawset(env, "coroutine", setmetatable({ running = compat.running }, { __index = coroutine }))
   end
+  return env
+end
+
+-- A fixture layer: own definitions first, then those granted by required
+-- modules, then `parent` (the nearest conftest.lua's layer).
+local function new_layer(parent)
+  local granted = setmetatable({}, { __index = parent })
+  return setmetatable({}, { __index = granted }), granted
+end
+
+-- conftest.lua files loaded in this process, by path: { layer =, block =
+-- (the root of its hooks) } or { err = message }.
+local conftests = {}
+
+-- The conftest.lua files that apply to `path` below the root directory
+-- `root`: their paths, outermost first.
+local function conftest_paths(path, root)
+  local dir = dirname(path)
+  local rel
+  if root == "." then
+    rel = dir
+  elseif dir == root then
+    rel = "."
+  elseif dir:sub(1, #root + 1) == root .. "/" then
+    rel = dir:sub(#root + 2)
+  else
+    rel = "."
+    root = dir
+  end
+  local out, cur = { join(root, "conftest.lua") }, root
+  if rel ~= "." then
+    for part in rel:gmatch("[^/]+") do
+      cur = join(cur, part)
+      out[#out + 1] = join(cur, "conftest.lua")
+    end
+  end
+  return out
+end
+
+local function load_conftest(path, root, parent)
+  local c = conftests[path]
+  if c then
+    return c
+  end
+  local layer, granted = new_layer(parent and parent.layer)
+  local cstate = { path = path, layer = layer }
+  local order = {}
+  local env = new_env(order)
+  local chunk, err = compat.loadfile(path, "t", env)
+  if not chunk then
+    c = { err = err }
+  else
+    local block = { before = {}, after = {}, parent = parent and parent.block }
+    rt.collector = setmetatable({ file = cstate, order = order, block = block }, Collector)
+    fixtures.loading = { source = "@" .. path, layer = layer }
+    local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
+    rt.collector = nil
+    fixtures.loading = nil
+    if not ok then
+      c = { err = is_skip(lerr) and (path .. ": a conftest.lua cannot skip the files below it") or lerr }
+    else
+      local fok, items = pcall(finalize, cstate, env, order)
+      if not fok then
+        c = { err = path .. ": " .. error_text(items) }
+      elseif #items > 0 then
+        c = { err = format("%s: a conftest.lua defines fixtures and hooks, not tests (it defines %s)", path,
+          items[1].name) }
+      else
+        c = { layer = layer, block = block }
+      end
+    end
+  end
+  conftests[path] = c
+  return c
+end
+
+--- root_of(path): the root directory of a path of a run: the path itself
+--- for a directory, its directory for a file (no trailing slash).
+function M.root_of(path)
+  path = strip_slash(path)
+  if core.stat(path) == "dir" then
+    return path
+  end
+  return dirname(path)
+end
+
+--- load_spec(path, root): loads a spec file in its own environment, after
+--- the conftest.lua files from the root directory `root` (default: the
+--- file's directory) down to its own, and returns its state { path, root,
+--- layer (fixtures), items (tests in definition order), skipped (reason,
+--- when the file called skip) and skip_item (the entry that reports it),
+--- timeout (set by luatest.timeout), hooks (the root block of its
+--- conftest hooks, or nil) }, or nil and a message.
+function M.load_spec(path, root)
+  root = root and strip_slash(root) or dirname(path)
+  local parent
+  for _, cpath in ipairs(conftest_paths(path, root)) do
+    if core.stat(cpath) == "file" then
+      local c = load_conftest(cpath, root, parent)
+      if c.err then
+        return nil, c.err
+      end
+      parent = c
+    end
+  end
+  local layer, granted = new_layer(parent and parent.layer)
+  local fstate = { path = path, root = root, layer = layer, items = nil, skipped = nil, skip_item = nil,
+    timeout = nil, hooks = parent and parent.block }
+  local order = {}
+  local env = new_env(order)
   local chunk, err = compat.loadfile(path, "t", env)
   if not chunk then
     return nil, err
   end
-  local root = { before = {}, after = {} }
-  rt.collector = setmetatable({ file = fstate, order = order, block = root }, Collector)
-  fixtures.loading = { source = "@" .. path, layer = fstate.layer }
-  local ok, lerr = xpcall(chunk, load_handler)
+  local rootblock = { before = {}, after = {}, parent = parent and parent.block }
+  rt.collector = setmetatable({ file = fstate, order = order, block = rootblock }, Collector)
+  fixtures.loading = { source = "@" .. path, layer = layer }
+  local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
   rt.collector = nil
   fixtures.loading = nil
   if not ok then
@@ -311,6 +710,17 @@ local function filter(items, keep)
   return out
 end
 
+-- A new list of the items whose marks pass the -m test.
+local function by_marks(items, test)
+  local out, none = {}, {}
+  for _, item in ipairs(items) do
+    if test(item.markset or none) then
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
 local function weight(entry)
   return #entry.items + (entry.skip and 1 or 0)
 end
@@ -318,12 +728,14 @@ end
 --- select(specs, o): the plan of a run, a list of { fstate =, items =,
 --- skip = } in the order to run, after the node ids (o.ids, from
 --- split_ids; o.whole: the set of files also named whole, by a path that
---- is no id), -k, --lf, --shard and --shuffle; and { total =, deselected
+--- is no id), -k, -m, --lf, --shard and --shuffle; and { total =, deselected
 --- =, notes = {lines for the report header}, unmatched = {the node ids
---- that selected nothing} }. A bad -k pattern raises.
+--- that selected nothing} }. o.markexpr is the -m expression. A bad -k
+--- pattern raises.
 function M.select(specs, o)
   local entries, collected, notes = {}, 0, {}
   local keep = assert(M.keyword_test(o.keywords))
+  local marked = o.markexpr and assert(cli.mark_matcher(o.markexpr))
   local ids_of, whole = {}, o.whole or {}
   for _, id in ipairs(o.ids or {}) do
     local list = ids_of[id.file] or {}
@@ -346,10 +758,14 @@ function M.select(specs, o)
         end
       end
     end
+    items = filter(items, keep)
+    if marked then
+      items = by_marks(items, marked)
+    end
     entries[#entries + 1] = {
       fstate = fstate,
-      items = filter(items, keep),
-      skip = fstate.skipped ~= nil and keep(fstate.path),
+      items = items,
+      skip = fstate.skipped ~= nil and keep(fstate.path) and (not marked or marked({})),
     }
   end
   local unmatched = {}

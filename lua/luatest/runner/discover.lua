@@ -49,9 +49,11 @@ local function walk(dir, out)
 end
 
 --- discover(paths): the spec files below the paths (files named directly
---- are kept whatever their name), or nil and a message.
+--- are kept whatever their name), or nil and a message; and the root
+--- directory of each file (file -> the path it was found under, or the
+--- directory of a file named directly), where its conftest.lua files start.
 function M.discover(paths)
-  local files, seen = {}, {}
+  local files, seen, roots = {}, {}, {}
   for _, p in ipairs(paths) do
     local path = p
     while #path > 1 and path:sub(-1) == "/" do
@@ -61,7 +63,7 @@ function M.discover(paths)
     if not kind then
       return nil, format("%s: %s", p, (tostring(err):gsub(" %(.-%)$", "")))
     end
-    local found = {}
+    local found, root = {}, path
     if kind == "dir" then
       local ok, werr = walk(path, found)
       if not ok then
@@ -69,15 +71,17 @@ function M.discover(paths)
       end
     else
       found[1] = path
+      root = path:match("^(.*)/[^/]*$") or "."
     end
     for _, f in ipairs(found) do
       if not seen[f] then
         seen[f] = true
         files[#files + 1] = f
+        roots[f] = root
       end
     end
   end
-  return files
+  return files, roots
 end
 
 return M

@@ -8,6 +8,7 @@ local fixtures = require "luatest.fixtures"
 local assertions = require "luatest.assert"
 local compat = require "luatest.compat"
 local failure = require "luatest.runner.failure"
+local capture = require "luatest.runner.capture"
 
 -- (compat's pcall and xpcall: a task may wait inside them under Lua 5.1 too.)
 local type, format, pcall, xpcall, next = type, string.format, compat.pcall, compat.xpcall, next
@@ -25,6 +26,8 @@ local function run_task(fn, ...)
 end
 
 local M = {}
+
+local EMPTY_ARGS = { n = 0 }
 
 -- Runs fn with its fixtures; false when something failed (recorded in res).
 local function call_with_fixtures(res, ctx, fn, who)
@@ -68,7 +71,8 @@ local NO_LIMIT = 1e9
 M.NO_LIMIT = NO_LIMIT
 
 --- time_limit(item, o): a test's time limit in seconds: its own (the
---- timeout option of it()), its file's (luatest.timeout), or o.timeout; NO_LIMIT
+--- nearest timeout option of it(), describe() or luatest.test), its file's
+--- (luatest.timeout), or o.timeout; NO_LIMIT
 --- for none. A test that waits longer is stopped. (A test busy in Lua code
 --- that never waits cannot be interrupted; with -j its worker is stopped
 --- once the limits of its tests have all passed.)
@@ -105,10 +109,12 @@ end
 -- `progress` says what is left to undo if the task is stopped.
 local function test_task(item, ctx, res, progress)
   local kind = item.kind
-  if kind == "function" then
+  local block = item.block or (kind == "function" and item.file.hooks)
+  if kind == "function" and not block then
     call_with_fixtures(res, ctx, item.fn, item.name)
-  elseif kind == "it" then
-    local chain = hook_chain(item.block)
+  elseif block then
+    -- (A global test_* function has its conftest.lua files' hooks.)
+    local chain = hook_chain(block)
     local ok = true
     for i = 1, #chain do
       progress.after_from = i
@@ -134,7 +140,9 @@ local function test_task(item, ctx, res, progress)
       record(res, inst, "setup")
     else
       progress.inst = inst
-      local ok2, info = xpcall(inst[item.method], handler, inst)
+      -- (A parametrized method gets its row's values after self.)
+      local args = item.case_args or EMPTY_ARGS
+      local ok2, info = xpcall(args.n > 0 and item.fn or inst[item.method], handler, inst, unpack(args, 1, args.n))
       if not ok2 then
         record(res, info, "call")
       end
@@ -153,8 +161,9 @@ end
 -- After a test's task was stopped (time limit, or waiting on nothing): the
 -- after_each hooks still due, the test case's teardown, fixture teardowns.
 local function finish_task(item, ctx, res, progress)
-  if item.kind == "it" then
-    run_after_hooks(res, ctx, hook_chain(item.block), progress)
+  local block = item.block or (item.kind == "function" and item.file.hooks)
+  if block then
+    run_after_hooks(res, ctx, hook_chain(block), progress)
   elseif progress.inst then
     local inst = progress.inst
     progress.inst = nil
@@ -262,8 +271,52 @@ local function take_exchanges(res)
   ex.reset()
 end
 
-local function run_test(item, ctx_file, session, emit, o)
+-- An xfail test's result: a failure counts as a skip ("xfail: reason"), a
+-- pass as a pass reported XPASS, or as a failure when strict.
+local function apply_xfail(res, xfail)
+  local reason = xfail.reason
+  if res.status == "fail" or res.status == "error" then
+    res.status, res.outcome = "skip", "xfail"
+    res.reason = reason ~= "" and ("xfail: " .. reason) or "xfail"
+  elseif res.status == "pass" then
+    if xfail.strict then
+      res.status = "fail"
+      res.failure = { message = "[XPASS(strict)] " .. reason, assertion = true, phase = "call" }
+    else
+      res.outcome, res.reason = "xpass", reason
+    end
+  end
+end
+
+-- Runs what the built-in fixtures left for after the test (rt.after_test:
+-- functions of its result, such as removing a passing test's tmp_path).
+local function after_test(res)
+  local list = rt.after_test
+  if not list or #list == 0 then
+    return
+  end
+  rt.after_test = nil
+  for i = #list, 1, -1 do
+    local ok, err = pcall(list[i], res)
+    if not ok then
+      record(res, { value = err, message = error_text(err) }, "teardown")
+    end
+  end
+end
+
+local function run_test(item, ctx_file, session, emit, o, cap)
   emit("test_start", item)
+  if item.skip_reason then
+    -- Skipped at collection: no fixture, hook or body runs.
+    local res = { test = item, status = "skip", reason = item.skip_reason, duration = 0 }
+    emit("test_end", res)
+    return res
+  end
+  -- From here to test_end what the test writes is its own (-s: live).
+  capture.current = cap
+  if o.capture ~= "no" then
+    cap:start()
+  end
   take_handler_errors()
   local ex = package.loaded["luatest.exchanges"]
   if ex then
@@ -272,6 +325,7 @@ local function run_test(item, ctx_file, session, emit, o)
   local before = open_objects()
   local res = { test = item, status = "pass" }
   local ctx = fixtures.new_context(ctx_file, session, item.file.layer)
+  ctx.args, ctx.fparams = item.call_args, item.fparams
   local limit = M.time_limit(item, o)
   local progress = {}
   if o.seed then
@@ -280,6 +334,7 @@ local function run_test(item, ctx_file, session, emit, o)
   -- run_with_timeout counts the limit from now, even after a test blocked
   -- outside the loop (io.popen).
   local t0 = hrtime()
+  rt.running = item
   local ok, done, info = pcall(run_with_timeout, limit, test_task, item, ctx, res, progress)
   if not ok or not done then
     if not ok then
@@ -294,11 +349,23 @@ local function run_test(item, ctx_file, session, emit, o)
       record(res, stopped_info(info2, limit, "its teardown"), "teardown")
     end
   end
+  rt.running = nil
   check_leaks(res, before)
   if next(rt.tracebacks) then
     rt.tracebacks = {}
   end
   res.handler_errors = take_handler_errors()
+  after_test(res)
+  if item.xfail then
+    apply_xfail(res, item.xfail)
+  end
+  cap:stop()
+  capture.current = nil
+  local out, err = cap:readouterr()
+  if res.status == "fail" or res.status == "error" then
+    res.stdout = out ~= "" and out or nil
+    res.stderr = err ~= "" and err or nil
+  end
   take_exchanges(res)
   res.duration = hrtime() - t0
   emit("test_end", res)
@@ -308,7 +375,7 @@ end
 -- Tears down a file or session scope, within the run's time limit (each
 -- teardown that hangs is abandoned and the next one runs); returns the
 -- list of failures.
-local function close_scope(scope, label, o)
+local function close_scope_captured(scope, label, o)
   local failures = {}
   local function report(info, name)
     info.fixture = name
@@ -357,8 +424,24 @@ local function close_scope(scope, label, o)
   return failures
 end
 
+-- close_scope_captured, with what the teardowns wrote kept (as a test's
+-- output is) on the first failure (stdout, stderr).
+local function close_scope(scope, label, o, cap)
+  if o.capture ~= "no" then
+    cap:start()
+  end
+  local failures = close_scope_captured(scope, label, o)
+  cap:stop()
+  local out, err = cap:readouterr()
+  if failures[1] then
+    failures[1].stdout = out ~= "" and out or nil
+    failures[1].stderr = err ~= "" and err or nil
+  end
+  return failures
+end
+
 -- Plugins define built-in fixtures; luatest.pytest_plugin is pytest-aiohttp's.
-local PLUGINS = { "luatest.pytest_plugin" }
+local PLUGINS = { "luatest.pytest_plugin", "luatest.builtin_plugin" }
 
 local function load_plugins()
   for _, name in ipairs(PLUGINS) do
@@ -368,10 +451,13 @@ end
 
 --- run_plan(plan, o, emit): runs a plan (a list of { fstate =, items =,
 --- skip = } in order) in this process with the options o (timeout,
---- exitfirst, maxfail, seed), sending the events to emit(name, data).
+--- exitfirst, maxfail, seed, capture ("no": off), sending the events to
+--- emit(name, data); a failed test's result carries what it wrote (stdout,
+--- stderr).
 --- Returns true when -x or --maxfail stopped it.
 function M.run_plan(plan, o, emit)
   load_plugins()
+  local cap = capture.new()
   local session = fixtures.new_scope("session")
   local stop = false
   -- -x is --maxfail 1.
@@ -386,7 +472,7 @@ function M.run_plan(plan, o, emit)
     end
     local scope = fixtures.new_scope("file")
     for i = 1, #items do
-      local res = run_test(items[i], scope, session, emit, o)
+      local res = run_test(items[i], scope, session, emit, o, cap)
       if res.status == "fail" or res.status == "error" then
         failed = failed + 1
         if limit and failed >= limit then
@@ -395,9 +481,10 @@ function M.run_plan(plan, o, emit)
         end
       end
     end
-    for _, info in ipairs(close_scope(scope, "file", o)) do
+    for _, info in ipairs(close_scope(scope, "file", o, cap)) do
       failed = failed + 1
-      emit("scope_error", { scope = "file", file = fstate.path, failure = info })
+      emit("scope_error", { scope = "file", file = fstate.path, failure = info, stdout = info.stdout,
+        stderr = info.stderr })
     end
     if limit and failed >= limit then
       stop = true
@@ -407,8 +494,8 @@ function M.run_plan(plan, o, emit)
       break
     end
   end
-  for _, info in ipairs(close_scope(session, "session", o)) do
-    emit("scope_error", { scope = "session", failure = info })
+  for _, info in ipairs(close_scope(session, "session", o, cap)) do
+    emit("scope_error", { scope = "session", failure = info, stdout = info.stdout, stderr = info.stderr })
   end
   return stop
 end
