@@ -368,6 +368,27 @@ static void test_offers_are_negotiated_as_aiohttp_does(void) {
   CHECK(lt_wsdeflate_accept("x-webkit-deflate-frame", &nt) == 0);
 }
 
+/* UTF-8 and unmasking go eight bytes at a time through ASCII: a
+ * multi-byte character or a bad byte at any offset, and the payload's
+ * bytes, come out as byte by byte. */
+static void test_text_checks_and_unmasking_at_every_offset(void) {
+  for (size_t at = 0; at + 2 <= 38; at++) {
+    char text[39], s[64];
+    memset(text, 'a' + (int)(at % 26), sizeof text - 1);
+    text[38] = 0;
+    memcpy(text + at, "\xc3\xa9", 2); /* é */
+    messages m;
+    size_t n = frame(s, 0x81, text, 38, 1);
+    CHECK(decode(s, n, 0, &m) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "1:38:%s|", text);
+    CHECK_STR(m.log, want);
+    text[at] = (char)0xff;
+    n = frame(s, 0x81, text, 38, 1);
+    CHECK(decode(s, n, 0, &m) == 1007);
+  }
+}
+
 int main(void) {
   test_valid_streams_pass_unchanged();
   test_violations_and_their_codes();
@@ -378,5 +399,6 @@ int main(void) {
   test_our_compressor_strips_the_tail_and_honours_no_takeover();
   test_a_compression_bomb_stops_at_the_limit();
   test_offers_are_negotiated_as_aiohttp_does();
+  test_text_checks_and_unmasking_at_every_offset();
   return check_done("test_wsframe");
 }

@@ -16,18 +16,41 @@ void lt_wsframe_init(lt_wsframe *f) {
   f->hdr_need = 2;
 }
 
+/* The mask as a word lined up with byte `pos` of the payload: it stays
+ * lined up for every multiple of 8 bytes after it. */
+static uint64_t mask_word(const uint8_t mask[4], size_t pos) {
+  uint8_t m[8];
+  for (int j = 0; j < 8; j++)
+    m[j] = mask[(pos + (size_t)j) & 3];
+  uint64_t w;
+  memcpy(&w, m, sizeof w);
+  return w;
+}
+
+#define HIGH_BITS 0x8080808080808080ull
+
 static int utf8_scan(lt_wsframe *f, const uint8_t *p, size_t n, const uint8_t mask[4],
                      unsigned pos) {
-  for (size_t k = 0; k < n; k++) {
+  for (size_t k = 0; k < n;) {
+    if (!f->utf8_need && n - k >= 8) {
+      /* Runs of ASCII, most of a text message, eight bytes at a time. */
+      uint64_t m = mask_word(mask, pos + k), w;
+      for (; n - k >= 8; k += 8) {
+        memcpy(&w, p + k, sizeof w);
+        if ((w ^ m) & HIGH_BITS)
+          break;
+      }
+      if (k == n)
+        break;
+    }
     uint8_t b = p[k] ^ mask[(pos + k) & 3];
+    k++;
     if (f->utf8_need) {
       if (b < f->utf8_lo || b > f->utf8_hi)
         return -1;
       f->utf8_lo = 0x80, f->utf8_hi = 0xBF;
       f->utf8_need--;
-    } else if (b < 0x80) {
-      continue;
-    } else {
+    } else if (b >= 0x80) {
       f->utf8_lo = 0x80, f->utf8_hi = 0xBF;
       if (b >= 0xC2 && b <= 0xDF)
         f->utf8_need = 1;
@@ -225,9 +248,17 @@ int lt_wsframe_feed(lt_wsframe *f, const char *data, size_t n) {
     } else if (f->on_data) {
       uint8_t out[4096];
       for (size_t done = 0; done < take;) {
-        size_t k = take - done < sizeof out ? take - done : sizeof out;
-        for (size_t j = 0; j < k; j++)
-          out[j] = p[i + done + j] ^ f->mask[(f->mask_pos + done + j) & 3];
+        size_t k = take - done < sizeof out ? take - done : sizeof out, j = 0;
+        const uint8_t *src = p + i + done;
+        size_t at = f->mask_pos + done;
+        uint64_t m = mask_word(f->mask, at), w;
+        for (; k - j >= 8; j += 8) {
+          memcpy(&w, src + j, sizeof w);
+          w ^= m;
+          memcpy(out + j, &w, sizeof w);
+        }
+        for (; j < k; j++)
+          out[j] = src[j] ^ f->mask[(at + j) & 3];
         f->on_data(f->ud, (const char *)out, k, 0);
         done += k;
       }
