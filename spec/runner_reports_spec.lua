@@ -110,7 +110,7 @@ describe("--output json", function()
   end)
 
   it("has the totals and the exit code, and sends what tests print to stderr", function()
-    same(doc.totals, { passed = 5, failed = 5, skipped = 1, deselected = 0, total = 11 })
+    same(doc.totals, { passed = 5, failed = 5, errors = 2, skipped = 1, deselected = 0, total = 11 })
     eq(doc.exit_code, 1)
     eq(r.code, 1)
     contains(r.err, "LOG<setup base")

@@ -11,7 +11,8 @@
 ---      luatest.exchanges.report's tables)}, ...],
 ---    "errors": [{"file", "scope" (load, file, session), "message",
 ---      "stdout", "stderr" (what the failed teardowns wrote, or null)}],
----    "totals": {"passed", "failed", "skipped", "deselected", "total"},
+---    "totals": {"passed", "failed" (failures and errors), "errors" (those
+---      of them that are errors), "skipped", "deselected", "total"},
 ---    "duration", "exit_code"}
 --- Every string is valid UTF-8.
 local json = require "luatest.json"
@@ -110,6 +111,7 @@ function Json:run_end(c)
   local totals = encode({
     passed = c.passed,
     failed = c.failed,
+    errors = c.errors or 0,
     skipped = c.skipped,
     deselected = c.deselected or 0,
     total = c.total or 0,
