@@ -130,6 +130,11 @@ describe(".luatest.lua", function()
     eq(r.out, ".\n1 passed, 0 failed\n")
     write_file(tmpdir .. "/.luatest.lua", 'return { paths = "t_spec.lua", k = {"nothing", "TEST_B"}, timeout = 5 }\n')
     eq(run({}, nil, tmpdir).last, "1 passed, 0 failed")
+    -- as on the command line, only lower-case and/or/not are operators
+    write_file(tmpdir .. "/t_spec.lua", "function test_a() end\nfunction test_b() end\nfunction test_a_AND_b() end\n")
+    eq(run({ "-k", "test_a and not AND", "t_spec.lua" }, nil, tmpdir).last, "1 passed, 0 failed")
+    write_file(tmpdir .. "/.luatest.lua", 'return { paths = "t_spec.lua", k = "test_a and not AND" }\n')
+    eq(run({}, nil, tmpdir).last, "1 passed, 0 failed")
   end)
 
   it("stops with exit 2 and the reason when it does not load or is wrong", function(tmpdir)

@@ -68,11 +68,8 @@ function M.load(path, options)
       if not list then
         return nil, format("%s: '%s' must be a string or a list of strings, got %s", path, k, type(v))
       end
-      if k == "keywords" then
-        for i, p in ipairs(list) do
-          list[i] = p:lower()
-        end
-      end
+      -- (-k patterns are kept as written: upper-case AND is a word, as on
+      -- the command line, not the operator.)
       out[k] = list
     elseif not spec or not spec.config then
       local known = { "paths" }
