@@ -66,6 +66,23 @@ function test_one_mebibyte_both_ways(aiohttp_client)
   ws:close()
 end
 
+-- Sends faster than the socket drains: the writes that find it full wait
+-- (in lws, then in our queue) and every message arrives whole and in order.
+function test_many_big_messages_sent_without_waiting_arrive_in_order(aiohttp_client)
+  local client = aiohttp_client(ws_app())
+  local ws = client:ws_connect("/echo")
+  local n, size = 64, 200 * 1024
+  for i = 1, n do
+    ws:send_bytes(string.char(i) .. string.rep(string.char(i % 7 + 65), size))
+  end
+  for i = 1, n do
+    local msg = ws:receive(10)
+    assert(msg.type == "binary" and #msg.data == size + 1, msg.type)
+    assert(msg.data:byte(1) == i and msg.data:byte(-1) == i % 7 + 65, i)
+  end
+  ws:close()
+end
+
 function test_server_initiated_close_code_and_reason(aiohttp_client)
   local client = aiohttp_client(ws_app())
   local ws = client:ws_connect("/echo")

@@ -507,13 +507,16 @@ int lt_ws_client_send(lt_ws *ws, int type, const void *data, size_t len, int com
   if (!m)
     return LT_ENOMEM;
   m->code = compress ? 0 : NO_COMPRESS;
-  /* With nothing queued and room in the socket, write now: waiting for a
-   * writeable callback costs an epoll round trip per message. Sends come
-   * from tasks, never from inside an lws callback. Not under
+  /* With nothing queued and nothing of ours still buffered in lws, write
+   * now: waiting for a writeable callback costs an epoll round trip per
+   * message. (lws_send_pipe_choked would also tell whether the socket has
+   * room, with a poll() per message; lws keeps what a full socket does
+   * not take and flushes it itself, so one message at most waits there.)
+   * Sends come from tasks, never from inside an lws callback. Not under
    * permessage-deflate, whose output lws may still be draining, which
    * only a writeable callback continues. */
   if (ws->wsi && ws->state == LT_WS_OPEN && !ws->out_head && !ws->compress_bits &&
-      !lws_send_pipe_choked(ws->wsi)) {
+      !lws_partial_buffered(ws->wsi)) {
     int n = lws_write(ws->wsi, (unsigned char *)m->data, m->len, write_kind(type));
     free(m);
     return n < 0 ? LT_ECLOSED : 0;
