@@ -10,15 +10,7 @@ local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local support = dofile(HERE .. "/support/runner.lua")
 local run, write_file, quote = support.run, support.write_file, support.quote
 
-local function read(path)
-  local f = io.open(path)
-  if not f then
-    return nil
-  end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = support.read_file
 
 local function exists(path)
   return require("luatest.core").stat(path) ~= nil

@@ -9,15 +9,7 @@ local HERE = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 local support = dofile(HERE .. "/support/runner.lua")
 local run, write_file, quote = support.run, support.write_file, support.quote
 
-local function read(path)
-  local f = io.open(path)
-  if not f then
-    return nil
-  end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = support.read_file
 
 -- root/conftest.lua, root/sub/conftest.lua, spec files at both levels.
 local function tree()

@@ -10,31 +10,7 @@ local run, write_file, lines_of = support.run, support.write_file, support.lines
 
 luatest.fixture("tmpdir", support.tmpdir)
 
-local function log_of(dir)
-  local f = io.open(dir .. "/log")
-  if not f then
-    return {}
-  end
-  local text = f:read("*a")
-  f:close()
-  return lines_of(text)
-end
-
--- A spec file in dir whose LOG(...) appends a line to dir/log.
-local function spec_file(dir, name, body)
-  local path = dir .. "/" .. name
-  write_file(path, string.format([[
-local luatest = require "luatest"
-local function LOG(...)
-  local f = assert(io.open(%q, "a"))
-  local parts = {}
-  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-  f:write(table.concat(parts, " "), "\n")
-  f:close()
-end
-]], dir .. "/log") .. body)
-  return path
-end
+local log_of, spec_file = support.log_of, support.logging_spec_file
 
 -- The ids of a --list output with the file's path cut off.
 local function listed(path, ...)

@@ -11,33 +11,7 @@ local run, write_file, lines_of = support.run, support.write_file, support.lines
 
 luatest.fixture("tmpdir", support.tmpdir)
 
--- What the tests of a generated file wrote to its log, one line each.
-local function log_of(dir)
-  local f = io.open(dir .. "/log")
-  if not f then
-    return {}
-  end
-  local text = f:read("*a")
-  f:close()
-  return lines_of(text)
-end
-
--- A spec file in dir whose `LOG(...)` appends a line to dir/log (what a
--- passing test prints may be captured; the log is not).
-local function spec_file(dir, name, body)
-  local path = dir .. "/" .. name
-  write_file(path, string.format([[
-local luatest = require "luatest"
-local function LOG(...)
-  local f = assert(io.open(%q, "a"))
-  local parts = {}
-  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-  f:write(table.concat(parts, " "), "\n")
-  f:close()
-end
-]], dir .. "/log") .. body)
-  return path
-end
+local log_of, spec_file = support.log_of, support.logging_spec_file
 
 local function listed(args)
   local r = run(args)

@@ -40,6 +40,17 @@ function M.run(args, env_prefix, dir)
   return { out = r.stdout, err = r.stderr, code = r.status, last = M.last_line(r.stdout) }
 end
 
+--- read_file(path): the file's text, or nil when it cannot be opened.
+function M.read_file(path)
+  local f = io.open(path)
+  if not f then
+    return nil
+  end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 --- start(args, dir): starts the binary with the given arguments in the
 --- directory dir, in the background, its stdout and stderr going to files;
 --- returns a handle: h:out() and h:err() (what it wrote so far),
@@ -64,15 +75,7 @@ function M.start(args, dir)
     .. " 2>" .. quote(h.err_path) .. " & pid=$!; echo $pid >" .. quote(h.pid_path) .. "; wait $pid; echo $? >"
     .. quote(h.rc_path)
   assert(os.execute("sh -c " .. quote(inner) .. " </dev/null >/dev/null 2>&1 &"))
-  local function slurp(path)
-    local f = io.open(path)
-    if not f then
-      return nil
-    end
-    local s = f:read("*a")
-    f:close()
-    return s
-  end
+  local slurp = M.read_file
   local function until_true(what, cond)
     local deadline = core.hrtime() + 30
     while true do
@@ -236,6 +239,30 @@ print(json.dumps({"counts": counts(root), "suites": suites}))
   local r = assert(core.exec({ "python3", "-c", script, path }, { timeout = 60 }))
   assert(r.status == 0, "python3 could not read the JUnit XML: " .. r.stdout .. r.stderr)
   return require("luatest.json").decode(r.stdout)
+end
+
+--- log_of(dir): the lines a logging spec file's tests wrote to dir/log.
+function M.log_of(dir)
+  local text = M.read_file(dir .. "/log")
+  return text and M.lines_of(text) or {}
+end
+
+--- logging_spec_file(dir, name, body): writes dir/name, a spec file whose
+--- LOG(...) appends a line to dir/log (what a passing test prints may be
+--- captured; the log is not), and returns its path.
+function M.logging_spec_file(dir, name, body)
+  local path = dir .. "/" .. name
+  M.write_file(path, string.format([[
+local luatest = require "luatest"
+local function LOG(...)
+  local f = assert(io.open(%q, "a"))
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  f:write(table.concat(parts, " "), "\n")
+  f:close()
+end
+]], dir .. "/log") .. body)
+  return path
 end
 
 return M

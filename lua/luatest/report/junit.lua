@@ -180,6 +180,30 @@ end
 -- last byte of the element), kids }; the root, or nil and why not. Enough
 -- of XML for JUnit files: comments, processing instructions, CDATA and a
 -- DOCTYPE are passed over, and the tags must nest.
+-- What the merge reads past without looking inside: open, close, name.
+local SKIPPED = {
+  { "<!--", "-->", "a comment" },
+  { "<![CDATA[", "]]>", "a CDATA section" },
+  { "<?", "?>", "a processing instruction" },
+  { "<!", ">", "a declaration" },
+}
+
+-- Where reading goes on when a comment, CDATA section, processing
+-- instruction or declaration starts at lt; or nil, and the name of one
+-- that is not closed.
+local function skipped_until(text, lt)
+  for _, k in ipairs(SKIPPED) do
+    local open = k[1]
+    if text:sub(lt, lt + #open - 1) == open then
+      local _, e = text:find(k[2], lt + #open, true)
+      if not e then
+        return nil, k[3]
+      end
+      return e + 1
+    end
+  end
+end
+
 local function parse_xml(text)
   local pos, n = 1, #text
   local root
@@ -189,30 +213,12 @@ local function parse_xml(text)
     if not lt then
       break
     end
-    if text:sub(lt, lt + 3) == "<!--" then
-      local e = text:find("-->", lt + 4, true)
-      if not e then
-        return nil, "a comment is not closed"
-      end
-      pos = e + 3
-    elseif text:sub(lt, lt + 8) == "<![CDATA[" then
-      local e = text:find("]]>", lt + 9, true)
-      if not e then
-        return nil, "a CDATA section is not closed"
-      end
-      pos = e + 3
-    elseif text:sub(lt, lt + 1) == "<?" then
-      local e = text:find("?>", lt + 2, true)
-      if not e then
-        return nil, "a processing instruction is not closed"
-      end
-      pos = e + 2
-    elseif text:sub(lt, lt + 1) == "<!" then
-      local e = text:find(">", lt + 2, true)
-      if not e then
-        return nil, "a declaration is not closed"
-      end
-      pos = e + 1
+    local skip_to, unclosed = skipped_until(text, lt)
+    if unclosed then
+      return nil, unclosed .. " is not closed"
+    end
+    if skip_to then
+      pos = skip_to
     else
       -- (a ">" may stand in a quoted attribute value)
       local gt, at = nil, lt + 1

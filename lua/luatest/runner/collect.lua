@@ -45,38 +45,34 @@ function Collector:describe(name, fn, opts)
   self.block = parent
 end
 
-function Collector:it(name, fn, level, opts)
+-- An entry of the file's test order for an it() block in the current
+-- describe (a pending one has no body); `level` is its caller's, seen from
+-- here.
+local function it_entry(self, name, fn, level)
   local block = self.block
   local full = block.prefix and (block.prefix .. " > " .. name) or name
   local ar = getinfo(level, "l")
-  local order = self.order
-  order[#order + 1] = {
+  local entry = {
     kind = "it",
     name = full,
     id = self.file.path .. "::" .. full,
     fn = fn,
     block = block,
     file = self.file,
-    line = ar and ar.currentline or getinfo(fn, "S").linedefined,
-    opts = opts,
+    line = ar and ar.currentline or (fn and getinfo(fn, "S").linedefined) or 0,
   }
+  local order = self.order
+  order[#order + 1] = entry
+  return entry
+end
+
+function Collector:it(name, fn, level, opts)
+  it_entry(self, name, fn, level + 1).opts = opts
 end
 
 -- A pending test (busted's pending): a test without a body, skipped.
 function Collector:pending(name, level)
-  local block = self.block
-  local full = block.prefix and (block.prefix .. " > " .. name) or name
-  local ar = getinfo(level, "l")
-  local order = self.order
-  order[#order + 1] = {
-    kind = "it",
-    name = full,
-    id = self.file.path .. "::" .. full,
-    block = block,
-    file = self.file,
-    line = ar and ar.currentline or 0,
-    pending = true,
-  }
+  it_entry(self, name, nil, level + 1).pending = true
 end
 
 function Collector:set_timeout(seconds)
