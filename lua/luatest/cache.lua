@@ -104,25 +104,35 @@ local function make_dir(dir)
   end
 end
 
--- Writes the file through a temporary one, making the directory when
--- needed. true, or nil and a message.
-local function write(dir, text)
-  local path = dir .. "/" .. FILE
-  local tmp = path .. ".tmp"
-  local f = io.open(tmp, "w")
+--- write_atomic(path, text): writes the file through a temporary one
+--- beside it (of its own name: runs in the same directory may end at once),
+--- so a reader never sees half of it. true, or nil and the reason.
+function M.write_atomic(path, text)
+  local tmp = format("%s.%.0f.tmp", path, require("luatest.core").hrtime() * 1e9 % 1e12)
+  local f, err = io.open(tmp, "w")
   if not f then
-    make_dir(dir)
-    local err
-    f, err = io.open(tmp, "w")
-    if not f then
-      return nil, format("cannot record the failed tests for --lf: %s", err)
-    end
+    return nil, err
   end
   f:write(text)
   f:close()
-  local ok, err = os.rename(tmp, path)
+  local ok, rerr = os.rename(tmp, path)
   if not ok then
     os.remove(tmp)
+    return nil, rerr
+  end
+  return true
+end
+
+-- Writes the record, making the directory when needed. true, or nil and a
+-- message.
+local function write(dir, text)
+  local path = dir .. "/" .. FILE
+  local ok, err = M.write_atomic(path, text)
+  if not ok then
+    make_dir(dir)
+    ok, err = M.write_atomic(path, text)
+  end
+  if not ok then
     return nil, format("cannot record the failed tests for --lf: %s", err)
   end
   return true

@@ -69,18 +69,9 @@ end
 --- write(path, set): writes a durations table to path through a temporary
 --- file beside it. true, or nil and a message.
 function M.write(path, set)
-  -- (a name of its own: runs in the same directory may end at once)
-  local tmp = format("%s.%.0f.tmp", path, require("luatest.core").hrtime() * 1e9 % 1e12)
-  local f, err = io.open(tmp, "w")
-  if not f then
-    return nil, format("cannot write the test durations: %s", err)
-  end
-  f:write(M.encode(set))
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
+  local ok, err = require("luatest.cache").write_atomic(path, M.encode(set))
   if not ok then
-    os.remove(tmp)
-    return nil, format("cannot write the test durations: %s", rerr)
+    return nil, format("cannot write the test durations: %s", err)
   end
   return true
 end
