@@ -187,3 +187,21 @@ function test_the_bindings_build_for_lua51_and_isyieldable_reads_its_state()
   os.remove(exe)
   luatest.eq(run.stdout, "true\tfalse\tfalse\nfalse\n")
 end
+
+-- A module that does not compile leaves the embedded C file as it was (the
+-- next make tries again instead of linking half a file), and names itself.
+function test_embedding_a_module_that_does_not_compile_keeps_the_old_output()
+  local status, out, err = sh(string.format([[
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    printf 'return {\n' > "$dir/bad.lua"
+    printf 'before\n' > "$dir/embedded.c"
+    lua5.4 %q/tools/embed.lua "$dir/embedded.c" "$dir/bad.lua"
+    echo "status $?"
+    cat "$dir/embedded.c"
+    ls "$dir"
+  ]], core.srcdir))
+  assert(status == 0, err)
+  luatest.eq(out, "status 1\nbefore\nbad.lua\nembedded.c\n")
+  luatest.contains(err, "bad.lua:2: unexpected symbol")
+end
