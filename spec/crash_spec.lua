@@ -1,6 +1,6 @@
 -- A C handler that crashes the process in a serial run: the luatest binary
 -- still prints the test that was running and the closing line, counting it
--- as failed (with -j, runner_spec shows the parent reporting a dead worker).
+-- as failed (with -j, runner_parallel_spec shows the parent reporting a dead worker).
 local luatest = require "luatest"
 local core = require "luatest.core"
 
