@@ -160,6 +160,7 @@ end
 local NONE = {}
 local NO_OPTIONS = { marks = NONE, markset = NONE }
 local NO_COMBOS = { { values = NONE, set = NONE, ids = NONE } }
+local NO_VARIANTS = { { combo = NO_COMBOS[1], ids = NONE, fparams = nil } }
 
 local function has_block_opts(block)
   while block do
@@ -264,7 +265,7 @@ local function expand(fstate, item, out)
   end
   local combos = plain and NO_COMBOS or params.combos(specs, item.name)
   local argset = combos[1].set
-  local defs = {}
+  local defs = NONE
   if item.kind == "case" then
     -- (A plain method is called with self alone, whatever it declares.)
     local p = #specs > 0 and fixtures.params(base) or {}
@@ -289,9 +290,12 @@ local function expand(fstate, item, out)
     defs = param_defs(fstate.layer, item, base, argset)
   end
   -- The fixtures' params vary fastest, after the parametrize rows.
-  local variants = {}
-  for _, c in ipairs(combos) do
-    variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+  local variants = NO_VARIANTS
+  if combos ~= NO_COMBOS or #defs > 0 then
+    variants = {}
+    for _, c in ipairs(combos) do
+      variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+    end
   end
   for _, def in ipairs(defs) do
     local nxt = {}
