@@ -229,14 +229,15 @@ local function dumped_params(fn)
 end
 
 function M.params(fn)
-  if getinfo(fn, "S").what == "C" then
+  local info = getinfo(fn, "Su")
+  if info.what == "C" then
     return {}
   end
   if M.puc51 then
     return dumped_params(fn)
   end
   local names = {}
-  for i = 1, getinfo(fn, "u").nparams do
+  for i = 1, info.nparams do
     names[i] = getlocal(fn, i)
   end
   return names

@@ -150,19 +150,88 @@ local function copy(item)
   return c
 end
 
+-- What a test with no options, marks or parametrize shares with every
+-- other such test (read only): its marks, the resolved options, the one
+-- combination of no parameters.
+local NONE = {}
+local NO_OPTIONS = { marks = NONE, markset = NONE }
+local NO_COMBOS = { { values = NONE, set = NONE, ids = NONE } }
+local NO_VARIANTS = { { combo = NO_COMBOS[1], ids = NONE, fparams = nil } }
+
+local function has_block_opts(block)
+  while block do
+    if block.opts then
+      return true
+    end
+    block = block.parent
+  end
+  return false
+end
+
+-- The fixtures with params that a test (its function base, the hooks of
+-- its blocks) uses, directly or through other fixtures, found in layer.
+local function param_defs(layer, item, base, argset)
+  local fns = { base }
+  if item.block then
+    hooks_of(item.block, fns)
+  end
+  local all, requested = params.closure(fns, argset, function(name)
+    return fixtures.lookup(layer, name)
+  end)
+  for name in pairs(argset) do
+    if not requested[name] then
+      error(format("%s: parametrize: neither the test nor a fixture it uses takes a parameter '%s'", item.name,
+        name), 0)
+    end
+  end
+  local defs = {}
+  for _, def in ipairs(all) do
+    if def.params then
+      defs[#defs + 1] = def
+    end
+  end
+  return defs
+end
+
+-- param_defs of a plain test outside any block, which depends only on the
+-- names of its parameters: found once per file (its layer) and names.
+local plain_cache = setmetatable({}, { __mode = "k" })
+
+local function plain_defs(layer, base)
+  local by_names = plain_cache[layer]
+  if not by_names then
+    by_names = {}
+    plain_cache[layer] = by_names
+  end
+  local key = concat(fixtures.params(base), ",")
+  local defs = by_names[key]
+  if not defs then
+    defs = param_defs(layer, NONE, base, NONE)
+    by_names[key] = defs
+  end
+  return defs
+end
+
 -- The tests a collected item stands for: one per combination of its
 -- parametrize rows and of the params of the fixtures it uses, each with
 -- its marks, skip reason, xfail and timeout resolved.
 local function expand(fstate, item, out)
-  local layers = item.block and block_opts(item.block, {}) or {}
-  layers[#layers + 1] = item.opts
+  local fn = item.fn
+  -- (Most tests have no options anywhere: they skip building and resolving
+  -- the layers, which at collection cost as much as loading the file.)
+  local plain = item.opts == nil and not item.pending and item.kind ~= "case" and rt.decorated[fn] == nil
+    and not (item.block and has_block_opts(item.block))
+  local layers
+  if not plain then
+    layers = item.block and block_opts(item.block, {}) or {}
+    layers[#layers + 1] = item.opts
+  end
   if item.pending then
     local r = marks.resolve(layers)
     item.marks, item.markset, item.skip_reason = r.marks, r.markset, "pending"
     out[#out + 1] = item
     return
   end
-  local fn = item.fn
   if item.kind == "case" then
     fn = item.case[item.method]
     if type(fn) ~= "function" then
@@ -172,22 +241,27 @@ local function expand(fstate, item, out)
       return
     end
   end
-  local base, specs, test_opts = params.unwrap(fn, rt.decorated)
-  for _, o in ipairs(test_opts) do
-    layers[#layers + 1] = o
+  local base, specs, r = fn, NONE, NO_OPTIONS
+  if not plain then
+    local test_opts
+    base, specs, test_opts = params.unwrap(fn, rt.decorated)
+    for _, o in ipairs(test_opts) do
+      layers[#layers + 1] = o
+    end
+    r = marks.resolve(layers)
   end
-  local r = marks.resolve(layers)
   local skip_reason = marks.skip_reason(r, item.name)
   local xfail = r.xfail or nil
   if item.kind ~= "case" or #specs > 0 then
     item.fn = base
   end
-  if item.kind ~= "it" then
+  -- (A global test_* function's line was taken from base already.)
+  if item.kind ~= "it" and not (base == fn and item.kind == "function") then
     item.line = getinfo(base, "S").linedefined
   end
-  local combos = params.combos(specs, item.name)
+  local combos = plain and NO_COMBOS or params.combos(specs, item.name)
   local argset = combos[1].set
-  local defs = {}
+  local defs = NONE
   if item.kind == "case" then
     -- (A plain method is called with self alone, whatever it declares.)
     local p = #specs > 0 and fixtures.params(base) or {}
@@ -206,31 +280,18 @@ local function expand(fstate, item, out)
         error(format("%s: parametrize: the method takes no parameter '%s'", item.name, name), 0)
       end
     end
+  elseif plain and not item.block then
+    defs = plain_defs(fstate.layer, base)
   else
-    local fns = { base }
-    if item.block then
-      hooks_of(item.block, fns)
-    end
-    local layer = fstate.layer
-    local all, requested = params.closure(fns, argset, function(name)
-      return fixtures.lookup(layer, name)
-    end)
-    for name in pairs(argset) do
-      if not requested[name] then
-        error(format("%s: parametrize: neither the test nor a fixture it uses takes a parameter '%s'", item.name,
-          name), 0)
-      end
-    end
-    for _, def in ipairs(all) do
-      if def.params then
-        defs[#defs + 1] = def
-      end
-    end
+    defs = param_defs(fstate.layer, item, base, argset)
   end
   -- The fixtures' params vary fastest, after the parametrize rows.
-  local variants = {}
-  for _, c in ipairs(combos) do
-    variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+  local variants = NO_VARIANTS
+  if combos ~= NO_COMBOS or #defs > 0 then
+    variants = {}
+    for _, c in ipairs(combos) do
+      variants[#variants + 1] = { combo = c, ids = c.ids, fparams = nil }
+    end
   end
   for _, def in ipairs(defs) do
     local nxt = {}
