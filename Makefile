@@ -71,7 +71,8 @@ TEST_DEPS := $(RUNTIME_DEPS_lua5.3) $(RUNTIME_DEPS_luajit) $(RUNTIME_DEPS_lua5.1
   lua5.1:/usr/bin/lua5.1 \
   luajit:/usr/bin/luajit \
   libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
-BENCH_DEPS := wrk:/usr/bin/wrk
+BENCH_DEPS := wrk:/usr/bin/wrk python3-pytest-aiohttp:/usr/lib/python3/dist-packages/pytest_aiohttp/plugin.py \
+              python3-pytest:/usr/lib/python3/dist-packages/pytest/__init__.py
 
 # DEPS_INSTALL=no only checks (for builds that must not call apt-get, such as
 # a rock's): a missing file is then an error naming it and its package.
