@@ -55,8 +55,7 @@ function props.cookies(self)
 end
 
 function props.url(self)
-  local c = self._conn
-  return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
+  return format("%s://%s:%d%s", self._scheme, self._host, self._port, self._target)
 end
 
 function props.real_url(self)
@@ -131,16 +130,19 @@ ClientResponse.__index = function(self, key)
   return ClientResponse[key]
 end
 
---- new(raw, method, conn, history, deadline, timeout, request_headers):
---- conn is {scheme, host, port, target}.
-function M.new_response(raw, method, conn, history, deadline, timeout, request_headers)
+--- new(raw, method, scheme, host, port, target, history, deadline, timeout,
+--- request_headers)
+function M.new_response(raw, method, scheme, host, port, target, history, deadline, timeout, request_headers)
   return setmetatable({
     status = raw.status,
     reason = raw.reason,
     version = raw.version,
     method = method,
     history = history,
-    _conn = conn,
+    _scheme = scheme,
+    _host = host,
+    _port = port,
+    _target = target,
     _raw_headers = raw.headers,
     _body = raw.body or false,
     _stream = raw.stream,
