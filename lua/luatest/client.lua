@@ -608,7 +608,7 @@ function ClientSession:_request(call, method, url, opts, level)
     if self._raise_server and #server_errors > errors_before then
       error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), level)
     end
-    local flat = raw.headers
+    local flat = rawget(resp, "_raw_headers")
     for i = 1, #flat, 2 do
       local name = flat[i]
       if #name == 10 and name:lower() == "set-cookie" then

@@ -132,24 +132,24 @@ end
 
 --- new(raw, method, scheme, host, port, target, history, deadline, timeout,
 --- request_headers)
+--- The response is raw itself (the core client's table, made with room for
+--- these fields), its fields renamed: no second table per request.
 function M.new_response(raw, method, scheme, host, port, target, history, deadline, timeout, request_headers)
-  return setmetatable({
-    status = raw.status,
-    reason = raw.reason,
-    version = raw.version,
-    method = method,
-    history = history,
-    _scheme = scheme,
-    _host = host,
-    _port = port,
-    _target = target,
-    _raw_headers = raw.headers,
-    _body = raw.body or false,
-    _stream = raw.stream,
-    _deadline = deadline,
-    _timeout = timeout,
-    _request_headers = request_headers,
-  }, ClientResponse)
+  local headers, body, stream = raw.headers, raw.body, raw.stream
+  raw.headers, raw.body, raw.stream, raw.keep_alive = nil, nil, nil, nil
+  raw.method = method
+  raw.history = history
+  raw._scheme = scheme
+  raw._host = host
+  raw._port = port
+  raw._target = target
+  raw._raw_headers = headers
+  raw._body = body or false
+  raw._stream = stream
+  raw._deadline = deadline
+  raw._timeout = timeout
+  raw._request_headers = request_headers
+  return setmetatable(raw, ClientResponse)
 end
 
 --- The body as a string (the rest of it, after reads from resp.content).

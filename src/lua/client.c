@@ -104,7 +104,9 @@ static int finish_request(lua_State *L, op *o) {
     return 2;
   }
   lt_msg *m = &cr->resp;
-  lua_createtable(L, 0, 6);
+  /* (room for the fields luatest.client_reqrep adds when the table becomes
+   * the ClientResponse) */
+  lua_createtable(L, 0, 16);
   lua_pushinteger(L, m->status);
   lua_setfield(L, -2, "status");
   lua_pushlstring(L, lt_msg_str(m, m->reason), m->reason_len);
