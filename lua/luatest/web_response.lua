@@ -351,6 +351,40 @@ local function with_charset(ctype, charset)
   return v
 end
 
+--- _head(resp) -> the Content-Type value to send (nil: none, or set among
+--- the headers), and the flat list of the other headers and cookies (nil:
+--- none): _content_type_header and _headers_flat in one.
+function M._head(resp)
+  local h = rawget(resp, "headers")
+  local cookies = rawget(resp, "_cookies")
+  local flat
+  if (h ~= nil and (h._n or #h) ~= 0) or cookies then
+    flat = h and h:flat() or {}
+    if cookies then
+      for _, name in ipairs(cookies.order) do
+        flat[#flat + 1] = "Set-Cookie"
+        flat[#flat + 1] = cookies[name]
+      end
+    end
+  end
+  if h ~= nil and h["Content-Type"] ~= nil then
+    return nil, flat
+  end
+  local ctype = rawget(resp, "content_type")
+  if ctype == nil then
+    local status = rawget(resp, "status")
+    if status == 204 or status == 304 then
+      return nil, flat
+    end
+    ctype = "application/octet-stream"
+  end
+  local charset = rawget(resp, "charset")
+  if charset then
+    return with_charset(ctype, charset), flat
+  end
+  return ctype, flat
+end
+
 function M._content_type_header(resp)
   local h = rawget(resp, "headers")
   if h ~= nil and h["Content-Type"] ~= nil then
