@@ -498,19 +498,29 @@ function ClientSession:_request(call, method, url, opts, level)
   if opts ~= no_options then
     check_options(call, opts, request_options, level)
   end
-  local trust = self:_trust(call, opts.ssl, level)
+  local trust = self._ssl -- (self:_trust, without the call for the usual case)
+  if opts.ssl ~= nil then
+    trust = tls_trust(call, opts.ssl, level)
+  elseif trust == nil then
+    trust = true
+  end
   local scheme, host, port, target = self:_resolve(call, url, level)
   if scheme ~= "http" and scheme ~= "https" then
     error(errors.InvalidURL { text = format("%s: only http:// and https:// URLs are supported, got '%s'", call,
       url), url = url }, level)
   end
-  target = with_params(target, opts.params)
+  if opts.params then
+    target = with_params(target, opts.params)
+  end
   -- A request with no options sends the session's own list as it is
   -- (built once); anything else gets a copy of its own.
   local plain = opts == no_options and not self._auth
   local headers, user_cookie
   if plain then
-    headers, user_cookie = self:_plain_headers()
+    headers, user_cookie = self._plain, self._plain_cookie
+    if not headers then
+      headers, user_cookie = self:_plain_headers()
+    end
   else
     headers = move(self._headers, 1, #self._headers, 1, {})
   end
