@@ -408,15 +408,17 @@ local function add_accept_encoding(headers, skip_a, skip_b)
   end
 end
 
--- The headers of a request with no options, built once per session.
+-- The headers of a request with no options, built once per session, and
+-- whether they have a Cookie header (so that no request looks again).
 function ClientSession:_plain_headers()
   local h = self._plain
   if not h then
     h = move(self._headers, 1, #self._headers, 1, {})
     add_accept_encoding(h, self._skip, nil)
     self._plain = h
+    self._plain_cookie = has_header(h, "cookie")
   end
-  return h
+  return h, self._plain_cookie
 end
 
 local verb_calls = {}
@@ -442,6 +444,11 @@ function ClientSession:_resolve(call, url, level)
   if type(url) ~= "string" then
     error(format("%s: url must be a string, got %s", call, type(url)), level + 1)
   end
+  local base = self._base
+  if base and url:byte(1) == 47 then
+    -- (a path: what split_url and the scheme check below would find too)
+    return base[1], base[2], base[3], url
+  end
   local scheme, host, port, target = split_url(url)
   if scheme then
     return scheme, host, port, target
@@ -449,7 +456,6 @@ function ClientSession:_resolve(call, url, level)
   if url:find("^%a[%w+.-]*:") then
     error(errors.InvalidURL { text = format("%s: invalid URL '%s'", call, url), url = url }, level + 1)
   end
-  local base = self._base
   if not base then
     error(errors.InvalidURL { text = format("%s: '%s' is not an absolute URL and the session has no base_url",
       call, url), url = url }, level + 1)
@@ -489,18 +495,35 @@ function ClientSession:_request(call, method, url, opts, level)
     error(call .. ": attempt to use a closed client", level)
   end
   opts = opts or no_options
-  check_options(call, opts, request_options, level)
-  local trust = self:_trust(call, opts.ssl, level)
+  if opts ~= no_options then
+    check_options(call, opts, request_options, level)
+  end
+  local trust = self._ssl -- (self:_trust, without the call for the usual case)
+  if opts.ssl ~= nil then
+    trust = tls_trust(call, opts.ssl, level)
+  elseif trust == nil then
+    trust = true
+  end
   local scheme, host, port, target = self:_resolve(call, url, level)
   if scheme ~= "http" and scheme ~= "https" then
     error(errors.InvalidURL { text = format("%s: only http:// and https:// URLs are supported, got '%s'", call,
       url), url = url }, level)
   end
-  target = with_params(target, opts.params)
+  if opts.params then
+    target = with_params(target, opts.params)
+  end
   -- A request with no options sends the session's own list as it is
   -- (built once); anything else gets a copy of its own.
   local plain = opts == no_options and not self._auth
-  local headers = plain and self:_plain_headers() or move(self._headers, 1, #self._headers, 1, {})
+  local headers, user_cookie
+  if plain then
+    headers, user_cookie = self._plain, self._plain_cookie
+    if not headers then
+      headers, user_cookie = self:_plain_headers()
+    end
+  else
+    headers = move(self._headers, 1, #self._headers, 1, {})
+  end
   if opts.headers then
     multidict.each_pair(opts.headers, function(k, v)
       k = tostring(k)
@@ -520,7 +543,10 @@ function ClientSession:_request(call, method, url, opts, level)
     headers[#headers + 1] = "Authorization"
     headers[#headers + 1] = auth:encode()
   end
-  local body, ctype = encode_body(call, opts, level)
+  local body, ctype
+  if opts ~= no_options then
+    body, ctype = encode_body(call, opts, level)
+  end
   if ctype and not has_header(headers, "content-type") then
     headers[#headers + 1] = "Content-Type"
     headers[#headers + 1] = ctype
@@ -531,9 +557,12 @@ function ClientSession:_request(call, method, url, opts, level)
   end
   if not plain then
     add_accept_encoding(headers, self._skip, opts.skip_auto_headers)
+    user_cookie = has_header(headers, "cookie")
   end
-  local user_cookie = has_header(headers, "cookie")
-  local timeout = total_timeout(call, opts.timeout, level)
+  local timeout = opts.timeout
+  if timeout ~= nil then
+    timeout = total_timeout(call, timeout, level)
+  end
   if timeout == nil then
     timeout = self._timeout
   end
@@ -583,13 +612,13 @@ function ClientSession:_request(call, method, url, opts, level)
       exchange.error = cerr
       error(cerr, level)
     end
-    local resp = reqrep.new_response(raw, method, { scheme, host, port, target }, history, deadline, timeout,
+    local resp = reqrep.new_response(raw, method, scheme, host, port, target, history, deadline, timeout,
       send_headers)
     exchange.resp = resp
     if self._raise_server and #server_errors > errors_before then
       error(format("%s: the handler raised: %s", call, server_errors[#server_errors]), level)
     end
-    local flat = raw.headers
+    local flat = rawget(resp, "_raw_headers")
     for i = 1, #flat, 2 do
       local name = flat[i]
       if #name == 10 and name:lower() == "set-cookie" then

@@ -55,8 +55,7 @@ function props.cookies(self)
 end
 
 function props.url(self)
-  local c = self._conn
-  return format("%s://%s:%d%s", c[1], c[2], c[3], c[4])
+  return format("%s://%s:%d%s", self._scheme, self._host, self._port, self._target)
 end
 
 function props.real_url(self)
@@ -131,23 +130,26 @@ ClientResponse.__index = function(self, key)
   return ClientResponse[key]
 end
 
---- new(raw, method, conn, history, deadline, timeout, request_headers):
---- conn is {scheme, host, port, target}.
-function M.new_response(raw, method, conn, history, deadline, timeout, request_headers)
-  return setmetatable({
-    status = raw.status,
-    reason = raw.reason,
-    version = raw.version,
-    method = method,
-    history = history,
-    _conn = conn,
-    _raw_headers = raw.headers,
-    _body = raw.body or false,
-    _stream = raw.stream,
-    _deadline = deadline,
-    _timeout = timeout,
-    _request_headers = request_headers,
-  }, ClientResponse)
+--- new(raw, method, scheme, host, port, target, history, deadline, timeout,
+--- request_headers)
+--- The response is raw itself (the core client's table, made with room for
+--- these fields), its fields renamed: no second table per request.
+function M.new_response(raw, method, scheme, host, port, target, history, deadline, timeout, request_headers)
+  local headers, body, stream = raw.headers, raw.body, raw.stream
+  raw.headers, raw.body, raw.stream, raw.keep_alive = nil, nil, nil, nil
+  raw.method = method
+  raw.history = history
+  raw._scheme = scheme
+  raw._host = host
+  raw._port = port
+  raw._target = target
+  raw._raw_headers = headers
+  raw._body = body or false
+  raw._stream = stream
+  raw._deadline = deadline
+  raw._timeout = timeout
+  raw._request_headers = request_headers
+  return setmetatable(raw, ClientResponse)
 end
 
 --- The body as a string (the rest of it, after reads from resp.content).

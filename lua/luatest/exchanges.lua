@@ -30,8 +30,17 @@ end
 --- response), or entry.error (the message of a connection error).
 function M.record(method, scheme, host, port, target, headers, body)
   total = total + 1
-  local e = { method, scheme, host, port, target, headers, body }
-  ring[(total - 1) % M.SIZE + 1] = e
+  local i = (total - 1) % M.SIZE + 1
+  local e = ring[i]
+  if e and e.resp ~= nil and e.error == nil and not e.lines then
+    -- The entry is reused: its request has its response, and nothing
+    -- writes to an entry after that (one still waiting is never reused).
+    e[1], e[2], e[3], e[4], e[5], e[6], e[7] = method, scheme, host, port, target, headers, body
+    e.resp = nil
+    return e
+  end
+  e = { method, scheme, host, port, target, headers, body }
+  ring[i] = e
   return e
 end
 

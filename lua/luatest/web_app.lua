@@ -19,7 +19,7 @@ local traceback, erring_thread = debug.traceback, compat.erring_thread
 local check_options = helpers.check_options
 local is_exception = exceptions.is_http_exception
 local Response, StreamResponse, new_response = response.Response, response.StreamResponse, response._new_response
-local headers_flat, content_type_header = response._headers_flat, response._content_type_header
+local content_type_header, response_head = response._content_type_header, response._head
 local accepted_coding = response._accepted_coding
 local WebSocketResponse = web_ws._class
 local new_router = urldispatcher._new_router
@@ -340,8 +340,31 @@ local function call_handler(request, handler, status, allow)
   return resp
 end
 
+-- A Response or an HTTP exception, sent whole.
+local function send_response(request, resp)
+  local body = rawget(resp, "body")
+  local ctype, flat = response_head(resp)
+  local coding = rawget(resp, "_compression")
+  if coding and body then
+    if coding == true then
+      coding = accepted_coding(request.headers["Accept-Encoding"])
+    end
+    if coding then
+      body = core.compress(body, coding)
+      flat = flat or {}
+      flat[#flat + 1] = "Content-Encoding"
+      flat[#flat + 1] = coding
+    end
+  end
+  return request:_respond(resp.status, rawget(resp, "reason"), ctype, flat, body)
+end
+
 local function send(request, resp)
-  if getmetatable(resp) == WebSocketResponse then
+  local mt = getmetatable(resp)
+  if mt == Response then
+    return send_response(request, resp) -- (the usual answer, first)
+  end
+  if mt == WebSocketResponse then
     resp:_finish() -- the handler is done with it
     return true
   end
@@ -355,7 +378,7 @@ local function send(request, resp)
     return true
   end
   local t = type(resp)
-  if t == "table" and getmetatable(resp) == StreamResponse then
+  if t == "table" and mt == StreamResponse then
     -- A stream the handler did not end is ended for it, as aiohttp does.
     if not rawget(resp, "prepared") then
       resp:prepare(request)
@@ -366,23 +389,8 @@ local function send(request, resp)
   if t == "string" then
     return request:_respond(200, nil, "text/plain; charset=utf-8", nil, resp)
   end
-  local mt = t == "table" and getmetatable(resp)
-  if mt == Response or (mt and is_exception(resp)) then
-    local body = rawget(resp, "body")
-    local flat = headers_flat(resp)
-    local coding = rawget(resp, "_compression")
-    if coding and body then
-      if coding == true then
-        coding = accepted_coding(request.headers["Accept-Encoding"])
-      end
-      if coding then
-        body = core.compress(body, coding)
-        flat = flat or {}
-        flat[#flat + 1] = "Content-Encoding"
-        flat[#flat + 1] = coding
-      end
-    end
-    return request:_respond(resp.status, rawget(resp, "reason"), content_type_header(resp), flat, body)
+  if t == "table" and mt and is_exception(resp) then
+    return send_response(request, resp)
   end
   return nil, format("handler returned %s: expected a web.Response, a string or an HTTP exception", t)
 end

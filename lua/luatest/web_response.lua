@@ -143,7 +143,6 @@ local function new_response(opts)
   if type(status) ~= "number" then
     error("web.Response: status must be a number, got " .. type(status), 3)
   end
-  local self = { status = status, reason = opts.reason }
   local text, body = opts.text, opts.body
   if text ~= nil and body ~= nil then
     error("web.Response: text and body are mutually exclusive", 3)
@@ -153,17 +152,14 @@ local function new_response(opts)
     if type(text) ~= "string" then
       error("web.Response: text must be a string, got " .. type(text), 3)
     end
-    self.body = text
+    body = text
     ctype = ctype or "text/plain"
     charset = charset or "utf-8"
-  elseif body ~= nil then
-    if type(body) ~= "string" then
-      error("web.Response: body must be a string, got " .. type(body), 3)
-    end
-    self.body = body
+  elseif body ~= nil and type(body) ~= "string" then
+    error("web.Response: body must be a string, got " .. type(body), 3)
   end
-  self.content_type = ctype
-  self.charset = charset
+  -- (one constructor: the table is made with room for these fields at once)
+  local self = { status = status, reason = opts.reason, body = body, content_type = ctype, charset = charset }
   if opts.headers ~= nil then
     self.headers = CIMultiDict(opts.headers)
   end
@@ -332,6 +328,63 @@ function M._headers_flat(resp)
   return flat
 end
 
+-- "type; charset=x" for the few pairs a process uses, made once each
+-- rather than concatenated for every response (at most 64 kept).
+local with_charset_of, with_charset_n = {}, 0
+local function with_charset(ctype, charset)
+  local by_charset = with_charset_of[ctype]
+  local v = by_charset and by_charset[charset]
+  if v then
+    return v
+  end
+  v = ctype .. "; charset=" .. charset
+  if with_charset_n >= 64 then
+    with_charset_of, with_charset_n = {}, 0
+    by_charset = nil
+  end
+  if not by_charset then
+    by_charset = {}
+    with_charset_of[ctype] = by_charset
+  end
+  by_charset[charset] = v
+  with_charset_n = with_charset_n + 1
+  return v
+end
+
+--- _head(resp) -> the Content-Type value to send (nil: none, or set among
+--- the headers), and the flat list of the other headers and cookies (nil:
+--- none): _content_type_header and _headers_flat in one.
+function M._head(resp)
+  local h = rawget(resp, "headers")
+  local cookies = rawget(resp, "_cookies")
+  local flat
+  if (h ~= nil and (h._n or #h) ~= 0) or cookies then
+    flat = h and h:flat() or {}
+    if cookies then
+      for _, name in ipairs(cookies.order) do
+        flat[#flat + 1] = "Set-Cookie"
+        flat[#flat + 1] = cookies[name]
+      end
+    end
+  end
+  if h ~= nil and h["Content-Type"] ~= nil then
+    return nil, flat
+  end
+  local ctype = rawget(resp, "content_type")
+  if ctype == nil then
+    local status = rawget(resp, "status")
+    if status == 204 or status == 304 then
+      return nil, flat
+    end
+    ctype = "application/octet-stream"
+  end
+  local charset = rawget(resp, "charset")
+  if charset then
+    return with_charset(ctype, charset), flat
+  end
+  return ctype, flat
+end
+
 function M._content_type_header(resp)
   local h = rawget(resp, "headers")
   if h ~= nil and h["Content-Type"] ~= nil then
@@ -347,7 +400,7 @@ function M._content_type_header(resp)
   end
   local charset = rawget(resp, "charset")
   if charset then
-    return ctype .. "; charset=" .. charset
+    return with_charset(ctype, charset)
   end
   return ctype
 end

@@ -51,6 +51,32 @@ static inline void lt_buf_clear(lt_buf *b) {
     b->data[0] = '\0';
 }
 
+/* Writes v in decimal at p (room for 20 digits), returns the length: the
+ * per-request heads use it instead of snprintf, which costs more than the
+ * rest of the formatting together. */
+static inline size_t lt_fmt_uint(char *p, unsigned long long v) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    p[i] = tmp[n - 1 - i];
+  return n;
+}
+
+static inline int lt_buf_put_uint(lt_buf *b, unsigned long long v) {
+  char d[20];
+  return lt_buf_append(b, d, lt_fmt_uint(d, v));
+}
+
+static inline int lt_buf_put_int(lt_buf *b, long long v) {
+  if (v < 0 && lt_buf_append(b, "-", 1))
+    return -1;
+  return lt_buf_put_uint(b, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+}
+
 static inline void lt_buf_free(lt_buf *b) {
   free(b->data);
   b->data = NULL;

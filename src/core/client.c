@@ -561,7 +561,10 @@ lt_creq *lt_creq_new(lt_client *cl, const char *method, const char *host, int po
   if (!cr)
     return NULL;
   cr->cl = cl;
-  snprintf(cr->host, sizeof cr->host, "%s", host);
+  size_t hn = strlen(host);
+  if (hn >= sizeof cr->host)
+    hn = sizeof cr->host - 1;
+  memcpy(cr->host, host, hn); /* (calloc'd: NUL-terminated) */
   cr->port = port;
   cr->method_head = !strcasecmp(method, "HEAD");
   lt_msg_init(&cr->resp);
@@ -592,18 +595,21 @@ int lt_creq_header(lt_creq *cr, const char *name, const char *value) {
 int lt_creq_body(lt_creq *cr, const void *data, size_t len) {
   if (cr->head_done)
     return LT_ESTATE;
-  char line[96];
   if (!cr->has_host) {
-    snprintf(line, sizeof line, "Host: %s:%d\r\n", cr->host, cr->port);
-    lt_buf_puts(&cr->out, line);
+    lt_buf_append(&cr->out, "Host: ", 6);
+    lt_buf_puts(&cr->out, cr->host);
+    lt_buf_append(&cr->out, ":", 1);
+    lt_buf_put_int(&cr->out, cr->port);
+    lt_buf_append(&cr->out, "\r\n", 2);
   }
   if (!cr->has_accept)
     lt_buf_puts(&cr->out, "Accept: */*\r\n");
   if (!cr->has_ua)
     lt_buf_puts(&cr->out, "User-Agent: luatest/" LT_VERSION "\r\n");
   if (!cr->has_clen && (len || data)) {
-    snprintf(line, sizeof line, "Content-Length: %zu\r\n", len);
-    lt_buf_puts(&cr->out, line);
+    lt_buf_append(&cr->out, "Content-Length: ", 16);
+    lt_buf_put_uint(&cr->out, len);
+    lt_buf_append(&cr->out, "\r\n", 2);
   }
   lt_buf_append(&cr->out, "\r\n", 2);
   cr->head_done = 1;
@@ -619,10 +625,10 @@ int lt_creq_body_borrowed(lt_creq *cr, const void *data, size_t len) {
     return r;
   /* lt_creq_body wrote no Content-Length for an empty body: add it. */
   if (!cr->has_clen) {
-    char line[48];
-    int n = snprintf(line, sizeof line, "Content-Length: %zu\r\n\r\n", len);
     cr->out.len -= 2; /* before the blank line */
-    lt_buf_append(&cr->out, line, (size_t)n);
+    lt_buf_append(&cr->out, "Content-Length: ", 16);
+    lt_buf_put_uint(&cr->out, len);
+    lt_buf_append(&cr->out, "\r\n\r\n", 4);
   }
   cr->body_ref = data;
   cr->body_ref_len = len;

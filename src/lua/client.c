@@ -104,12 +104,17 @@ static int finish_request(lua_State *L, op *o) {
     return 2;
   }
   lt_msg *m = &cr->resp;
-  lua_createtable(L, 0, 6);
+  /* (room for the fields luatest.client_reqrep adds when the table becomes
+   * the ClientResponse) */
+  lua_createtable(L, 0, 16);
   lua_pushinteger(L, m->status);
   lua_setfield(L, -2, "status");
   lua_pushlstring(L, lt_msg_str(m, m->reason), m->reason_len);
   lua_setfield(L, -2, "reason");
-  lua_pushfstring(L, "%d.%d", m->major, m->minor);
+  if (m->major == 1 && m->minor == 1)
+    lua_pushliteral(L, "1.1"); /* (the usual one, without formatting) */
+  else
+    lua_pushfstring(L, "%d.%d", m->major, m->minor);
   lua_setfield(L, -2, "version");
   lua_pushboolean(L, m->keep_alive);
   lua_setfield(L, -2, "keep_alive");
@@ -234,6 +239,15 @@ static lclient *check_open(lua_State *L, const char *call) {
   return ltl_box_check(L, 1, CLIENT, call);
 }
 
+/* Appends s to dst (cap bytes, NUL-terminated) at `at`, truncating as
+ * snprintf does; returns the new length. */
+static size_t put_str(char *dst, size_t cap, size_t at, const char *s) {
+  while (*s && at + 1 < cap)
+    dst[at++] = *s++;
+  dst[at] = '\0';
+  return at;
+}
+
 /* Builds and sends a request from the arguments method, host, port, target
  * and headers (2 to 6) of client:request and client:upload; *out is the
  * operation, waited on by the running task. */
@@ -287,13 +301,27 @@ static int start_request(lua_State *L, const char *call, int upload, int tls_idx
   }
   o->cr = cr;
   o->t = t;
-  snprintf(o->where, sizeof o->where, "%s:%d", host, port);
+  /* (as snprintf would write them, truncated; it costs more per request
+   * than the rest of this function) */
+  char port_s[24];
+  size_t n = 0;
+  if (port < 0)
+    port_s[n++] = '-';
+  n += lt_fmt_uint(port_s + n, port < 0 ? 0U - (unsigned)port : (unsigned)port);
+  port_s[n] = '\0';
+  size_t at = put_str(o->where, sizeof o->where, 0, host);
+  at = put_str(o->where, sizeof o->where, at, ":");
+  put_str(o->where, sizeof o->where, at, port_s);
   char verb[16];
   size_t i = 0;
   for (; method[i] && i < sizeof verb - 1; i++)
     verb[i] = (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] + 32 : method[i]);
   verb[i] = '\0';
-  snprintf(o->what, sizeof o->what, "client:%s(\"%s\")", verb, target);
+  at = put_str(o->what, sizeof o->what, 0, "client:");
+  at = put_str(o->what, sizeof o->what, at, verb);
+  at = put_str(o->what, sizeof o->what, at, "(\"");
+  at = put_str(o->what, sizeof o->what, at, target);
+  put_str(o->what, sizeof o->what, at, "\")");
   *out = o;
   return lt_creq_send(cr, on_response, o);
 }

@@ -24,12 +24,30 @@ static const char *const fields[] = {
     "query",          "headers",       "cookies",     "content_type",
     "charset",        "remote",        "url",         NULL};
 
+/* The metatable is also kept in the registry under this address: found by
+ * pointer, it costs less than luaL_checkudata's lookup by name, done for
+ * every request and each of its method calls. */
+static const char mt_key = 0;
+
+static lreq *check_box(lua_State *L, int idx) {
+  lreq *box = lua_touserdata(L, idx);
+  if (box && lua_getmetatable(L, idx)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same)
+      return box;
+  }
+  return luaL_checkudata(L, idx, REQUEST); /* (raises the usual error) */
+}
+
 void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
   app_idx = app_idx ? lua_absindex(L, app_idx) : 0;
   lreq *box = lua_newuserdatauv(L, sizeof *box, 2);
   box->req = req;
   lt_request_retain(req);
-  luaL_setmetatable(L, REQUEST);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &mt_key);
+  lua_setmetatable(L, -2);
   if (app_idx) {
     lua_pushvalue(L, app_idx);
     lua_setiuservalue(L, -2, 1);
@@ -37,12 +55,12 @@ void ltl_push_request(lua_State *L, lt_request *req, int app_idx) {
 }
 
 lt_request *ltl_check_request(lua_State *L, int idx) {
-  lreq *box = luaL_checkudata(L, idx, REQUEST);
+  lreq *box = check_box(L, idx);
   return box->req;
 }
 
 static int l_gc(lua_State *L) {
-  lreq *box = luaL_checkudata(L, 1, REQUEST);
+  lreq *box = check_box(L, 1);
   if (box->req) {
     lt_request_release(box->req);
     box->req = NULL;
@@ -547,6 +565,8 @@ static const luaL_Reg methods[] = {
  * methods and __props. */
 void ltl_open_request(lua_State *L) {
   luaL_newmetatable(L, REQUEST);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &mt_key);
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, l_newindex);
