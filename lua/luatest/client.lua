@@ -439,6 +439,18 @@ end
 
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
+-- The request's own headers, each replacing the session's of that name.
+-- (A function apart, so that the request function makes no closure: under
+-- LuaJIT a return that has to close upvalues ends its trace.)
+local function add_user_headers(headers, user)
+  multidict.each_pair(user, function(k, v)
+    k = tostring(k)
+    remove_header(headers, k:lower())
+    headers[#headers + 1] = k
+    headers[#headers + 1] = tostring(v)
+  end)
+end
+
 -- Resolves url against the base: scheme, host, port, target.
 function ClientSession:_resolve(call, url, level)
   if type(url) ~= "string" then
@@ -525,12 +537,7 @@ function ClientSession:_request(call, method, url, opts, level)
     headers = move(self._headers, 1, #self._headers, 1, {})
   end
   if opts.headers then
-    multidict.each_pair(opts.headers, function(k, v)
-      k = tostring(k)
-      remove_header(headers, k:lower())
-      headers[#headers + 1] = k
-      headers[#headers + 1] = tostring(v)
-    end)
+    add_user_headers(headers, opts.headers)
   end
   local auth = opts.auth or self._auth
   if auth ~= nil then

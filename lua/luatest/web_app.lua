@@ -297,17 +297,16 @@ local function as_response(handler)
   end
 end
 
-with_middlewares = function(app, handler, as_current)
-  local mws = app and app.middlewares
-  if not mws or #mws == 0 then
-    if as_current then
-      return function(request)
-        request:_set_app(app)
-        return handler(request)
-      end
-    end
-    return handler
+-- A sub-application's handler, with request.app set to it first.
+local function as_current_app(app, handler)
+  return function(request)
+    request:_set_app(app)
+    return handler(request)
   end
+end
+
+-- handler inside the middlewares mws of app, the first one outermost.
+local function wrapped(app, mws, handler)
   handler = as_response(handler)
   for i = #mws, 1, -1 do
     local mw, inner = mws[i], handler
@@ -321,6 +320,19 @@ with_middlewares = function(app, handler, as_current)
       request:_set_app(app)
       return mw(request, inner_here)
     end
+  end
+  return handler
+end
+
+-- (The closures are made in the functions above: under LuaJIT, a return
+-- that closes upvalues ends a trace, and this runs for every request.)
+with_middlewares = function(app, handler, as_current)
+  local mws = app and app.middlewares
+  if mws and #mws > 0 then
+    return wrapped(app, mws, handler)
+  end
+  if as_current then
+    return as_current_app(app, handler)
   end
   return handler
 end
