@@ -337,3 +337,23 @@ describe("--merge-junit", function()
     contains(r.err, "--merge-junit: no input files")
   end)
 end)
+
+describe(".luatest_cache", function()
+  it("keeps no durations or failures of tests whose spec file is gone", function(tmpdir)
+    local json = require "luatest.json"
+    assert(os.execute("mkdir -p " .. quote(tmpdir .. "/.luatest_cache")))
+    write_file(tmpdir .. "/a_spec.lua", "function test_a() end\nfunction test_f() error('x') end\n")
+    write_file(tmpdir .. "/b_spec.lua", "function test_b() end\n")
+    write_file(tmpdir .. "/.luatest_cache/durations", json.encode {
+      ["gone_spec.lua::test_old"] = 1.5, ["b_spec.lua::test_b"] = 2.5 })
+    write_file(tmpdir .. "/.luatest_cache/lastfailed", json.encode {
+      ["gone_spec.lua::test_old"] = true, ["b_spec.lua::test_b"] = true })
+    run({ "a_spec.lua" }, nil, tmpdir)
+    local d = json.decode(support.read_file(tmpdir .. "/.luatest_cache/durations"))
+    eq(d["gone_spec.lua::test_old"], nil)
+    eq(d["b_spec.lua::test_b"], 2.5) -- not run this time, but still there to run
+    assert(d["a_spec.lua::test_a"] and d["a_spec.lua::test_f"])
+    local f = json.decode(support.read_file(tmpdir .. "/.luatest_cache/lastfailed"))
+    same(f, { ["b_spec.lua::test_b"] = true, ["a_spec.lua::test_f"] = true })
+  end)
+end)

@@ -198,9 +198,9 @@ function Tracker:save_durations()
   -- split by the same durations, or tests would be run twice or never.
   if not self.shard_run then
     local path = self.dir .. "/" .. M.DURATIONS
-    if not durations.merge(path, self.durations) then
+    if not durations.merge(path, self.durations, true) then
       make_dir(self.dir)
-      durations.merge(path, self.durations)
+      durations.merge(path, self.durations, true)
     end
   end
   if self.store_durations then
@@ -223,7 +223,7 @@ local function save_lastfailed(self)
     return true
   end
   local set = M.read_lastfailed(self.dir)
-  local changed = false
+  local changed = require("luatest.durations").drop_missing(set, self.failed) > 0
   for id in pairs(self.passed or {}) do
     if set[id] then
       set[id] = nil

@@ -76,10 +76,38 @@ function M.write(path, set)
   return true
 end
 
---- merge(path, new): the durations in path (when readable) updated with
---- those of this run, written back. true, or nil and a message.
-function M.merge(path, new)
+--- drop_missing(set, keep): removes from set (test id -> anything) the
+--- tests whose spec file is gone, except those in keep; returns how many
+--- it removed. The cache's files
+--- keep only what can run again: suites generated in temporary directories
+--- would otherwise make them grow with every run, and every run reads them.
+function M.drop_missing(set, keep)
+  local stat, exists, removed = require("luatest.core").stat, {}, 0
+  for id in pairs(set) do
+    if keep[id] == nil then
+      local file = id:match("^(.-)::") or id
+      local there = exists[file]
+      if there == nil then
+        there = stat(file) ~= nil
+        exists[file] = there
+      end
+      if not there then
+        set[id] = nil
+        removed = removed + 1
+      end
+    end
+  end
+  return removed
+end
+
+--- merge(path, new, prune): the durations in path (when readable) updated
+--- with those of this run, written back; prune: less those of tests whose
+--- spec file is gone. true, or nil and a message.
+function M.merge(path, new, prune)
   local old = M.read(path) or {}
+  if prune then
+    M.drop_missing(old, new)
+  end
   -- (to the microsecond: a file people commit should not churn on noise)
   for id, d in pairs(new) do
     old[id] = math.floor(d * 1e6 + 0.5) / 1e6
