@@ -552,6 +552,27 @@ local function conftest_paths(path, root)
   return out
 end
 
+-- Runs the file at path (a conftest.lua or a spec file) in an environment
+-- of its own, collecting into state (its layer gets the fixtures it
+-- defines, granted those of the modules it requires), below the hooks of
+-- the parent conftest's block. Returns true, or nil and the load error
+-- (a skip() as it was raised); and its env, order and root block.
+local function run_file(path, root, state, granted, parent)
+  local order = {}
+  local env = new_env(order)
+  local chunk, err = compat.loadfile(path, "t", env)
+  if not chunk then
+    return nil, err
+  end
+  local block = { before = {}, after = {}, parent = parent and parent.block }
+  rt.collector = setmetatable({ file = state, order = order, block = block }, Collector)
+  fixtures.loading = { source = "@" .. path, layer = state.layer }
+  local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
+  rt.collector = nil
+  fixtures.loading = nil
+  return ok or nil, lerr, env, order, block
+end
+
 local function load_conftest(path, root, parent)
   local c = conftests[path]
   if c then
@@ -559,30 +580,18 @@ local function load_conftest(path, root, parent)
   end
   local layer, granted = new_layer(parent and parent.layer)
   local cstate = { path = path, layer = layer }
-  local order = {}
-  local env = new_env(order)
-  local chunk, err = compat.loadfile(path, "t", env)
-  if not chunk then
-    c = { err = err }
+  local ok, err, env, order, block = run_file(path, root, cstate, granted, parent)
+  if not ok then
+    c = { err = is_skip(err) and (path .. ": a conftest.lua cannot skip the files below it") or err }
   else
-    local block = { before = {}, after = {}, parent = parent and parent.block }
-    rt.collector = setmetatable({ file = cstate, order = order, block = block }, Collector)
-    fixtures.loading = { source = "@" .. path, layer = layer }
-    local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
-    rt.collector = nil
-    fixtures.loading = nil
-    if not ok then
-      c = { err = is_skip(lerr) and (path .. ": a conftest.lua cannot skip the files below it") or lerr }
+    local fok, items = pcall(finalize, cstate, env, order)
+    if not fok then
+      c = { err = path .. ": " .. error_text(items) }
+    elseif #items > 0 then
+      c = { err = format("%s: a conftest.lua defines fixtures and hooks, not tests (it defines %s)", path,
+        items[1].name) }
     else
-      local fok, items = pcall(finalize, cstate, env, order)
-      if not fok then
-        c = { err = path .. ": " .. error_text(items) }
-      elseif #items > 0 then
-        c = { err = format("%s: a conftest.lua defines fixtures and hooks, not tests (it defines %s)", path,
-          items[1].name) }
-      else
-        c = { layer = layer, block = block }
-      end
+      c = { layer = layer, block = block }
     end
   end
   conftests[path] = c
@@ -621,20 +630,9 @@ function M.load_spec(path, root)
   local layer, granted = new_layer(parent and parent.layer)
   local fstate = { path = path, root = root, layer = layer, items = nil, skipped = nil, skip_item = nil,
     timeout = nil, hooks = parent and parent.block }
-  local order = {}
-  local env = new_env(order)
-  local chunk, err = compat.loadfile(path, "t", env)
-  if not chunk then
-    return nil, err
-  end
-  local rootblock = { before = {}, after = {}, parent = parent and parent.block }
-  rt.collector = setmetatable({ file = fstate, order = order, block = rootblock }, Collector)
-  fixtures.loading = { source = "@" .. path, layer = layer }
-  local ok, lerr = loading_with({ root, dirname(path) }, granted, chunk)
-  rt.collector = nil
-  fixtures.loading = nil
+  local ok, lerr, env, order = run_file(path, root, fstate, granted, parent)
   if not ok then
-    if not is_skip(lerr) then
+    if not env or not is_skip(lerr) then
       return nil, lerr
     end
     fstate.skipped = lerr.reason
