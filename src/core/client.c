@@ -2,9 +2,9 @@
  * request at a time; once its response is complete and the server allows
  * keep-alive, it goes back to the pool and keeps reading, so a server's close
  * of an idle connection is noticed before the connection is reused. */
-#include <netdb.h>
 #include <stdio.h>
 #include <strings.h>
+#include "addr.h"
 #include "client.h"
 #include "stream.h"
 #include "tls.h"
@@ -95,11 +95,8 @@ static void conn_close(lt_cconn *conn) {
     conn->resolving = NULL;
   }
   /* close_notify, as the server sends it (server.c): best effort. */
-  if (conn->tls && lt_tls_shutdown(conn->tls, &conn->tls_out) == 0 && conn->tls_out.len) {
-    uv_buf_t b = uv_buf_init(conn->tls_out.data, (unsigned)conn->tls_out.len);
-    (void)uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
-    lt_buf_clear(&conn->tls_out);
-  }
+  if (conn->tls && lt_tls_shutdown(conn->tls, &conn->tls_out) == 0)
+    lt_stream_last_words((uv_stream_t *)&conn->tcp, &conn->tls_out);
   uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
 }
 
@@ -452,16 +449,10 @@ static int conn_connect(lt_cconn *conn, const struct sockaddr *addr) {
   return 0;
 }
 
-static struct addrinfo *tcp_address(struct addrinfo *ai) {
-  while (ai && ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-    ai = ai->ai_next;
-  return ai;
-}
-
 /* The next address the name gave, on a fresh connection (a socket whose
  * connect failed cannot try again), as aiohttp tries each in turn. */
 static int connect_next(lt_creq *cr, lt_cconn *failed) {
-  struct addrinfo *ai = tcp_address(failed->addr_next);
+  struct addrinfo *ai = lt_addr_tcp(failed->addr_next);
   if (!ai)
     return LT_ECLOSED;
   failed->cr = NULL;
@@ -491,7 +482,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   conn->resolving = NULL;
   conn->addrs = res;
   lt_creq *cr = conn->cr;
-  struct addrinfo *ai = status < 0 ? NULL : tcp_address(res);
+  struct addrinfo *ai = status < 0 ? NULL : lt_addr_tcp(res);
   if (ai && cr) {
     conn->addr_next = ai->ai_next;
     status = conn_connect(conn, ai->ai_addr); /* (closes conn when it fails) */
@@ -512,15 +503,9 @@ static int conn_resolve(lt_creq *cr) {
     free(rs);
     return LT_ENOMEM;
   }
-  char service[16];
-  snprintf(service, sizeof service, "%d", cr->port);
-  struct addrinfo hints = {0};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
   rs->conn = conn;
   conn->resolving = rs;
-  int r = uv_getaddrinfo(cr->cl->loop->uv, &rs->req, on_resolved, cr->host, service, &hints);
+  int r = lt_addr_lookup(cr->cl->loop->uv, &rs->req, on_resolved, cr->host, cr->port);
   if (r) {
     free(rs);
     conn->resolving = NULL;
@@ -547,8 +532,7 @@ static int conn_start(lt_creq *cr, lt_cconn *conn) {
     conn_close(conn);
   }
   struct sockaddr_storage addr;
-  if (uv_ip4_addr(cr->host, cr->port, (struct sockaddr_in *)&addr) &&
-      uv_ip6_addr(cr->host, cr->port, (struct sockaddr_in6 *)&addr))
+  if (lt_addr_parse(cr->host, cr->port, &addr))
     return conn_resolve(cr);
   if (!(conn = conn_new(cr)))
     return LT_ENOMEM;

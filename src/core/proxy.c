@@ -5,10 +5,9 @@
  * bandwidth and the data limit allow. A queue above HIGH_WATER stops
  * reading the source, so a slow toxic holds the sender back rather than
  * buffering without bound. */
-#include <netdb.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
 #include "proxy.h"
 
 #define READ_CHUNK 65536
@@ -437,32 +436,20 @@ static void on_connection(uv_stream_t *ls, int status) {
  * address kept: every connection then goes to the same one. */
 static int resolve_target(lt_loop *loop, const char *host, int port,
                           struct sockaddr_storage *addr) {
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {0};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
   uv_getaddrinfo_t req;
-  int r = uv_getaddrinfo(loop->uv, &req, NULL, host, service, &hints);
+  int r = lt_addr_lookup(loop->uv, &req, NULL, host, port);
   if (r)
     return r;
-  r = UV_EAI_NONAME;
-  for (struct addrinfo *ai = req.addrinfo; ai; ai = ai->ai_next)
-    if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) {
-      memcpy(addr, ai->ai_addr, ai->ai_addrlen);
-      r = 0;
-      break;
-    }
+  struct addrinfo *ai = lt_addr_tcp(req.addrinfo);
+  if (ai)
+    memcpy(addr, ai->ai_addr, ai->ai_addrlen);
   uv_freeaddrinfo(req.addrinfo);
-  return r;
+  return ai ? 0 : UV_EAI_NONAME;
 }
 
 lt_proxy *lt_proxy_new(lt_loop *loop, const char *target_host, int target_port, int *err) {
   struct sockaddr_storage addr;
-  int r = uv_ip4_addr(target_host, target_port, (struct sockaddr_in *)&addr);
-  if (r)
-    r = uv_ip6_addr(target_host, target_port, (struct sockaddr_in6 *)&addr);
+  int r = lt_addr_parse(target_host, target_port, &addr);
   if (r && (r = resolve_target(loop, target_host, target_port, &addr))) {
     *err = r;
     return NULL;
@@ -479,9 +466,7 @@ lt_proxy *lt_proxy_new(lt_loop *loop, const char *target_host, int target_port, 
 
 int lt_proxy_listen(lt_proxy *p, const char *host, int port) {
   struct sockaddr_storage addr;
-  int r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-  if (r)
-    r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  int r = lt_addr_parse(host, port, &addr);
   if (r)
     return r;
   if (p->listening)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "server.h"
 #include "stream.h"
+#include "addr.h"
 #include "tls.h"
 
 struct lt_conn {
@@ -902,11 +903,8 @@ static void on_conn_closed(uv_handle_t *h) {
  * Best effort: only when nothing of ours is still queued, and never waited
  * for. */
 static void tls_close_notify(lt_conn *c) {
-  if (!c->tls || lt_tls_shutdown(c->tls, &c->tls_out) || !c->tls_out.len)
-    return;
-  uv_buf_t b = uv_buf_init(c->tls_out.data, (unsigned)c->tls_out.len);
-  (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  lt_buf_clear(&c->tls_out);
+  if (c->tls && lt_tls_shutdown(c->tls, &c->tls_out) == 0)
+    lt_stream_last_words((uv_stream_t *)&c->tcp, &c->tls_out);
 }
 
 static void conn_close(lt_conn *c) {
@@ -983,9 +981,7 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 int lt_server_listen(lt_server *srv, const char *host, int port) {
   struct sockaddr_storage addr;
-  int r = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-  if (r)
-    r = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  int r = lt_addr_parse(host, port, &addr);
   if (r)
     return r;
   if ((r = uv_tcp_init(srv->loop->uv, &srv->listener)))

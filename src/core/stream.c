@@ -55,3 +55,11 @@ int lt_stream_write(uv_stream_t *s, int queued, const uv_buf_t *bufs, unsigned n
   }
   return 1;
 }
+
+void lt_stream_last_words(uv_stream_t *s, lt_buf *b) {
+  if (!b->len)
+    return;
+  uv_buf_t buf = uv_buf_init(b->data, (unsigned)b->len);
+  (void)uv_try_write(s, &buf, 1);
+  lt_buf_clear(b);
+}

@@ -4,6 +4,7 @@
 #define LT_STREAM_H
 
 #include <uv.h>
+#include "buf.h"
 
 /* Writes bufs to s. With nothing of the caller's queued (`queued` 0) it
  * tries at once; what the kernel does not take is copied and queued, and
@@ -19,5 +20,10 @@ typedef void (*lt_written_cb)(void *ud, int status);
 #define LT_LOW_WATER (16 * 1024)
 int lt_stream_write(uv_stream_t *s, int queued, const uv_buf_t *bufs, unsigned nbufs,
                     lt_written_cb cb, void *ud);
+
+/* What a closing connection still has to say (TLS's close_notify), tried
+ * once without waiting, and the buffer cleared: best effort, for a handle
+ * about to be closed, whose queued writes would be cancelled anyway. */
+void lt_stream_last_words(uv_stream_t *s, lt_buf *b);
 
 #endif
