@@ -17,6 +17,7 @@ M.DURATIONS = "durations"
 
 local FILE = "lastfailed"
 
+--- read_file(path): the file's text, or nil when it cannot be opened.
 local function read_file(path)
   local f = io.open(path, "r")
   if not f then
@@ -26,6 +27,7 @@ local function read_file(path)
   f:close()
   return text
 end
+M.read_file = read_file
 
 --- read_lastfailed(dir): the set (id -> true) of what failed when it last
 --- ran; empty when nothing is recorded (or the record is unreadable).

@@ -22,12 +22,10 @@ local MIN = 1e-6
 --- the file does not exist; nil and a message when it is not such an
 --- object. Entries that are not a number >= 0 are left out.
 function M.read(path)
-  local f = io.open(path, "r")
-  if not f then
+  local text = require("luatest.cache").read_file(path)
+  if not text then
     return false
   end
-  local text = f:read("*a")
-  f:close()
   local ok, t = pcall(require("luatest.json").decode, text)
   if not ok then
     return nil, format("%s: not JSON (%s)", path, tostring(t))
