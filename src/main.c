@@ -2,6 +2,7 @@
  * command line. Process-wide things a host must not get live here: a fatal
  * signal (a crash in a C handler) still ends a serial run with a report. */
 #include <signal.h>
+#include <time.h>
 #include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 /* What to print if the process dies now: set by the runner before each
  * test (luatest.binary.crash_note), written by the handler with write(2). */
 static char crash_test[1024];
-static char crash_counts[128];
+/* The counts of the closing line so far, the busy test counted as failed. */
+static long crash_passed, crash_failed, crash_skipped;
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 #define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
 static struct sigaction previous[NFATAL]; /* e.g. AddressSanitizer's */
@@ -27,6 +29,30 @@ static void put(const char *s) {
     s += w;
     n -= (size_t)w;
   }
+}
+
+static void put_count(long n, const char *what) {
+  char digits[24];
+  int i = (int)sizeof digits;
+  digits[--i] = '\0';
+  do {
+    digits[--i] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0 && i > 0);
+  put(digits + i);
+  put(what);
+}
+
+/* The closing line, as luatest.report.base's summary writes it (formatted
+ * here: snprintf is not safe in a signal handler). */
+static void put_counts(void) {
+  put_count(crash_passed, " passed, ");
+  put_count(crash_failed, " failed");
+  if (crash_skipped > 0) {
+    put(", ");
+    put_count(crash_skipped, " skipped");
+  }
+  put("\n");
 }
 
 static const char *signal_name(int sig) {
@@ -57,8 +83,7 @@ static void on_fatal_signal(int sig) {
     put(": the process died of ");
     put(signal_name(sig));
     put(" while this test ran (a C handler or module); nothing after it ran\n\n");
-    put(crash_counts);
-    put("\n");
+    put_counts();
   }
   /* The handler that was there before (the default, or a sanitizer's that
    * prints its own report) takes the signal from here. */
@@ -68,12 +93,19 @@ static void on_fatal_signal(int sig) {
   raise(sig);
 }
 
-/* luatest.binary.crash_note(test_id, closing_line); no arguments clears it. */
+/* luatest.binary.crash_note(test_id, passed, failed, skipped): the counts
+ * of the closing line should the test crash, itself among the failed; no
+ * arguments clears it. (Numbers, not the line: it is set for every test.) */
 static int l_crash_note(lua_State *L) {
-  const char *test = luaL_optstring(L, 1, "");
-  const char *counts = luaL_optstring(L, 2, "");
-  snprintf(crash_test, sizeof crash_test, "%s", test);
-  snprintf(crash_counts, sizeof crash_counts, "%s", counts);
+  size_t len;
+  const char *test = luaL_optlstring(L, 1, "", &len);
+  if (len >= sizeof crash_test)
+    len = sizeof crash_test - 1;
+  memcpy(crash_test, test, len);
+  crash_test[len] = '\0';
+  crash_passed = (long)luaL_optinteger(L, 2, 0);
+  crash_failed = (long)luaL_optinteger(L, 3, 0);
+  crash_skipped = (long)luaL_optinteger(L, 4, 0);
   return 0;
 }
 
@@ -112,8 +144,7 @@ static void end_busy_run(void) {
     put(": ");
     put(busy_text);
     put("; nothing after it ran\n\n");
-    put(crash_counts);
-    put("\n");
+    put_counts();
   } else if (write(STDERR_FILENO, busy_text, strlen(busy_text)) > 0) {
     (void)!write(STDERR_FILENO, "\n", 1);
   }
@@ -121,16 +152,49 @@ static void end_busy_run(void) {
 }
 
 static volatile sig_atomic_t busy_strikes;
+/* When the busy test is over its limit (CLOCK_MONOTONIC ns; 0: no test is
+ * guarded), and when the alarm set last goes off (0: none is set). Tests
+ * come one after another with the same limit: the alarm is set again only
+ * when a test's deadline comes before it, and one that goes off early is set
+ * for the rest, so most tests make no system call for their watchdog. */
+static _Atomic int64_t busy_deadline, alarm_at;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void set_alarm(int64_t now, int64_t at) {
+  int64_t ns = at - now;
+  if (ns < 1000)
+    ns = 1000;
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  it.it_value.tv_sec = (time_t)(ns / 1000000000);
+  it.it_value.tv_usec = (suseconds_t)(ns % 1000000000 / 1000);
+  alarm_at = at;
+  setitimer(ITIMER_REAL, &it, NULL);
+}
 
 static void on_alarm(int sig) {
   (void)sig;
+  alarm_at = 0;
+  int64_t deadline = busy_deadline;
+  if (!deadline)
+    return; /* set for a test that is over */
+  int64_t now = now_ns();
+  if (now < deadline) {
+    set_alarm(now, deadline);
+    return;
+  }
   if (busy_strikes++ == 0) {
     lt_interrupt_busy();
 #ifdef LUAJIT_VERSION
     /* LuaJIT runs hooks only in interpreted code, so a loop it compiled
      * never sees the one just set: if the test has not stopped a second
      * later, nothing in the process can stop it. */
-    alarm(1);
+    set_alarm(now, now + 1000000000);
 #endif
     return;
   }
@@ -140,6 +204,7 @@ static void on_alarm(int sig) {
 /* The busy-test watchdog of the binary: a real-time alarm. */
 static void alarm_guard(double seconds) {
   static int installed;
+  static double text_seconds = -1;
   if (!installed) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -149,20 +214,24 @@ static void alarm_guard(double seconds) {
     sigaction(SIGALRM, &sa, NULL);
     installed = 1;
   }
-  struct itimerval it;
-  memset(&it, 0, sizeof it);
-  if (seconds > 0) {
+  if (!(seconds > 0)) {
+    busy_deadline = 0; /* (the alarm may go off: it then does nothing) */
+    return;
+  }
+  if (seconds != text_seconds) {
     snprintf(busy_text, sizeof busy_text,
              "timeout: busy in Lua for more than %g s without waiting on anything, in code "
              "LuaJIT compiled (which cannot be interrupted)",
              seconds);
-    it.it_value.tv_sec = (time_t)seconds;
-    it.it_value.tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6);
-    if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-      it.it_value.tv_usec = 1;
+    text_seconds = seconds;
   }
   busy_strikes = 0;
-  setitimer(ITIMER_REAL, &it, NULL);
+  int64_t now = now_ns();
+  int64_t deadline = now + (int64_t)(seconds * 1e9);
+  busy_deadline = deadline;
+  int64_t at = alarm_at;
+  if (!at || at > deadline)
+    set_alarm(now, deadline);
 }
 
 int main(int argc, char **argv) {

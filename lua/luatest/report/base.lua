@@ -60,6 +60,7 @@ function M.count(c, name, data)
 end
 
 --- summary(counts): the closing line, `N passed, N failed[, N skipped]`.
+-- (src/main.c writes the same line itself when a test crashes.)
 function M.summary(c)
   local s = format("%d passed, %d failed", c.passed, c.failed)
   if c.skipped > 0 then
