@@ -71,7 +71,7 @@ static void on_conn_closed(uv_handle_t *h) {
   if (conn->next)
     conn->next->prev = conn->prev;
   lt_parser_release(&conn->parser);
-  free(conn->rbuf);
+  lt_loop_buf_give(cl->loop, conn->rbuf, conn->rcap);
   lt_tls_free(conn->tls);
   lt_buf_free(&conn->tls_out);
   lt_buf_free(&conn->tls_plain);
@@ -164,7 +164,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   if (!conn->rbuf) {
     conn->rcap = 65536;
-    conn->rbuf = malloc(conn->rcap);
+    conn->rbuf = lt_loop_buf_take(conn->cl->loop, conn->rcap);
   }
   *buf = uv_buf_init(conn->rbuf, conn->rbuf ? (unsigned)conn->rcap : 0);
 }

@@ -69,6 +69,34 @@ static void close_walk(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+void *lt_loop_buf_take(lt_loop *loop, size_t cap) {
+  for (int i = 0; i < 4; i++)
+    if (loop->spare_bufs[i] && loop->spare_caps[i] == cap) {
+      void *buf = loop->spare_bufs[i];
+      loop->spare_bufs[i] = NULL;
+      return buf;
+    }
+  return malloc(cap);
+}
+
+void lt_loop_buf_give(lt_loop *loop, void *buf, size_t cap) {
+  if (!buf)
+    return;
+  for (int i = 0; i < 4; i++)
+    if (!loop->spare_bufs[i]) {
+      loop->spare_bufs[i] = buf;
+      loop->spare_caps[i] = cap;
+      return;
+    }
+  free(buf);
+}
+
+static void free_loop(lt_loop *loop) {
+  for (int i = 0; i < 4; i++)
+    free(loop->spare_bufs[i]);
+  free(loop);
+}
+
 int lt_loop_free(lt_loop *loop) {
   if (!loop)
     return 0;
@@ -82,12 +110,12 @@ int lt_loop_free(lt_loop *loop) {
      * have been closed by their owners; turn it until they are gone. */
     for (int i = 0; i < 64 && !loop->ready_closed; i++)
       uv_run(loop->uv, UV_RUN_NOWAIT);
-    free(loop);
+    free_loop(loop);
     return 0;
   }
   uv_run(loop->uv, UV_RUN_NOWAIT);
   if (uv_loop_close(loop->uv) == 0) {
-    free(loop);
+    free_loop(loop);
     return 0;
   }
   /* Whatever is still open here was leaked by its owner; closing it lets the
@@ -97,7 +125,7 @@ int lt_loop_free(lt_loop *loop) {
     uv_run(loop->uv, UV_RUN_NOWAIT);
     lt_loop_drain(loop);
   }
-  free(loop);
+  free_loop(loop);
   return LT_EBUSY;
 }
 

@@ -33,6 +33,11 @@ struct lt_loop {
   int holding;
   sigset_t held_mask; /* the thread's mask before */
   void *ws_ctx;       /* the libwebsockets context, once a WebSocket was used */
+  /* Read buffers of closed connections, for the next ones: a test opens a
+   * connection or two, and a buffer this big from malloc first merges
+   * every small free chunk (malloc_consolidate) on each allocation. */
+  void *spare_bufs[4];
+  size_t spare_caps[4];
   void (*ws_free)(lt_loop *loop);
 };
 
@@ -58,6 +63,11 @@ int lt_loop_step_until(lt_loop *loop, int block, const int *done);
  * system calls. */
 void lt_loop_hold_begin(lt_loop *loop);
 void lt_loop_hold_end(lt_loop *loop);
+
+/* A buffer of cap bytes (a spare one when there is one), or NULL; and
+ * back to the spares when there is room (freed otherwise). */
+void *lt_loop_buf_take(lt_loop *loop, size_t cap);
+void lt_loop_buf_give(lt_loop *loop, void *buf, size_t cap);
 
 /* The IMF-fixdate of now, for the Date header. */
 const char *lt_loop_date(lt_loop *loop);

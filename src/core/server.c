@@ -660,7 +660,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
       size_t cap = c->rcap ? c->rcap * 2 : READ_CHUNK * 2;
       while (cap - c->rlen < READ_CHUNK)
         cap *= 2;
-      char *p = realloc(c->rbuf, cap);
+      char *p = c->rbuf ? realloc(c->rbuf, cap) : lt_loop_buf_take(c->srv->loop, cap);
       if (!p) {
         *buf = uv_buf_init(NULL, 0);
         return;
@@ -888,7 +888,7 @@ static void on_conn_closed(uv_handle_t *h) {
   if (c->next)
     c->next->prev = c->prev;
   srv->nconns--;
-  free(c->rbuf);
+  lt_loop_buf_give(srv->loop, c->rbuf, c->rcap);
   lt_buf_free(&c->out);
   lt_tls_free(c->tls);
   lt_buf_free(&c->tls_out);
