@@ -285,9 +285,14 @@ static int is_internal_source(const char *src) {
 
 static void push_where(lua_State *L, lua_State *co, int first) {
   lua_Debug ar;
+  /* (The line is asked for only in the frame chosen: finding it costs
+   * far more than the source, and objects are made in every test.) */
   for (int level = first; lua_getstack(co, level, &ar); level++) {
-    lua_getinfo(co, "Sl", &ar);
-    if (ar.currentline > 0 && !is_internal_source(ar.source)) {
+    lua_getinfo(co, "S", &ar);
+    if (ar.what[0] == 'C' || is_internal_source(ar.source))
+      continue;
+    lua_getinfo(co, "l", &ar);
+    if (ar.currentline > 0) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
       return;
     }
