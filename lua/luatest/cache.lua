@@ -96,6 +96,8 @@ local function encode(set)
 end
 
 -- Makes the directory, with a .gitignore that ignores it.
+--- make_dir(dir): makes the cache directory (and those above it), with a
+--- .gitignore that keeps it out of version control.
 local function make_dir(dir)
   local q = "'" .. dir:gsub("'", "'\\''") .. "'"
   os.execute("mkdir -p " .. q .. " 2>/dev/null")
@@ -105,6 +107,8 @@ local function make_dir(dir)
     g:close()
   end
 end
+
+M.make_dir = make_dir
 
 --- write_atomic(path, text): writes the file through a temporary one
 --- beside it (of its own name: runs in the same directory may end at once),

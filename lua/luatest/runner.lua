@@ -220,6 +220,7 @@ function run_tests(o, reporters)
     end
     counts.exit_code = rc
     emit("run_end", counts)
+    require("luatest.runner.compiled").prune()
     if tracker then
       local ok, err = tracker:save()
       if not ok then

@@ -293,3 +293,34 @@ void lt_wsdeflate_free(lt_wsdeflate *z) {
   deflateEnd(&z->zs);
   free(z);
 }
+
+/* ---- content hash ------------------------------------------------------------ */
+
+static uint64_t mix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+uint64_t lt_hash64(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0x87c37b91114253d5ULL);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    w *= 0x87c37b91114253d5ULL;
+    w = (w << 31) | (w >> 33);
+    w *= 0x4cf5ad432745937fULL;
+    h ^= w;
+    h = ((h << 27) | (h >> 37)) * 5 + 0x52dce729;
+  }
+  uint64_t tail = 0;
+  for (size_t k = 0; i + k < n; k++)
+    tail |= (uint64_t)s[i + k] << (8 * k);
+  h ^= mix64(tail ^ 0x2545f4914f6cdd1dULL);
+  return mix64(h);
+}

@@ -5,6 +5,7 @@
 #define LT_CODING_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "buf.h"
 
 enum { LT_CODING_NONE, LT_CODING_GZIP, LT_CODING_DEFLATE };
@@ -59,5 +60,9 @@ lt_wsdeflate *lt_wsdeflate_new(int window_bits, int no_context_takeover);
 /* Appends the wire payload of one message to out: 0, or LT_ENOMEM. */
 int lt_wsdeflate_message(lt_wsdeflate *z, const char *p, size_t n, lt_buf *out);
 void lt_wsdeflate_free(lt_wsdeflate *z);
+
+/* A 64-bit hash of n bytes, the same in every process (not a secure one):
+ * what the runner's compiled-chunk cache tells sources apart by. */
+uint64_t lt_hash64(const void *p, size_t n);
 
 #endif

@@ -113,6 +113,29 @@ static int l_error_text(lua_State *L) {
   return 1;
 }
 
+/* core.hash64(s) -> 16 hex digits: lt_hash64 of the string. */
+static int l_hash64(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  uint64_t h = lt_hash64(s, n);
+  char hex[17];
+  for (int i = 15; i >= 0; i--, h >>= 4)
+    hex[i] = "0123456789abcdef"[h & 15];
+  lua_pushlstring(L, hex, 16);
+  return 1;
+}
+
+/* core.runtime_id() -> the exact Lua runtime this was built for ("Lua
+ * 5.4.4", "LuaJIT 2.1.0-beta3"): what compiled chunks are valid for. */
+static int l_runtime_id(lua_State *L) {
+#ifdef LUAJIT_VERSION
+  lua_pushliteral(L, LUAJIT_VERSION);
+#else
+  lua_pushliteral(L, LUA_RELEASE);
+#endif
+  return 1;
+}
+
 static int l_status_reason(lua_State *L) {
   lua_pushstring(L, lt_status_reason((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -307,6 +330,8 @@ static const luaL_Reg util_funcs[] = {
     {"urldecode", l_urldecode},
     {"parse_qs", l_parse_qs},
     {"status_reason", l_status_reason},
+    {"hash64", l_hash64},
+    {"runtime_id", l_runtime_id},
     {"error_text", l_error_text},
     {"tls_test_cert", l_tls_test_cert},
     {"tls_spki_sha256", l_tls_spki_sha256},

@@ -15,6 +15,7 @@ local params = require "luatest.runner.params"
 
 local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring, pairs, assert =
   type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
+local compiled = require "luatest.runner.compiled"
 local getinfo, concat = debug.getinfo, table.concat
 local is_skip, error_text = assertions.is_skip, assertions.error_text
 local load_handler = failure.load_handler
@@ -560,7 +561,7 @@ end
 local function run_file(path, root, state, granted, parent)
   local order = {}
   local env = new_env(order)
-  local chunk, err = compat.loadfile(path, "t", env)
+  local chunk, err = compiled.loadfile(path, env)
   if not chunk then
     return nil, err
   end
