@@ -228,16 +228,33 @@ local function dumped_params(fn)
   return proto()
 end
 
+local funcinfo -- core.funcinfo, once looked up (false: absent)
+
 function M.params(fn)
-  local info = getinfo(fn, "Su")
-  if info.what == "C" then
+  if funcinfo == nil then
+    local ok, core = pcall(require, "luatest.core")
+    funcinfo = ok and type(core) == "table" and core.funcinfo or false
+  end
+  local nparams, what
+  if funcinfo then
+    local _
+    _, nparams, what = funcinfo(fn)
+  end
+  if not what then
+    local info = getinfo(fn, "Su")
+    nparams, what = info.nparams, info.what
+  end
+  if what == "C" then
     return {}
   end
   if M.puc51 then
     return dumped_params(fn)
   end
+  if not nparams then
+    nparams = getinfo(fn, "u").nparams
+  end
   local names = {}
-  for i = 1, info.nparams do
+  for i = 1, nparams do
     names[i] = getlocal(fn, i)
   end
   return names

@@ -125,6 +125,29 @@ static int l_hash64(lua_State *L) {
   return 1;
 }
 
+/* core.funcinfo(fn) -> linedefined, nparams (nil where the runtime's C
+ * API does not tell it: 5.1 and LuaJIT), "C" for a C function: what
+ * debug.getinfo(fn, "Su") says, without building its table (the runner asks
+ * for every test). */
+static int l_funcinfo(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_Debug ar;
+  lua_pushvalue(L, 1);
+#if LUA_VERSION_NUM >= 502
+  lua_getinfo(L, ">Su", &ar);
+#else
+  lua_getinfo(L, ">S", &ar);
+#endif
+  lua_pushinteger(L, ar.linedefined);
+#if LUA_VERSION_NUM >= 502 && !defined(LUAJIT_VERSION)
+  lua_pushinteger(L, ar.nparams);
+#else
+  lua_pushnil(L);
+#endif
+  lua_pushstring(L, ar.what);
+  return 3;
+}
+
 /* core.runtime_id() -> the exact Lua runtime this was built for ("Lua
  * 5.4.4", "LuaJIT 2.1.0-beta3"): what compiled chunks are valid for. */
 static int l_runtime_id(lua_State *L) {
@@ -331,6 +354,7 @@ static const luaL_Reg util_funcs[] = {
     {"parse_qs", l_parse_qs},
     {"status_reason", l_status_reason},
     {"hash64", l_hash64},
+    {"funcinfo", l_funcinfo},
     {"runtime_id", l_runtime_id},
     {"error_text", l_error_text},
     {"tls_test_cert", l_tls_test_cert},

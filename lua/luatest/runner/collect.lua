@@ -17,6 +17,7 @@ local type, error, format, pcall, xpcall, setmetatable, rawget, rawset, tostring
   type, error, string.format, compat.pcall, compat.xpcall, setmetatable, rawget, rawset, tostring, pairs, assert
 local compiled = require "luatest.runner.compiled"
 local getinfo, concat = debug.getinfo, table.concat
+local funcinfo = core.funcinfo
 local is_skip, error_text = assertions.is_skip, assertions.error_text
 local load_handler = failure.load_handler
 
@@ -258,7 +259,7 @@ local function expand(fstate, item, out)
   end
   -- (A global test_* function's line was taken from base already.)
   if item.kind ~= "it" and not (base == fn and item.kind == "function") then
-    item.line = getinfo(base, "S").linedefined
+    item.line = (funcinfo(base))
   end
   local combos = plain and NO_COMBOS or params.combos(specs, item.name)
   local argset = combos[1].set
@@ -363,7 +364,7 @@ local function finalize(fstate, env, order)
             id = fstate.path .. "::" .. e,
             fn = v,
             file = fstate,
-            line = getinfo(v, "S").linedefined,
+            line = (funcinfo(v)),
           }
         end
       elseif type(v) == "table" then
