@@ -178,7 +178,13 @@ local function finish_task(item, ctx, res, progress)
 end
 
 local function take_handler_errors()
-  if not package.loaded["luatest.web"] then
+  local web = package.loaded["luatest.web"]
+  if not web then
+    return nil
+  end
+  -- (none, the usual case: nothing to take, no list made)
+  local pending = type(web) == "table" and rawget(web, "_handler_errors")
+  if type(pending) == "table" and #pending == 0 then
     return nil
   end
   local tu = package.loaded["luatest.test_utils"]
@@ -323,7 +329,9 @@ local function run_test(item, ctx_file, session, emit, o, cap)
     ex.reset()
   end
   local before = open_objects()
-  local res = { test = item, status = "pass" }
+  -- (the fields every test's result gets, in the constructor: the table
+  -- is made with room for them, not grown twice)
+  local res = { test = item, status = "pass", duration = nil, handler_errors = nil }
   local ctx = fixtures.new_context(ctx_file, session, item.file.layer)
   ctx.args, ctx.fparams = item.call_args, item.fparams
   local limit = M.time_limit(item, o)
