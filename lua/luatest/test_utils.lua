@@ -84,8 +84,10 @@ local function new_server(class, name, opts)
     error(format("%s: scheme '%s' is not supported (\"http\" or \"https\")", name, tostring(scheme)), 3)
   end
   local connection = {}
-  for _, name in ipairs(CONNECTION_OPTIONS) do
-    connection[name] = opts[name]
+  if next(opts) ~= nil then
+    for _, name in ipairs(CONNECTION_OPTIONS) do
+      connection[name] = opts[name]
+    end
   end
   local certificate
   if scheme == "https" then

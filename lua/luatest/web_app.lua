@@ -75,9 +75,19 @@ local app_fields = {
   on_cleanup = true, cleanup_ctx = true, client_max_size = true, frozen = true,
 }
 
+-- The lists most applications never use, made on first use (an
+-- application is made in every test).
+local lazy_lists = { on_startup = true, on_shutdown = true, on_cleanup = true, cleanup_ctx = true }
+
 Application.__index = function(self, key)
-  local f = rawget(self, "_fields")[key]
+  local fields = rawget(self, "_fields")
+  local f = fields[key]
   if f ~= nil then
+    return f
+  end
+  if lazy_lists[key] then
+    f = {}
+    fields[key] = f
     return f
   end
   local m = Application[key]
@@ -110,7 +120,6 @@ function M.Application(opts)
   local f = rawget(self, "_fields")
   f.router = new_router(self)
   f.middlewares = opts.middlewares or {}
-  f.on_startup, f.on_shutdown, f.on_cleanup, f.cleanup_ctx = {}, {}, {}, {}
   f.client_max_size = opts.client_max_size or 1024 * 1024
   return self
 end
@@ -226,11 +235,15 @@ end
 --- first (aiohttp registers them as the first startup handler), on_cleanup
 --- their cleanups first, in reverse; then each handler of the list.
 function Application._signal(self, name)
+  local fields = rawget(self, "_fields")
   if name == "on_startup" then
-    local gens = {}
-    rawset(self, "_cleanup_gens", gens)
-    for _, ctx in ipairs(self.cleanup_ctx) do
-      gens[#gens + 1] = ctx(self)
+    local ctxs = fields.cleanup_ctx
+    if ctxs and #ctxs > 0 then
+      local gens = {}
+      rawset(self, "_cleanup_gens", gens)
+      for _, ctx in ipairs(ctxs) do
+        gens[#gens + 1] = ctx(self)
+      end
     end
   elseif name == "on_cleanup" then
     local gens = rawget(self, "_cleanup_gens") or {}
@@ -241,8 +254,11 @@ function Application._signal(self, name)
       end
     end
   end
-  for _, fn in ipairs(self[name]) do
-    fn(self)
+  local list = fields[name]
+  if list then
+    for _, fn in ipairs(list) do
+      fn(self)
+    end
   end
 end
 
