@@ -790,8 +790,7 @@ function ClientSession:closed()
   return self._closed
 end
 
---- session:close(): its connections and WebSockets.
-function ClientSession:close()
+local function close_session(self, wait)
   if self._closed then
     return
   end
@@ -799,7 +798,18 @@ function ClientSession:close()
   for _, ws in ipairs(self._websockets or {}) do
     ws:_finish()
   end
-  self._client:close()
+  self._client:close(wait)
+end
+
+--- session:close(): its connections and WebSockets.
+function ClientSession:close()
+  close_session(self, true)
+end
+
+-- The same, not waiting until the connections are closed (TestClient:close
+-- waits for its server's close, in the same loop turn).
+function ClientSession:_close_nowait()
+  close_session(self, false)
 end
 
 --- CookieJar{unsafe =, treat_as_secure_origin =}

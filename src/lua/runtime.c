@@ -479,7 +479,10 @@ int ltl_box_close(lua_State *L, const char *cls, ltl_close_fn start_close, const
   if (!o->closing)
     start_close(L, o);
   ltl_task *t = ltl_current(L);
-  if (!t || !lua_isyieldable(L) || o->waiter)
+  /* close(false): started, not waited for (so that closing two objects
+   * takes one loop turn, not two) */
+  int wait = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+  if (!wait || !t || !lua_isyieldable(L) || o->waiter)
     return 0;
   o->waiter = t;
   o->waiter_gen = t->gen;

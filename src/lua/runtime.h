@@ -172,7 +172,8 @@ void ltl_object_closing(lua_State *L, ltl_object *o);
  * no longer leads to o (which the caller then frees). */
 void ltl_object_closed(ltl_object *o);
 /* box:close(), __gc/__close and box:closed() of the box at 1. close()
- * requests the close and, inside a task, waits for it to complete. */
+ * requests the close and, inside a task, waits for it to complete
+ * (close(false) does not wait). */
 int ltl_box_close(lua_State *L, const char *cls, ltl_close_fn start_close, const char *what);
 int ltl_box_gc(lua_State *L, const char *cls, ltl_close_fn start_close);
 int ltl_box_closed(lua_State *L, const char *cls);
