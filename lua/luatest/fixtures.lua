@@ -208,6 +208,9 @@ function M.args(fn, ctx, rank, who, owner)
   return args, n
 end
 
+-- "fixture 'name'", made once per name (every test resolves its fixtures).
+local requester_of = {}
+
 function resolve(ctx, name, rank, who)
   -- A parametrized name is the row's value, for fixtures that ask too.
   local call_args = ctx.args
@@ -249,7 +252,12 @@ function resolve(ctx, name, rank, who)
     error(format("fixture '%s' depends on itself (requested by %s)", name, who), 0)
   end
   resolving[def] = true
-  local args, n = M.args(def.fn, ctx, def.rank, "fixture '" .. name .. "'", def)
+  local requester = requester_of[name]
+  if not requester then
+    requester = "fixture '" .. name .. "'"
+    requester_of[name] = requester
+  end
+  local args, n = M.args(def.fn, ctx, def.rank, requester, def)
   local value, teardown
   if def.rank == 1 then
     value, teardown = def.fn(unpack(args, 1, n))
