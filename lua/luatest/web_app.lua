@@ -27,10 +27,39 @@ local new_router = urldispatcher._new_router
 -- request's __index for each request.
 local respond, answered = core.Request._respond, core.Request._answered
 -- Several raw fields of a table in one call under PUC Lua, where a call to
--- a C function costs more than the lookups; LuaJIT compiles rawget.
-local rawfields = rawget(_G, "jit") and function(t, k1, k2, k3, k4, k5, k6, k7)
-  return rawget(t, k1), rawget(t, k2), rawget(t, k3), rawget(t, k4), rawget(t, k5), rawget(t, k6), rawget(t, k7)
-end or core.rawfields
+-- a C function costs more than the lookups; LuaJIT compiles rawget and type.
+local rawfields, prepare_of, is_userdata
+if rawget(_G, "jit") then
+  rawfields = function(t, k1, k2, k3, k4, k5, k6, k7, k8)
+    return rawget(t, k1), rawget(t, k2), rawget(t, k3), rawget(t, k4), rawget(t, k5), rawget(t, k6), rawget(t, k7),
+      rawget(t, k8)
+  end
+  prepare_of = function(resp)
+    return type(resp) == "table" and rawget(resp, "_prepare")
+  end
+  is_userdata = function(x)
+    return type(x) == "userdata"
+  end
+else
+  rawfields = core.rawfields
+  local field = core.rawfields -- (nothing for what is not a table)
+  prepare_of = function(resp)
+    return field(resp, "_prepare")
+  end
+  -- Route handlers are few and long-lived: their type is found once.
+  local userdata = setmetatable({}, { __mode = "k" })
+  is_userdata = function(x)
+    local u = userdata[x]
+    if u == nil then
+      local t = type(x)
+      u = t == "userdata"
+      if u or t == "function" or t == "table" then
+        userdata[x] = u
+      end
+    end
+    return u
+  end
+end
 
 local M = {}
 
@@ -364,12 +393,12 @@ end
 local function call_handler(request, handler, status, allow, app)
   if status ~= 200 then
     handler = no_route(status, allow)
-  elseif type(handler) == "userdata" then
+  elseif is_userdata(handler) then
     handler = from_c(handler)
   end
   handler = with_middlewares(app, handler)
   local resp = handler(request)
-  local prepare = type(resp) == "table" and rawget(resp, "_prepare")
+  local prepare = prepare_of(resp)
   if prepare then
     return prepare(resp, request)
   end
@@ -378,8 +407,8 @@ end
 
 -- A Response or an HTTP exception, sent whole.
 local function send_response(request, resp)
-  local body, h, cookies, ctype, charset, status, coding = rawfields(resp, "body", "headers", "_cookies",
-    "content_type", "charset", "status", "_compression")
+  local body, h, cookies, ctype, charset, status, coding, reason = rawfields(resp, "body", "headers", "_cookies",
+    "content_type", "charset", "status", "_compression", "reason")
   local flat
   ctype, flat = head_of(h, cookies, ctype, charset, status)
   if coding and body then
@@ -393,7 +422,7 @@ local function send_response(request, resp)
       flat[#flat + 1] = coding
     end
   end
-  return respond(request, resp.status, rawget(resp, "reason"), ctype, flat, body)
+  return respond(request, resp.status, reason, ctype, flat, body)
 end
 
 local function send(request, resp)

@@ -120,9 +120,11 @@ static int l_status_reason(lua_State *L) {
 
 /* core.rawfields(t, k1, k2, ...) -> rawget(t, k1), rawget(t, k2), ...: one
  * call where the answer to every request would make several (under PUC Lua
- * a call to a C function costs more than the lookups it does). */
+ * a call to a C function costs more than the lookups it does). Nothing when
+ * t is not a table. */
 static int l_rawfields(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_istable(L, 1))
+    return 0;
   int n = lua_gettop(L);
   for (int i = 2; i <= n; i++) {
     lua_pushvalue(L, i);
