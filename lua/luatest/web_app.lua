@@ -390,13 +390,22 @@ with_middlewares = function(app, handler, as_current)
 end
 
 -- (app: request.app, which the server passes along.)
+-- (with_middlewares written out: this runs for every request.)
 local function call_handler(request, handler, status, allow, app)
   if status ~= 200 then
     handler = no_route(status, allow)
   elseif is_userdata(handler) then
     handler = from_c(handler)
   end
-  handler = with_middlewares(app, handler)
+  if app then
+    local mws = middlewares_of[app]
+    if mws == nil then
+      mws = middlewares(app)
+    end
+    if mws and #mws > 0 then
+      handler = wrapped(app, mws, handler)
+    end
+  end
   local resp = handler(request)
   local prepare = prepare_of(resp)
   if prepare then
