@@ -28,6 +28,7 @@
 
 static _Thread_local lt_request *pool;
 static _Thread_local size_t pool_bytes;
+static const size_t pool_max = POOL_MAX;
 
 static void keep_buf(lt_buf *b) {
   if (b->cap > POOL_BUF_MAX)
@@ -94,7 +95,7 @@ void lt_request_release(lt_request *req) {
     lt_loop_undefer(req->drain_loop, &req->drain_task);
   free(req->allow);
   req->allow = NULL;
-  if (pool_bytes < POOL_MAX && req->msg.hdrs_cap <= 64 && req->query_cap <= 64) {
+  if (pool_bytes < pool_max && req->msg.hdrs_cap <= 64 && req->query_cap <= 64) {
     keep_buf(&req->msg.strs);
     keep_buf(&req->msg.body);
     keep_buf(&req->extra);
