@@ -19,10 +19,47 @@ local traceback, erring_thread = debug.traceback, compat.erring_thread
 local check_options = helpers.check_options
 local is_exception = exceptions.is_http_exception
 local Response, StreamResponse, new_response = response.Response, response.StreamResponse, response._new_response
-local content_type_header, response_head = response._content_type_header, response._head
+local content_type_header, head_of = response._content_type_header, response._head_of
 local accepted_coding = response._accepted_coding
 local WebSocketResponse = web_ws._class
 local new_router = urldispatcher._new_router
+-- The C methods every answer calls, looked up once rather than through the
+-- request's __index for each request.
+local respond, answered = core.Request._respond, core.Request._answered
+-- Several raw fields of a table in one call under PUC Lua, where a call to
+-- a C function costs more than the lookups; LuaJIT compiles rawget and type.
+local rawfields, prepare_of, is_userdata
+if rawget(_G, "jit") then
+  rawfields = function(t, k1, k2, k3, k4, k5, k6, k7, k8)
+    return rawget(t, k1), rawget(t, k2), rawget(t, k3), rawget(t, k4), rawget(t, k5), rawget(t, k6), rawget(t, k7),
+      rawget(t, k8)
+  end
+  prepare_of = function(resp)
+    return type(resp) == "table" and rawget(resp, "_prepare")
+  end
+  is_userdata = function(x)
+    return type(x) == "userdata"
+  end
+else
+  rawfields = core.rawfields
+  local field = core.rawfields -- (nothing for what is not a table)
+  prepare_of = function(resp)
+    return field(resp, "_prepare")
+  end
+  -- Route handlers are few and long-lived: their type is found once.
+  local userdata = setmetatable({}, { __mode = "k" })
+  is_userdata = function(x)
+    local u = userdata[x]
+    if u == nil then
+      local t = type(x)
+      u = t == "userdata"
+      if u or t == "function" or t == "table" then
+        userdata[x] = u
+      end
+    end
+    return u
+  end
+end
 
 local M = {}
 
@@ -340,10 +377,25 @@ local function wrapped(app, mws, handler)
   return handler
 end
 
+-- An application's middleware list: a field that cannot be assigned, so the
+-- table found once stays its list (its contents may change).
+local middlewares_of = setmetatable({}, { __mode = "k" })
+
+local function middlewares(app)
+  local mws = middlewares_of[app]
+  if mws == nil then
+    mws = app.middlewares
+    if type(mws) == "table" and getmetatable(app) == Application then
+      middlewares_of[app] = mws
+    end
+  end
+  return mws
+end
+
 -- (The closures are made in the functions above: under LuaJIT, a return
 -- that closes upvalues ends a trace, and this runs for every request.)
 with_middlewares = function(app, handler, as_current)
-  local mws = app and app.middlewares
+  local mws = app and middlewares(app)
   if mws and #mws > 0 then
     return wrapped(app, mws, handler)
   end
@@ -353,15 +405,25 @@ with_middlewares = function(app, handler, as_current)
   return handler
 end
 
-local function call_handler(request, handler, status, allow)
+-- (app: request.app, which the server passes along.)
+-- (with_middlewares written out: this runs for every request.)
+local function call_handler(request, handler, status, allow, app)
   if status ~= 200 then
     handler = no_route(status, allow)
-  elseif type(handler) == "userdata" then
+  elseif is_userdata(handler) then
     handler = from_c(handler)
   end
-  handler = with_middlewares(request.app, handler)
+  if app then
+    local mws = middlewares_of[app]
+    if mws == nil then
+      mws = middlewares(app)
+    end
+    if mws and #mws > 0 then
+      handler = wrapped(app, mws, handler)
+    end
+  end
   local resp = handler(request)
-  local prepare = type(resp) == "table" and rawget(resp, "_prepare")
+  local prepare = prepare_of(resp)
   if prepare then
     return prepare(resp, request)
   end
@@ -370,9 +432,10 @@ end
 
 -- A Response or an HTTP exception, sent whole.
 local function send_response(request, resp)
-  local body = rawget(resp, "body")
-  local ctype, flat = response_head(resp)
-  local coding = rawget(resp, "_compression")
+  local body, h, cookies, ctype, charset, status, coding, reason = rawfields(resp, "body", "headers", "_cookies",
+    "content_type", "charset", "status", "_compression", "reason")
+  local flat
+  ctype, flat = head_of(h, cookies, ctype, charset, status)
   if coding and body then
     if coding == true then
       coding = accepted_coding(request.headers["Accept-Encoding"])
@@ -384,7 +447,7 @@ local function send_response(request, resp)
       flat[#flat + 1] = coding
     end
   end
-  return request:_respond(resp.status, rawget(resp, "reason"), ctype, flat, body)
+  return respond(request, resp.status, reason, ctype, flat, body)
 end
 
 local function send(request, resp)
@@ -396,7 +459,7 @@ local function send(request, resp)
     resp:_finish() -- the handler is done with it
     return true
   end
-  if resp == nil and request:_answered() then
+  if resp == nil and answered(request) then
     -- A handler that prepared a WebSocket and returned nothing: the
     -- connection is dropped (the peer sees 1006), as aiohttp drops it.
     local ws = request._luatest_ws
@@ -415,7 +478,7 @@ local function send(request, resp)
     return true
   end
   if t == "string" then
-    return request:_respond(200, nil, "text/plain; charset=utf-8", nil, resp)
+    return respond(request, 200, nil, "text/plain; charset=utf-8", nil, resp)
   end
   if t == "table" and mt and is_exception(resp) then
     return send_response(request, resp)
@@ -426,14 +489,15 @@ end
 local function fail(request, tb, owner)
   record_handler_error(request, tb, owner)
   local r = internal_error()
-  request:_respond(r.status, nil, content_type_header(r), nil, r.body)
+  respond(request, r.status, nil, content_type_header(r), nil, r.body)
 end
 
 --- Runs one request: the handler through the middlewares, then the answer.
 --- Called by the server binding in a task of its own; handler errors are
 --- also recorded in owner._handler_errors when an owner is given.
-function M._dispatch(request, handler, status, allow, owner)
-  local ok, resp = xpcall(call_handler, on_error, request, handler, status, allow)
+--- app is request.app (the server passes it, sparing a lookup).
+function M._dispatch(request, handler, status, allow, owner, app)
+  local ok, resp = xpcall(call_handler, on_error, request, handler, status, allow, app)
   if not ok and getmetatable(resp) == Failure then
     return fail(request, resp.traceback, owner)
   end
@@ -446,8 +510,8 @@ end
 --- A dispatcher that records handler errors in owner._handler_errors.
 function M._dispatcher_for(owner)
   local dispatch = M._dispatch
-  return function(request, handler, status, allow)
-    return dispatch(request, handler, status, allow, owner)
+  return function(request, handler, status, allow, app)
+    return dispatch(request, handler, status, allow, owner, app)
   end
 end
 

@@ -136,11 +136,19 @@ function response_props.cookies(self)
   return out
 end
 
+-- (Under PUC Lua the check is one C call rather than a loop of next calls;
+-- LuaJIT compiles the loop, and a C call would end its trace.)
+local unknown_key = rawget(_G, "jit") and function()
+  return false
+end or core.unknown_key
+
 local function new_response(opts)
-  check_options("web.Response", opts, RESPONSE_OPTIONS, 3)
+  if unknown_key(opts, RESPONSE_OPTIONS) ~= nil then
+    check_options("web.Response", opts, RESPONSE_OPTIONS, 3) -- (nil passes; the rest raise)
+  end
   opts = opts or {}
   local status = opts.status or 200
-  if type(status) ~= "number" then
+  if status ~= 200 and type(status) ~= "number" then
     error("web.Response: status must be a number, got " .. type(status), 3)
   end
   local text, body = opts.text, opts.body
@@ -355,8 +363,13 @@ end
 --- the headers), and the flat list of the other headers and cookies (nil:
 --- none): _content_type_header and _headers_flat in one.
 function M._head(resp)
-  local h = rawget(resp, "headers")
-  local cookies = rawget(resp, "_cookies")
+  return M._head_of(rawget(resp, "headers"), rawget(resp, "_cookies"), rawget(resp, "content_type"),
+    rawget(resp, "charset"), rawget(resp, "status"))
+end
+
+--- _head_of(headers, cookies, content_type, charset, status): _head from
+--- the response's raw fields, for a caller that has them already.
+function M._head_of(h, cookies, ctype, charset, status)
   local flat
   if (h ~= nil and (h._n or #h) ~= 0) or cookies then
     flat = h and h:flat() or {}
@@ -370,15 +383,12 @@ function M._head(resp)
   if h ~= nil and h["Content-Type"] ~= nil then
     return nil, flat
   end
-  local ctype = rawget(resp, "content_type")
   if ctype == nil then
-    local status = rawget(resp, "status")
     if status == 204 or status == 304 then
       return nil, flat
     end
     ctype = "application/octet-stream"
   end
-  local charset = rawget(resp, "charset")
   if charset then
     return with_charset(ctype, charset), flat
   end

@@ -89,6 +89,8 @@ static inline const char *lt_msg_str(const lt_msg *m, uint32_t off) {
 }
 /* First value of a header, matched without regard to case; NULL if absent. */
 const char *lt_msg_header(const lt_msg *m, const char *name);
+/* RFC 9110 tchar: 1 for the bytes a field name (a token) may hold. */
+extern const unsigned char lt_tchar[256];
 /* Adds a header (client requests and mocked requests build messages too). */
 int lt_msg_add_header(lt_msg *m, const char *name, size_t nlen, const char *value, size_t vlen);
 int lt_msg_set_url(lt_msg *m, const char *url, size_t len);

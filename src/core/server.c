@@ -525,7 +525,7 @@ static const char *host_problem(const lt_msg *m) {
   const char *host = NULL;
   int n = 0;
   for (int i = 0; i < m->nhdrs; i++)
-    if (!strcasecmp(lt_msg_str(m, m->hdrs[i].name), "Host"))
+    if (m->hdrs[i].name_len == 4 && !strcasecmp(lt_msg_str(m, m->hdrs[i].name), "Host"))
       host = lt_msg_str(m, m->hdrs[i].value), n++;
   if (n > 1)
     return "more than one Host header";

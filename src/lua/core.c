@@ -164,6 +164,46 @@ static int l_status_reason(lua_State *L) {
   return 1;
 }
 
+/* core.rawfields(t, k1, k2, ...) -> rawget(t, k1), rawget(t, k2), ...: one
+ * call where the answer to every request would make several (under PUC Lua
+ * a call to a C function costs more than the lookups it does). Nothing when
+ * t is not a table. */
+static int l_rawfields(lua_State *L) {
+  if (!lua_istable(L, 1))
+    return 0;
+  int n = lua_gettop(L);
+  for (int i = 2; i <= n; i++) {
+    lua_pushvalue(L, i);
+    lua_rawget(L, 1);
+    lua_replace(L, i);
+  }
+  return n - 1;
+}
+
+/* core.unknown_key(t, allowed) -> the first key of t (in next's order) that
+ * allowed[key] does not admit, nil when all are admitted, false when t is no
+ * table: the option check of a constructor run for every request, in one
+ * call instead of a loop of next calls. */
+static int l_unknown_key(lua_State *L) {
+  if (!lua_istable(L, 1)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, 2);
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!ok)
+      return 1;
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 static int l_http_date(lua_State *L) {
   lua_pushstring(L, lt_loop_date(ltl_S(L)->loop));
   return 1;
@@ -356,6 +396,8 @@ static const luaL_Reg util_funcs[] = {
     {"hash64", l_hash64},
     {"funcinfo", l_funcinfo},
     {"runtime_id", l_runtime_id},
+    {"rawfields", l_rawfields},
+    {"unknown_key", l_unknown_key},
     {"error_text", l_error_text},
     {"tls_test_cert", l_tls_test_cert},
     {"tls_spki_sha256", l_tls_spki_sha256},

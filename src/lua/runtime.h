@@ -64,6 +64,7 @@ struct ltl_state {
   ltl_task *running; /* the task being resumed, found by ltl_current */
   int traceback_ref;
   int closing;
+  const void *request_mt; /* the Request metatable, for a check by address */
 };
 
 /* The module state (upvalue 1 of every binding function). */

@@ -1,7 +1,8 @@
 /* The Server userdata: a core server whose requests are routed by a Router
  * (or all given to one raw handler). C handlers answer right in the core's
  * callback; everything else is queued and run as a task through the Lua
- * dispatcher that luatest.web provides. */
+ * dispatcher that luatest.web provides: dispatch(request, handler, status,
+ * allow, app). */
 #include <stdlib.h>
 #include <string.h>
 #include "lrequest.h"
@@ -111,8 +112,9 @@ static void run_queue(lt_task *lt) {
     int self = lua_gettop(L);
     lua_getiuservalue(L, self, 1); /* dispatch */
     lua_getiuservalue(L, self, 3); /* app */
-    ltl_push_request(L, req, -1);
-    lua_remove(L, -2);
+    int app = lua_gettop(L);
+    ltl_push_request(L, req, app);
+    lua_remove(L, app);
     if (req->route) {
       lua_getiuservalue(L, self, 2);
       ltl_push_route_handler(L, lua_gettop(L), req->route);
@@ -127,7 +129,8 @@ static void run_queue(lt_task *lt) {
       lua_pushstring(L, req->allow);
     else
       lua_pushnil(L);
-    ltl_task *t = ltl_spawn(S, L, 4, handler_done, req);
+    lua_getiuservalue(L, self, 3); /* app again: request.app, without the lookup */
+    ltl_task *t = ltl_spawn(S, L, 5, handler_done, req);
     lua_settop(L, top);
     if (!t) {
       lt_response_internal_error(&req->resp);
