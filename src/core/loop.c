@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "loop.h"
+#include "request.h"
 #include "process.h"
 
 static lt_loop *loop_init(lt_loop *loop) {
@@ -92,6 +93,7 @@ void lt_loop_buf_give(lt_loop *loop, void *buf, size_t cap) {
 }
 
 static void free_loop(lt_loop *loop) {
+  lt_request_pool_free();
   for (int i = 0; i < 4; i++)
     free(loop->spare_bufs[i]);
   free(loop);

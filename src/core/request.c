@@ -12,23 +12,30 @@
  * request cost more than anything else the core does for it. Lua releases
  * them in batches (its collector finalizes a cycle's garbage together), so
  * the pool is bounded by the bytes it holds rather than by a small count.
- * Per thread, as each loop is; not under AddressSanitizer, which should
- * still see a use after the last release. */
+ * Per thread, as each loop is. Under AddressSanitizer a pooled request and
+ * its buffers are poisoned, so a use after the last release is still seen
+ * (and the reuse is checked too). */
+#define POOL_MAX (1 << 20) /* bytes */
+#define POOL_BUF_MAX 8192  /* a buffer grown past this goes (a large body) */
+
 #if defined(__SANITIZE_ADDRESS__)
-#define POOL_MAX 0
+#define LT_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define POOL_MAX 0
+#define LT_ASAN 1
 #endif
 #endif
-#ifndef POOL_MAX
-#define POOL_MAX (1 << 20) /* bytes */
+#ifdef LT_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
-#define POOL_BUF_MAX 8192 /* a buffer grown past this goes (a large body) */
 
 static _Thread_local lt_request *pool;
 static _Thread_local size_t pool_bytes;
-static const size_t pool_max = POOL_MAX;
 
 static void keep_buf(lt_buf *b) {
   if (b->cap > POOL_BUF_MAX)
@@ -44,8 +51,48 @@ static size_t pooled_size(const lt_request *req) {
          (size_t)req->msg.hdrs_cap * sizeof(lt_hdr) + (size_t)req->query_cap * sizeof(lt_pair);
 }
 
+static void poison_buf(const lt_buf *b) {
+  if (b->data)
+    POISON(b->data, b->cap);
+}
+
+static void unpoison_buf(const lt_buf *b) {
+  if (b->data)
+    UNPOISON(b->data, b->cap);
+}
+
+/* A pooled request's memory, out of bounds until it is taken again. */
+static void poison_pooled(lt_request *req) {
+  poison_buf(&req->msg.strs);
+  poison_buf(&req->msg.body);
+  poison_buf(&req->extra);
+  poison_buf(&req->resp.reason);
+  poison_buf(&req->resp.head);
+  poison_buf(&req->resp.body);
+  if (req->msg.hdrs)
+    POISON(req->msg.hdrs, (size_t)req->msg.hdrs_cap * sizeof(lt_hdr));
+  if (req->query)
+    POISON(req->query, (size_t)req->query_cap * sizeof(lt_pair));
+  POISON(req, sizeof *req);
+}
+
+static void unpoison_pooled(lt_request *req) {
+  UNPOISON(req, sizeof *req);
+  unpoison_buf(&req->msg.strs);
+  unpoison_buf(&req->msg.body);
+  unpoison_buf(&req->extra);
+  unpoison_buf(&req->resp.reason);
+  unpoison_buf(&req->resp.head);
+  unpoison_buf(&req->resp.body);
+  if (req->msg.hdrs)
+    UNPOISON(req->msg.hdrs, (size_t)req->msg.hdrs_cap * sizeof(lt_hdr));
+  if (req->query)
+    UNPOISON(req->query, (size_t)req->query_cap * sizeof(lt_pair));
+}
+
 static lt_request *from_pool(void) {
   lt_request *req = pool;
+  unpoison_pooled(req);
   pool = req->next;
   pool_bytes -= pooled_size(req);
   lt_buf strs = req->msg.strs, body = req->msg.body, extra = req->extra;
@@ -72,6 +119,20 @@ static lt_request *from_pool(void) {
   return req;
 }
 
+void lt_request_pool_free(void) {
+  while (pool) {
+    lt_request *req = pool;
+    unpoison_pooled(req);
+    pool = req->next;
+    lt_msg_free(&req->msg);
+    lt_buf_free(&req->extra);
+    free(req->query);
+    lt_response_free(&req->resp);
+    free(req);
+  }
+  pool_bytes = 0;
+}
+
 lt_request *lt_request_new(void) {
   if (pool)
     return from_pool();
@@ -95,7 +156,7 @@ void lt_request_release(lt_request *req) {
     lt_loop_undefer(req->drain_loop, &req->drain_task);
   free(req->allow);
   req->allow = NULL;
-  if (pool_bytes < pool_max && req->msg.hdrs_cap <= 64 && req->query_cap <= 64) {
+  if (pool_bytes < POOL_MAX && req->msg.hdrs_cap <= 64 && req->query_cap <= 64) {
     keep_buf(&req->msg.strs);
     keep_buf(&req->msg.body);
     keep_buf(&req->extra);
@@ -105,6 +166,7 @@ void lt_request_release(lt_request *req) {
     pool_bytes += pooled_size(req);
     req->next = pool;
     pool = req;
+    poison_pooled(req);
     return;
   }
   lt_msg_free(&req->msg);

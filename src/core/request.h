@@ -63,6 +63,8 @@ struct lt_request {
 };
 
 lt_request *lt_request_new(void);
+/* Frees the requests this thread keeps for reuse (when its loop goes). */
+void lt_request_pool_free(void);
 void lt_request_retain(lt_request *req);
 void lt_request_release(lt_request *req);
 /* Clears everything so the object can carry the next request. */
