@@ -163,6 +163,13 @@ void lt_request_release(lt_request *req) {
     keep_buf(&req->resp.reason);
     keep_buf(&req->resp.head);
     keep_buf(&req->resp.body);
+    static int at_exit;
+    if (!at_exit) {
+      /* (freed at exit too: a program may release requests without a loop,
+       * and a leak check should find nothing) */
+      at_exit = 1;
+      atexit(lt_request_pool_free);
+    }
     pool_bytes += pooled_size(req);
     req->next = pool;
     pool = req;
