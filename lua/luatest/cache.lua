@@ -99,8 +99,17 @@ end
 --- make_dir(dir): makes the cache directory (and those above it), with a
 --- .gitignore that keeps it out of version control.
 local function make_dir(dir)
-  local q = "'" .. dir:gsub("'", "'\\''") .. "'"
-  os.execute("mkdir -p " .. q .. " 2>/dev/null")
+  -- (each directory down to it, without a shell: runs in fresh directories
+  -- make the cache often)
+  local mkdir, at = require("luatest.core").mkdir, 1
+  while true do
+    local slash = dir:find("/", at + 1, true)
+    mkdir(slash and dir:sub(1, slash - 1) or dir)
+    if not slash then
+      break
+    end
+    at = slash
+  end
   local g = io.open(dir .. "/.gitignore", "w")
   if g then
     g:write("# created by luatest\n*\n")

@@ -324,6 +324,19 @@ static int l_mkdtemp(lua_State *L) {
   return 1;
 }
 
+/* core.mkdir(path) -> true (also when it is there already), or nil and a
+ * message: one directory, without a shell. */
+static int l_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  uv_fs_t req;
+  int r = uv_fs_mkdir(NULL, &req, path, 0777, NULL);
+  uv_fs_req_cleanup(&req);
+  if (r < 0 && r != UV_EEXIST)
+    return ltl_fail(L, r, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* core.compress(body, "gzip" | "deflate") -> the body in that coding. */
 static int l_compress(lua_State *L) {
   size_t n;
@@ -410,6 +423,7 @@ static const luaL_Reg util_funcs[] = {
     {"chdir", l_chdir},
     {"cwd", l_cwd},
     {"mkdtemp", l_mkdtemp},
+    {"mkdir", l_mkdir},
     {NULL, NULL},
 };
 
